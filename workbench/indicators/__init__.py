@@ -1,0 +1,1 @@
+"""The indicator dictionary (wiki pages) and the engine that executes it."""
