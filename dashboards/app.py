@@ -1,0 +1,66 @@
+"""The Panel application served by `workbench serve`: one route per page.
+
+Nothing is computed at import time: each route is a function Panel calls once
+per browser session, and the heavy results are shared between sessions through
+``pn.cache`` in the page modules.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import panel as pn
+
+RAW_CSS = """
+.wb-kpi { border: 1px solid #d0d7de; border-radius: 6px; padding: 4px 12px; background: #fff; }
+.wb-error { font-size: 1.05em; }
+"""
+
+
+def _extension() -> None:
+    """Load Panel's front-end pieces once per process (hvplot's Bokeh backend, Tabulator)."""
+    import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
+
+    pn.extension("tabulator", raw_css=[RAW_CSS], loading_indicator=True, notifications=True)
+
+
+def _catalogue() -> Any:
+    from dashboards.catalogue import build
+
+    return build()
+
+
+def _pilotage() -> Any:
+    from dashboards.pilotage import build
+
+    return build()
+
+
+def _dictionary() -> Any:
+    from dashboards.dictionary import build
+
+    return build()
+
+
+def routes() -> dict[str, Callable[[], Any]]:
+    """URL slug → page builder. The root shows the catalogue, the first page."""
+    return {
+        "/": _catalogue,
+        "catalogue": _catalogue,
+        "pilotage": _pilotage,
+        "dictionnaire": _dictionary,
+    }
+
+
+def serve(port: int, address: str, websocket_origin: list[str], show: bool = False) -> None:
+    """Serve every page in this process until interrupted."""
+    _extension()
+    pn.serve(
+        routes(),
+        port=port,
+        address=address,
+        websocket_origin=websocket_origin,
+        show=show,
+        title={"/": "EDS Workbench", "catalogue": "Catalogue", "pilotage": "Pilotage",
+               "dictionnaire": "Dictionnaire des indicateurs"},
+    )

@@ -1,0 +1,208 @@
+"""Pieces shared by every page: the warehouse handle, the template, errors, downloads.
+
+Pages never open connections themselves: they ask :func:`warehouse` for the one
+shared, read-only handle of the process, so every query of every session goes
+through the same ``Warehouse.execute``.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+import panel as pn
+
+from workbench import paths
+from workbench.errors import UserError
+
+log = logging.getLogger("workbench.dashboards")
+
+SITE_TITLE = "EDS Workbench"
+
+PAGES: tuple[tuple[str, str], ...] = (
+    ("catalogue", "Catalogue"),
+    ("pilotage", "Pilotage"),
+    ("dictionnaire", "Dictionnaire des indicateurs"),
+)
+"""(route, French title) of each page, in the order of the navigation menu."""
+
+
+def catalog_path() -> Path:
+    """The catalogue this server serves (``$WORKBENCH_CATALOG``, set by `workbench serve`)."""
+    return paths.catalog_path().resolve()
+
+
+def wiki_path() -> Path:
+    """The wiki folder: ``$WORKBENCH_WIKI`` or ``wiki/`` beside the catalogue, else the project's."""
+    explicit = paths.wiki_path()
+    if explicit.exists():
+        return explicit
+    beside = catalog_path().parent / "wiki"
+    return beside if beside.exists() else paths.PROJECT_ROOT / "wiki"
+
+
+def _open_warehouse(catalog: str) -> Any:
+    import workbench
+
+    return workbench.open(catalog=Path(catalog))
+
+
+def warehouse() -> Any:
+    """The process-wide warehouse handle (opened once, shared by every session).
+
+    Opening failures are not cached, so a warehouse file that appears later is
+    picked up by the next session without restarting the server.
+    """
+    return pn.state.as_cached(f"warehouse:{catalog_path()}", _open_warehouse, catalog=str(catalog_path()))
+
+
+def error_message(error: BaseException) -> str:
+    """One French sentence for the page; the traceback goes to the server log only."""
+    if isinstance(error, UserError):
+        return str(error)
+    if isinstance(error, (FileNotFoundError, PermissionError, OSError)):
+        return f"l'entrepôt de données est inaccessible ({error})"
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"la requête a échoué ({type(error).__name__} : {text})"
+
+
+def error_alert(error: BaseException, what: str = "Cette vue") -> pn.pane.Alert:
+    """The French error panel shown in place of a figure whose query failed."""
+    log.error("%s : %s\n%s", what, error, traceback.format_exc())
+    return pn.pane.Alert(
+        f"**{what} n'a pas pu être affichée** : {error_message(error)}.\n\n"
+        "Les autres pages restent disponibles ; réessayez plus tard ou contactez l'équipe de l'entrepôt.",
+        alert_type="danger",
+        css_classes=["wb-error"],
+        sizing_mode="stretch_width",
+    )
+
+
+def guarded(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a view builder so that any failure becomes a French error panel.
+
+    One session's failing query must never take the server (or other sessions) down.
+    """
+
+    def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(builder)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return builder(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - shown to the user, logged in full
+                return error_alert(error, what)
+
+        return wrapper
+
+    return decorate
+
+
+def page(route: str, main: list[Any], sidebar: list[Any] | None = None) -> pn.template.BaseTemplate:
+    """The common template: site title, navigation menu, the page's own sidebar and body."""
+    title = dict(PAGES)[route]
+    links = "\n".join(
+        f"- {'**' if slug == route else ''}[{label}](/{slug}){'**' if slug == route else ''}" for slug, label in PAGES
+    )
+    navigation = pn.pane.Markdown(f"### Pages\n{links}", css_classes=["wb-nav"])
+    template = pn.template.FastListTemplate(
+        title=f"{SITE_TITLE} — {title}",
+        sidebar=[navigation, *(sidebar or [])],
+        main=main,
+        accent="#0063af",
+        header_background="#0063af",
+        sidebar_width=320,
+        theme_toggle=False,
+    )
+    return template
+
+
+def stamped_csv(frame: pd.DataFrame, stamp: Mapping[str, Any]) -> io.BytesIO:
+    """CSV bytes in exactly the CLI's format (``# key: value`` lines, then the table)."""
+    from workbench.output import OutputFormat, emit
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "export.csv"
+        emit(frame, OutputFormat.csv, out=target, stamp=stamp)
+        return io.BytesIO(target.read_bytes())
+
+
+def stamped_xlsx(frame: pd.DataFrame, stamp: Mapping[str, Any]) -> io.BytesIO:
+    """XLSX bytes in the CLI's format (data sheet plus a 'Métadonnées' sheet)."""
+    from workbench.output import write_xlsx
+
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "export.xlsx"
+        write_xlsx(frame, target, stamp)
+        return io.BytesIO(target.read_bytes())
+
+
+def french_number(value: Any, digits: int = 0) -> str:
+    """A number the French way (thin space thousands, comma decimals); '—' when missing."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return "—"
+    text = f"{float(value):,.{digits}f}"
+    return text.replace(",", "\u202f").replace(".", ",")
+
+
+def dictionary() -> Any:
+    """The loaded wiki dictionary, shared by every session (read once per process)."""
+    from workbench.indicators.dictionary import load_dictionary
+
+    return pn.state.as_cached(f"dictionary:{wiki_path()}", load_dictionary, wiki=wiki_path())
+
+
+def _frozen_filters(filters: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Filters as a hashable, order-independent key; empty selections mean 'no filter'."""
+    items = []
+    for dimension, members in sorted(filters.items()):
+        if members in (None, "", [], ()):
+            continue
+        values = (members,) if isinstance(members, str) else tuple(members)
+        items.append((dimension, tuple(sorted(str(v) for v in values))))
+    return tuple(items)
+
+
+@pn.cache(max_items=512, policy="LRU")
+def _cached_result(
+    catalog: str,
+    snapshot: str,
+    indicator: str,
+    by: tuple[str, ...],
+    start: str,
+    end: str,
+    grain: str,
+    filters: tuple[tuple[str, tuple[str, ...]], ...],
+) -> Any:
+    """One engine call per distinct request across all sessions.
+
+    The snapshot id is part of the key, so a rebuilt warehouse never serves stale figures.
+    """
+    from workbench.indicators.engine import compute
+
+    definition = dictionary().get(indicator).definition
+    return compute(
+        definition, warehouse(), by=by, start=start, end=end, grain=grain,
+        filters={dimension: list(members) for dimension, members in filters},
+    )
+
+
+def indicator_result(
+    indicator: str,
+    by: tuple[str, ...] = (),
+    start: str | None = None,
+    end: str | None = None,
+    grain: str = "month",
+    filters: Mapping[str, Any] | None = None,
+) -> Any:
+    """The engine's result for this request, from the shared cache when already computed."""
+    handle = warehouse()
+    return _cached_result(
+        str(catalog_path()), str(handle.snapshot_id), indicator, tuple(by), start, end, grain,
+        _frozen_filters(filters or {}),
+    )

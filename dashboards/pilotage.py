@@ -1,0 +1,363 @@
+"""Pilotage page: KPI cards, time series, breakdown by care-site level, SQL and exports.
+
+Every figure comes from the indicator engine (``workbench.indicators.engine.compute``)
+through :func:`dashboards.components.indicator_result`; the page only chooses
+the request (indicator, period, care-site filters) and lays the answers out.
+The view state lives in the URL, so a copied link reopens the same view.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+from dashboards import components as c
+
+DEFAULT_KPIS = ("nb_sejours", "dms", "mortalite_hospitaliere", "file_active")
+DEFAULT_DETAIL = "nb_sejours"
+ALL = ""
+"""Widget value meaning 'no filter on this dimension'."""
+
+GRAINS = {"Mois": "month", "Trimestre": "quarter", "Année": "year"}
+STAY_TYPES = {"Tous les champs": ALL, "MCO": "MCO", "SSR": "SSR", "Psychiatrie": "PSY", "SLD": "SLD"}
+LEVEL_LABELS = {"hospital": "Hôpital", "pole": "Pôle", "service": "Service", "uf": "UF"}
+COLUMN_LABELS = {
+    **LEVEL_LABELS,
+    "month": "Mois", "quarter": "Trimestre", "year": "Année", "value": "Valeur", "numerator": "Numérateur",
+    "denominator": "Dénominateur", "n_patients": "Patients", "indicator_version": "Version",
+    "snapshot_id": "Instantané", "stay_type": "Champ", "visit_type": "Type de visite",
+    "age_band": "Tranche d'âge", "sex": "Sexe",
+}
+
+
+# --------------------------------------------------------------------------- periods
+
+def shift_month(month: str, months: int) -> str:
+    """'YYYY-MM' moved by `months` (negative for the past)."""
+    year, number = (int(part) for part in month.split("-"))
+    index = year * 12 + (number - 1) + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_options(last: str, count: int = 72) -> list[str]:
+    """The `count` months up to `last`, most recent first."""
+    return [shift_month(last, -offset) for offset in range(count)]
+
+
+def last_complete_month(extraction: Any) -> str:
+    """The month before the extraction date: the last month whose data is complete."""
+    day = pd.Timestamp(extraction) if extraction is not None else pd.Timestamp(dt.date.today())
+    return shift_month(f"{day.year:04d}-{day.month:02d}", -1)
+
+
+# --------------------------------------------------------------------------- care sites
+
+@pn.cache(max_items=8)
+def _care_site_tree(catalog: str, snapshot: str) -> pd.DataFrame:
+    """Hospitals, poles and services of the `care_sites` view (shared by all sessions)."""
+    handle = c.warehouse()
+    sites = handle.view("care_sites")
+    expr = sites.filter(sites.level.isin(["hopital", "pole", "service"])).select(
+        "code", "name", "level", "hospital", "pole"
+    )
+    return handle.execute(expr).sort_values(["level", "name"]).reset_index(drop=True)
+
+
+def care_site_tree() -> pd.DataFrame:
+    handle = c.warehouse()
+    return _care_site_tree(str(c.catalog_path()), str(handle.snapshot_id))
+
+
+def site_options(tree: pd.DataFrame, level: str, parent_column: str | None, parent: str, everything: str) -> dict[str, str]:
+    """Options of one cascade level, restricted to the children of the chosen parent."""
+    rows = tree[tree.level == level]
+    if parent_column is not None:
+        rows = rows[rows[parent_column] == parent] if parent else rows.iloc[0:0]
+    return {everything: ALL, **{f"{row.name} ({row.code})": row.code for row in rows.itertuples()}}
+
+
+# --------------------------------------------------------------------------- the page
+
+class Pilotage:
+    """The widgets of one session and the views bound to them."""
+
+    def __init__(self) -> None:
+        handle = c.warehouse()
+        self.dictionary = c.dictionary()
+        self.tree = care_site_tree()
+        last = last_complete_month(getattr(handle, "extraction_date", None))
+        months = month_options(last)
+        names = {f"{page.definition.name} ({ident})": ident for ident, page in sorted(self.dictionary.indicators.items())}
+        kpis = [ident for ident in DEFAULT_KPIS if ident in self.dictionary.indicators]
+        detail = DEFAULT_DETAIL if DEFAULT_DETAIL in self.dictionary.indicators else next(iter(names.values()))
+
+        self.hospital = pn.widgets.Select(name="Hôpital", options=site_options(self.tree, "hopital", None, ALL, "Tous les hôpitaux"))
+        self.pole = pn.widgets.Select(name="Pôle", options=site_options(self.tree, "pole", "hospital", ALL, "Tous les pôles"))
+        self.service = pn.widgets.Select(name="Service", options=site_options(self.tree, "service", "pole", ALL, "Tous les services"))
+        self.start = pn.widgets.Select(name="Du mois", options=months, value=shift_month(last, -11))
+        self.end = pn.widgets.Select(name="Au mois", options=months, value=last)
+        self.grain = pn.widgets.RadioButtonGroup(name="Grain", options=GRAINS, value="month", button_type="primary")
+        self.stay_type = pn.widgets.Select(name="Champ PMSI", options=STAY_TYPES, value=ALL)
+        self.kpis = pn.widgets.MultiChoice(name="Indicateurs des cartes", options=names, value=kpis)
+        self.detail = pn.widgets.Select(name="Indicateur détaillé", options=names, value=detail)
+
+        self.hospital.param.watch(self._hospital_changed, "value")
+        self.pole.param.watch(self._pole_changed, "value")
+        self._sync_url()
+
+    # -- cascade
+
+    def _hospital_changed(self, event: Any) -> None:
+        self.pole.options = site_options(self.tree, "pole", "hospital", event.new, "Tous les pôles")
+        self.pole.value = ALL
+
+    def _pole_changed(self, event: Any) -> None:
+        self.service.options = site_options(self.tree, "service", "pole", event.new, "Tous les services")
+        self.service.value = ALL
+
+    def _sync_url(self) -> None:
+        """Mirror every choice in the query string; a shared link restores them in order.
+
+        The cascade is applied before the children's values are read back from
+        the URL, since a pole only exists once its hospital is chosen.
+        """
+        location = pn.state.location
+        if location is None:
+            return
+        query = dict(location.query_params or {})
+        if query.get("hopital"):
+            self.hospital.value = query["hopital"]
+        if query.get("pole"):
+            self.pole.value = query["pole"]
+        pairs = [
+            (self.hospital, "hopital"), (self.pole, "pole"), (self.service, "service"), (self.start, "debut"),
+            (self.end, "fin"), (self.grain, "grain"), (self.stay_type, "champ"), (self.kpis, "cartes"),
+            (self.detail, "indicateur"),
+        ]
+        for widget, key in pairs:
+            location.sync(widget, {"value": key})
+
+    # -- the request
+
+    def filters(self) -> dict[str, list[str]]:
+        chosen = {
+            "hospital": self.hospital.value, "pole": self.pole.value, "service": self.service.value,
+            "stay_type": self.stay_type.value,
+        }
+        return {dimension: [value] for dimension, value in chosen.items() if value}
+
+    def period(self) -> tuple[str, str]:
+        start, end = self.start.value, self.end.value
+        return (start, end) if start <= end else (end, start)
+
+    def breakdown_level(self) -> str:
+        """The care-site level just below the current selection."""
+        if self.service.value:
+            return "uf"
+        if self.pole.value:
+            return "service"
+        if self.hospital.value:
+            return "pole"
+        return "hospital"
+
+    def result(self, indicator: str, by: tuple[str, ...] = (), years_back: int = 0) -> Any:
+        start, end = self.period()
+        return c.indicator_result(
+            indicator, by=by, start=shift_month(start, -12 * years_back), end=shift_month(end, -12 * years_back),
+            grain=self.grain.value, filters=self.filters(),
+        )
+
+    # -- views
+
+    def kpi_cards(self, kpis: list[str], *_: Any) -> pn.viewable.Viewable:
+        cards = [self._kpi_card(indicator) for indicator in kpis]
+        if not cards:
+            return pn.pane.Markdown("*Choisissez au moins un indicateur.*")
+        return pn.FlexBox(*cards, sizing_mode="stretch_width")
+
+    def _kpi_card(self, indicator: str) -> pn.viewable.Viewable:
+        @c.guarded(f"L'indicateur « {indicator} »")
+        def build() -> pn.viewable.Viewable:
+            page = self.dictionary.get(indicator)
+            definition = page.definition
+            current = single_value(self.result(indicator).frame)
+            previous = single_value(self.result(indicator, years_back=1).frame)
+            return pn.pane.HTML(kpi_html(indicator, definition, current, previous), width=330, margin=6)
+
+        return build()
+
+    def series(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
+        @c.guarded("La série temporelle")
+        def build() -> pn.viewable.Viewable:
+            grain = self.grain.value
+            definition = self.dictionary.get(indicator).definition
+            current = _time_frame(self.result(indicator, by=(grain,)).frame, grain, "Période choisie")
+            previous = _time_frame(self.result(indicator, by=(grain,), years_back=1).frame, grain, "Année précédente", 1)
+            data = pd.concat([current, previous], ignore_index=True)
+            if data.empty:
+                return pn.pane.Alert("Aucune donnée pour cette sélection.", alert_type="warning")
+            plot = data.hvplot.line(
+                x="période", y="value", by="série", xlabel="Période", ylabel=f"{definition.name} ({definition.unit})",
+                title=f"{definition.name} : période choisie et année précédente", height=340, responsive=True,
+                line_dash=["solid", "dashed"], hover_cols=["numerator", "denominator"],
+            ) * data.hvplot.scatter(x="période", y="value", by="série", responsive=True, height=340)
+            return pn.pane.HoloViews(plot, sizing_mode="stretch_width", height=360)
+
+        return build()
+
+    def breakdown(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
+        @c.guarded("Le tableau par niveau")
+        def build() -> pn.viewable.Viewable:
+            level = self.breakdown_level()
+            result = self.result(indicator, by=(level,))
+            frame = result.frame
+            definition = self.dictionary.get(indicator).definition
+            name = f"{indicator}_{level}_{'_'.join(self.period())}"
+            downloads = pn.Row(
+                pn.widgets.FileDownload(
+                    callback=lambda: c.stamped_csv(frame, result.stamp), filename=f"{name}.csv",
+                    label="Télécharger CSV", button_type="primary", css_classes=["wb-download-csv"],
+                ),
+                pn.widgets.FileDownload(
+                    callback=lambda: c.stamped_xlsx(frame, result.stamp), filename=f"{name}.xlsx",
+                    label="Télécharger XLSX", button_type="primary", css_classes=["wb-download-xlsx"],
+                ),
+            )
+            table = pn.widgets.Tabulator(
+                frame, titles={column: COLUMN_LABELS.get(column, column) for column in frame.columns},
+                show_index=False, disabled=True, sizing_mode="stretch_width", height=min(420, 60 + 32 * len(frame)),
+                pagination=None, css_classes=["wb-breakdown"],
+            )
+            return pn.Column(
+                pn.pane.Markdown(f"#### {definition.name} par {LEVEL_LABELS[level].lower()}"), table, downloads,
+                sizing_mode="stretch_width",
+            )
+
+        return build()
+
+    def definition(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
+        @c.guarded("La définition")
+        def build() -> pn.viewable.Viewable:
+            page = self.dictionary.get(indicator)
+            return pn.pane.Markdown(definition_markdown(page.definition), sizing_mode="stretch_width", css_classes=["wb-definition"])
+
+        return build()
+
+    def sql(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
+        @c.guarded("Le SQL")
+        def build() -> pn.viewable.Viewable:
+            result = self.result(indicator, by=(self.breakdown_level(),))
+            serving, spark = sql_texts(result)
+            return pn.Tabs(
+                ("SQL exécuté (DuckDB)", pn.pane.Markdown(f"```sql\n{serving}\n```", sizing_mode="stretch_width")),
+                ("SQL Spark", pn.pane.Markdown(f"```sql\n{spark}\n```", sizing_mode="stretch_width")),
+                sizing_mode="stretch_width",
+            )
+
+        return build()
+
+    def layout(self) -> pn.template.BaseTemplate:
+        state = (self.hospital, self.pole, self.service, self.start, self.end, self.grain, self.stay_type)
+        kpis = pn.bind(self.kpi_cards, self.kpis, *state)
+        detail_views = [
+            pn.bind(view, self.detail, *state) for view in (self.series, self.breakdown, self.definition, self.sql)
+        ]
+        series, breakdown, definition, sql = (pn.panel(view, loading_indicator=True, sizing_mode="stretch_width") for view in detail_views)
+        main = [
+            pn.Column(pn.pane.Markdown("## Indicateurs clés (évolution par rapport à la même période l'année précédente)"),
+                      pn.panel(kpis, loading_indicator=True, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            pn.Row(pn.Column(series, breakdown, sizing_mode="stretch_width"),
+                   pn.Column(pn.pane.Markdown("### Définition"), definition, width=420), sizing_mode="stretch_width"),
+            pn.Card(sql, title="Voir le SQL", collapsed=True, sizing_mode="stretch_width", css_classes=["wb-sql"]),
+        ]
+        sidebar = [
+            pn.pane.Markdown("### Filtres"), self.hospital, self.pole, self.service, self.start, self.end,
+            pn.pane.Markdown("Grain"), self.grain, self.stay_type, pn.pane.Markdown("### Indicateurs"), self.kpis,
+            self.detail,
+        ]
+        return c.page("pilotage", main, sidebar)
+
+
+# --------------------------------------------------------------------------- formatting
+
+def single_value(frame: pd.DataFrame) -> float | None:
+    """The value of a request without breakdown (None when nothing matched)."""
+    if frame.empty or pd.isna(frame["value"].iloc[0]):
+        return None
+    return float(frame["value"].iloc[0])
+
+
+def _time_frame(frame: pd.DataFrame, grain: str, label: str, shift_years: int = 0) -> pd.DataFrame:
+    """A time column as dates, the previous year moved forward onto the current axis."""
+    out = frame.copy()
+    periods = pd.PeriodIndex(out[grain].astype(str), freq={"month": "M", "quarter": "Q", "year": "Y"}[grain])
+    out["période"] = (periods + shift_years * {"month": 12, "quarter": 4, "year": 1}[grain]).to_timestamp()
+    out["série"] = label
+    return out.sort_values("période")
+
+
+def unit_digits(unit: str) -> int:
+    return 0 if unit.lower() in {"séjours", "patients", "passages", "journées", "nombre"} else 2
+
+
+def kpi_html(indicator: str, definition: Any, current: float | None, previous: float | None) -> str:
+    """One KPI card: value, change vs previous year, definition, referent, version, quality slot."""
+    digits = unit_digits(definition.unit)
+    if current is not None and previous not in (None, 0):
+        change = (current - previous) / abs(previous) * 100
+        arrow = "▲" if change > 0 else ("▼" if change < 0 else "=")
+        evolution = f"{arrow} {c.french_number(change, 1)} % vs N-1 ({c.french_number(previous, digits)})"
+    else:
+        evolution = "pas de comparaison possible avec N-1"
+    version = definition.version_at().version
+    escape = html.escape
+    return (
+        f'<div class="wb-kpi" data-indicator="{escape(indicator)}" data-value="{"" if current is None else repr(current)}"'
+        f' data-previous="{"" if previous is None else repr(previous)}">'
+        f'<div style="font-weight:600">{escape(definition.name)}</div>'
+        f'<div class="wb-kpi-value" style="font-size:2em">{c.french_number(current, digits)}'
+        f' <span style="font-size:0.5em">{escape(definition.unit)}</span></div>'
+        f'<div class="wb-kpi-change">{escape(evolution)}</div>'
+        f'<div style="font-size:0.85em;color:#555">{escape(definition.definition)}</div>'
+        f'<div style="font-size:0.8em;color:#555">Référent : {escape(definition.referent)} · version {escape(version)}</div>'
+        f'<div class="wb-quality" style="font-size:0.8em">Qualité : <span title="contrôles qualité à venir">non évaluée</span></div>'
+        "</div>"
+    )
+
+
+def definition_markdown(definition: Any) -> str:
+    """The wiki's definition of the indicator, shown beside its figures."""
+    lines = [
+        f"**{definition.name}** (`{definition.id}`)", "", definition.definition, "",
+        f"- **Numérateur** : {definition.numerator}",
+    ]
+    if definition.denominator:
+        lines.append(f"- **Dénominateur** : {definition.denominator}")
+    lines += [
+        f"- **Unité** : {definition.unit}",
+        f"- **Référent** : {definition.referent}",
+        f"- **Version en vigueur** : {definition.version_at().version}",
+        "", f"[Page du dictionnaire](/dictionnaire?indicateur={definition.id})",
+    ]
+    return "\n".join(lines)
+
+
+def sql_texts(result: Any) -> tuple[str, str]:
+    """The SQL the warehouse ran and its Spark translation, from the engine's own expression."""
+    serving = result.sql
+    expression = getattr(result, "expr", None)
+    if expression is None:
+        return serving, "(traduction Spark indisponible pour cet indicateur)"
+    return serving, c.warehouse().to_sql(expression, "spark")
+
+
+def build() -> pn.template.BaseTemplate:
+    """The Pilotage page of one browser session."""
+    try:
+        return Pilotage().layout()
+    except Exception as error:  # noqa: BLE001 - the page itself could not be built
+        return c.page("pilotage", [c.error_alert(error, "La page Pilotage")])

@@ -1,0 +1,85 @@
+"""`workbench serve`: build the demo warehouse if needed, then serve the Panel app.
+
+The server runs in this very process (``panel.serve``), so the PID a test or a
+supervisor records is the server's own, and stopping it stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from workbench.errors import UserError
+
+
+def _catalog_metadata(catalog: Path) -> dict[str, Any]:
+    """The top-level metadata of the catalogue, read without opening the warehouse.
+
+    Only the YAML is read: the warehouse file may not exist yet (demo not built).
+    """
+    import yaml
+
+    if not catalog.exists():
+        raise UserError(f"catalogue introuvable : {catalog}")
+    try:
+        document = yaml.safe_load(catalog.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"{catalog} : YAML invalide ({error})") from error
+    metadata = document.get("metadata") if isinstance(document, dict) else None
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _warehouse_file(catalog: Path) -> Path | None:
+    """The DuckDB file the catalogue points at, or None for other sources (Parquet, Spark)."""
+    from workbench.catalog import load_catalog
+
+    loaded = load_catalog(catalog)
+    for attribute in ("database", "database_path", "path", "location"):
+        value = getattr(loaded, attribute, None)
+        if value is not None and str(value).endswith((".duckdb", ".db")):
+            return Path(str(value).removeprefix("file://"))
+    return None
+
+
+def ensure_demo(catalog: Path) -> bool:
+    """Build the demo warehouse when the catalogue is a demo one and its file is missing.
+
+    Returns True when a build happened. A real (non-demo) catalogue is never
+    touched: a missing file there is reported by the app, not silently replaced.
+    """
+    if not _catalog_metadata(catalog).get("demo"):
+        return False
+    database = _warehouse_file(catalog)
+    if database is None or database.exists():
+        return False
+    from workbench.demo import build_demo
+
+    typer.echo(f"Entrepôt de démonstration absent : construction dans {database.parent} …", err=True)
+    build_demo(database.parent)
+    return True
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        ctx: typer.Context,
+        port: Annotated[int, typer.Option("--port", help="Port d'écoute.")] = 5006,
+        address: Annotated[str, typer.Option("--address", help="Adresse d'écoute.")] = "127.0.0.1",
+        allow_origin: Annotated[
+            list[str] | None,
+            typer.Option("--allow-websocket-origin", help="Origine autorisée en plus de ADRESSE:PORT (répétable)."),
+        ] = None,
+        show: Annotated[bool, typer.Option("--show/--no-show", help="Ouvrir un navigateur.")] = False,
+    ) -> None:
+        """Servir les tableaux de bord (catalogue, pilotage, dictionnaire des indicateurs)."""
+        catalog = Path(ctx.obj["catalog"]).resolve()
+        ensure_demo(catalog)
+        # The app reads its catalogue from the environment, as under `panel serve`.
+        os.environ["WORKBENCH_CATALOG"] = str(catalog)
+        from dashboards.app import serve as serve_app
+
+        origins = [f"{address}:{port}", f"localhost:{port}", *(allow_origin or [])]
+        serve_app(port=port, address=address, websocket_origin=origins, show=show)
