@@ -1,0 +1,96 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: EDS Workbench
+#     language: python
+#     name: eds-workbench
+# ---
+
+# %% [markdown]
+# # Profil d'une cohorte
+#
+# Patients ayant un séjour dans la période qui répond aux critères (tranche d'âge, sexe, structure, préfixes CIM-10) : pyramide des âges, sexe, types de visite, diagnostics les plus fréquents et distribution des principaux résultats de biologie.
+
+# %% tags=["parameters"]
+catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
+start: str = "2025-01"  # premier mois d'entrée (AAAA-MM)
+end: str = "2025-12"  # dernier mois d'entrée (AAAA-MM)
+age_bands: list[str] = []  # tranches d'âge (vide : toutes), ex. 65-74,75-84
+sex: str = ""  # M, F ou vide
+care_site: str = ""  # code d'une structure à tout niveau (vide : AP-HP)
+cim10: list[str] = ["E11"]  # préfixes CIM-10 (un diagnostic du séjour commence par l'un d'eux ; vide : tous)
+top_n: int = 10  # nombre de diagnostics et d'analyses affichés
+
+# %%
+import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
+
+import workbench
+from workbench import analysis
+
+wh = workbench.open(catalog=catalog or None)
+sejours = analysis.cohort_stays(wh, start, end, age_bands=age_bands, sex=sex, care_site=care_site, cim10=cim10)
+criteres = {"période": f"{start} → {end}", "tranches d'âge": age_bands or "toutes", "sexe": sex or "tous",
+            "structure": care_site or "AP-HP", "CIM-10": cim10 or "tous"}
+criteres
+
+# %% [markdown]
+# ## Effectifs
+
+# %%
+effectifs = wh.execute(sejours.aggregate(patients=sejours.person_id.nunique(), sejours=sejours.count())).iloc[0]
+analysis.record("patients", int(effectifs["patients"]))
+analysis.record("sejours", int(effectifs["sejours"]))
+
+# %% [markdown]
+# ## Pyramide des âges
+
+# %%
+pyramide = analysis.age_pyramid(wh, sejours)
+analysis.record("pyramide", pyramide)
+pyramide.hvplot.barh(x="classe", y="effectif", by="sexe", title="Pyramide des âges (âge au premier séjour)",
+                     xlabel="Âge", ylabel="Patients (hommes à gauche)")
+
+# %% [markdown]
+# ## Sexe et types de visite
+
+# %%
+patients = sejours.select("person_id", "sex").distinct()
+sexes = wh.execute(analysis.count_by(patients, ["sex"], "patients"))
+analysis.record("sexes", dict(zip(sexes["sex"], sexes["patients"])))
+sexes.hvplot.bar(x="sex", y="patients", title="Patients par sexe", xlabel="Sexe", ylabel="Patients")
+
+# %%
+visites = wh.execute(analysis.count_by(sejours, ["visit_type"], "sejours"))
+analysis.record("types_de_visite", dict(zip(visites["visit_type"], visites["sejours"])))
+visites.hvplot.barh(x="visit_type", y="sejours", title="Séjours par type de visite", xlabel="Type", ylabel="Séjours")
+
+# %% [markdown]
+# ## Diagnostics les plus fréquents
+
+# %%
+diagnostics = wh.execute(analysis.top_diagnoses(wh, sejours, status=None, n=top_n))
+analysis.record("top_diagnostics", diagnostics)
+diagnostics.hvplot.barh(x="code", y="sejours", title="Diagnostics les plus fréquents (tous statuts)",
+                        xlabel="CIM-10", ylabel="Séjours", flip_yaxis=True)
+
+# %% [markdown]
+# ## Biologie
+
+# %%
+biologie = analysis.biology_summary(wh, sejours, n=top_n)
+analysis.record("biologie", biologie)
+biologie
+
+# %%
+valeurs = analysis.biology_values(wh, sejours, list(biologie["loinc"].head(4)))
+if valeurs.empty:
+    print("Aucun résultat de biologie pour cette cohorte.")
+else:
+    valeurs["analyse"] = valeurs["label"] + " (" + valeurs["unit"].fillna("") + ")"
+    display(valeurs.hvplot.box(y="value", by="analyse", title="Distribution des résultats", ylabel="Valeur",
+                               invert=True, height=350))

@@ -1,0 +1,497 @@
+"""Reusable analyses behind the notebook templates.
+
+Notebooks stay thin: every selection, aggregation or business rule they show
+lives here as an ibis expression over the canonical views (never SQL text), so
+it runs on DuckDB or Spark alike and can be tested on its own. Functions return
+ibis expressions when the caller may refine them, and pandas frames (executed
+through ``warehouse.execute``, the single execution point) when the result is
+meant for display.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Iterable, Sequence
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+CARE_SITE_LEVELS = ("hospital", "pole", "service", "uf")
+LOS_BINS: tuple[tuple[int, int | None, str], ...] = (
+    (0, 0, "0 nuit"),
+    (1, 1, "1 nuit"),
+    (2, 3, "2-3 nuits"),
+    (4, 7, "4-7 nuits"),
+    (8, 14, "8-14 nuits"),
+    (15, 30, "15-30 nuits"),
+    (31, None, "> 30 nuits"),
+)
+"""Length-of-stay classes (nights) shown in the PMSI templates."""
+
+PYRAMID_BANDS: tuple[tuple[int, int | None, str], ...] = tuple(
+    (low, low + 9, f"{low}-{low + 9}") for low in range(0, 90, 10)
+) + ((90, None, "90+"),)
+
+
+# --------------------------------------------------------------------------- publishing results
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe copy of `value` (frames as records, numpy scalars as Python ones)."""
+    from workbench.output import records, to_json
+
+    if isinstance(value, pd.DataFrame):
+        value = records(value)
+    elif isinstance(value, pd.Series):
+        value = value.to_dict()
+    return json.loads(to_json(value))
+
+
+def record(name: str, value: Any) -> Any:
+    """Publish a key result of the notebook under `name` and return it.
+
+    The value is displayed with a workbench MIME type (plus a readable text
+    form), so ``workbench notebook run`` stores it in the output's metadata and
+    tests read it back from the executed notebook without re-running anything.
+    """
+    from IPython.display import display
+
+    from workbench.notebooks import RECORD_MIME
+
+    plain = _plain(value)
+    display({RECORD_MIME: {"name": name, "value": plain}, "text/plain": f"{name} = {plain!r}"}, raw=True)
+    return value
+
+
+# --------------------------------------------------------------------------- selections
+
+
+def month_start(month: str) -> dt.date:
+    """``"2025-03"`` → 2025-03-01."""
+    return dt.date(int(month[:4]), int(month[5:7]), 1)
+
+
+def month_after(month: str) -> dt.date:
+    """First day of the month after `month` (exclusive bound of a period)."""
+    first = month_start(month)
+    return dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def year_period(year: int) -> tuple[str, str]:
+    return f"{year}-01", f"{year}-12"
+
+
+def in_period(column: ir.Value, start: str, end: str) -> ir.BooleanValue:
+    """`column` (a date) falls in the months `start`..`end` inclusive."""
+    return (column >= ibis.date(month_start(start))) & (column < ibis.date(month_after(end)))
+
+
+def month_of(column: ir.Value) -> ir.StringValue:
+    """The ``YYYY-MM`` label of a date column."""
+    return column.strftime("%Y-%m")
+
+
+def at_care_site(table: ir.Table, code: str) -> ir.BooleanValue:
+    """Rows whose care-site ancestry contains `code` (hospital, pole, service or UF)."""
+    condition = ibis.literal(False)
+    for level in CARE_SITE_LEVELS:
+        condition = condition | (table[level] == code)
+    return condition
+
+
+def stays(
+    warehouse: Any,
+    start: str,
+    end: str,
+    hospital: str = "",
+    stay_type: str | None = None,
+    date_column: str = "end_date",
+) -> ir.Table:
+    """Stays placed in the period by `date_column` (discharge by default).
+
+    By discharge, open stays have no date and drop out, as in the PMSI.
+    """
+    table = warehouse.view("stays")
+    condition = in_period(table[date_column], start, end)
+    if hospital:
+        condition &= table.hospital == hospital
+    if stay_type:
+        condition &= table.stay_type == stay_type
+    return table.filter(condition)
+
+
+def care_site_codes(warehouse: Any) -> dict[str, list[str]]:
+    """Codes of hospitals and of every care site, for checking user input."""
+    sites = warehouse.execute(warehouse.view("care_sites").select("code", "level"))
+    return {
+        "hopital": sorted(sites.loc[sites["level"] == "hopital", "code"].dropna().astype(str)),
+        "all": sorted(sites["code"].dropna().astype(str)),
+    }
+
+
+def hospital_names(warehouse: Any) -> dict[str, str]:
+    """Hospital code → name, to label tables and plots."""
+    sites = warehouse.view("care_sites")
+    frame = warehouse.execute(sites.filter(sites.level == "hopital").select("code", "name"))
+    return dict(zip(frame["code"], frame["name"]))
+
+
+def count_by(table: ir.Table, by: Sequence[str | ir.Value], name: str = "n") -> ir.Table:
+    """Row counts per group, largest first."""
+    return table.group_by(list(by)).aggregate(**{name: table.count()}).order_by(ibis.desc(name))
+
+
+# --------------------------------------------------------------------------- PMSI case-mix
+
+
+def pmsi_stays(warehouse: Any, year: int, hospital: str = "") -> ir.Table:
+    """MCO stays discharged in `year` that carry a GHM: the PMSI case-mix population."""
+    start, end = year_period(year)
+    table = stays(warehouse, start, end, hospital=hospital, stay_type="MCO")
+    return table.filter(table.ghm.notnull())
+
+
+def casemix(table: ir.Table) -> ir.Table:
+    """Stays per CMD, GHM type (C/K/M/Z) and severity level."""
+    return count_by(table, ["cmd", "ghm_type", "ghm_severity"], "sejours")
+
+
+def los_class(nights: ir.IntegerValue) -> ir.StringValue:
+    """The length-of-stay class label (:data:`LOS_BINS`) of a number of nights."""
+    branches = []
+    for low, high, label in LOS_BINS:
+        condition = nights >= low if high is None else nights.between(low, high)
+        branches.append((condition, label))
+    return ibis.cases(*branches, else_="inconnue")
+
+
+def los_distribution(warehouse: Any, table: ir.Table) -> pd.DataFrame:
+    """Executed length-of-stay classes, every class present (0 when empty), in order."""
+    known = table.filter(table.nights.notnull())
+    grouped = warehouse.execute(known.group_by(classe=los_class(known.nights)).aggregate(sejours=known.count()))
+    order = [label for _, _, label in LOS_BINS]
+    counts = dict(zip(grouped["classe"], grouped["sejours"]))
+    return pd.DataFrame({"classe": order, "sejours": [int(counts.get(label, 0)) for label in order]})
+
+
+def top_diagnoses(
+    warehouse: Any,
+    table: ir.Table,
+    status: str | None = "DP",
+    source: str | None = None,
+    n: int = 10,
+) -> ir.Table:
+    """Most frequent CIM-10 codes among the stays of `table`, counted once per stay."""
+    diagnoses = warehouse.view("diagnoses")
+    condition = diagnoses.stay_id.isin(table.stay_id)
+    if status:
+        condition &= diagnoses.status == status
+    if source:
+        condition &= diagnoses.source == source
+    selected = diagnoses.filter(condition)
+    return (
+        selected.group_by("code")
+        .aggregate(sejours=selected.stay_id.nunique())
+        .order_by([ibis.desc("sejours"), "code"])
+        .limit(n)
+    )
+
+
+def monthly_by_hospital(table: ir.Table, date_column: str = "end_date") -> ir.Table:
+    """Stays per hospital and month."""
+    return (
+        table.group_by(hopital=table.hospital, mois=month_of(table[date_column]))
+        .aggregate(sejours=table.count())
+        .order_by(["hopital", "mois"])
+    )
+
+
+# --------------------------------------------------------------------------- coding lag
+
+
+def coding_lag(warehouse: Any, start: str, end: str, hospital: str = "", horizons: Iterable[int] = (1, 2, 3)) -> pd.DataFrame:
+    """Share of ended MCO stays with a principal diagnosis at M+n, per source and discharge month.
+
+    A stay discharged in month M counts as coded at M+n for a source when that
+    source has a DP dated no later than the end of month M+n. Horizons beyond
+    the extraction date cannot be observed yet and are left empty rather than
+    shown as under-coding.
+    """
+    horizons = tuple(horizons)
+    ended = stays(warehouse, start, end, hospital=hospital, stay_type="MCO")
+    ended = ended.select("stay_id", "end_date")
+    diagnoses = warehouse.view("diagnoses")
+    dp = diagnoses.filter((diagnoses.status == "DP") & diagnoses.datetime.notnull())
+    first_dp = dp.group_by(["stay_id", "source"]).aggregate(coded_at=dp.datetime.min())
+    joined = ended.inner_join(first_dp, "stay_id")
+    lag = (joined.coded_at.year() * 12 + joined.coded_at.month()) - (joined.end_date.year() * 12 + joined.end_date.month())
+    per_source = joined.group_by(mois=month_of(joined.end_date), source=joined.source).aggregate(
+        **{f"m{h}": (lag <= h).sum() for h in horizons}
+    )
+    totals = ended.group_by(mois=month_of(ended.end_date)).aggregate(sejours=ended.count())
+    coded = warehouse.execute(per_source)
+    total = warehouse.execute(totals)
+    sources = sorted(set(coded["source"])) or ["ORBIS", "AREM"]
+    grid = total.merge(pd.DataFrame({"source": sources}), how="cross").merge(coded, on=["mois", "source"], how="left")
+    extraction = _extraction_month(warehouse)
+    for h in horizons:
+        column = f"m{h}"
+        share = grid[column].fillna(0).astype(float) / grid["sejours"].astype(float) * 100
+        observable = grid["mois"].map(lambda m: extraction is None or _add_months(m, h) <= extraction)
+        grid[f"part_m{h}"] = share.where(observable).round(1)
+        grid[column] = grid[column].fillna(0).astype(int).where(observable)
+    return grid.sort_values(["source", "mois"]).reset_index(drop=True)
+
+
+def _add_months(month: str, n: int) -> str:
+    year, mon = int(month[:4]), int(month[5:7]) - 1 + n
+    return f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+
+
+def _extraction_month(warehouse: Any) -> str | None:
+    extraction = getattr(warehouse, "extraction_date", None)
+    if extraction is None:
+        return None
+    return pd.Timestamp(extraction).strftime("%Y-%m")
+
+
+# --------------------------------------------------------------------------- pathways
+
+
+def unit_pathways(warehouse: Any, table: ir.Table, movement_type: str = "UF", level: str = "service") -> ir.Table:
+    """One row per stay: its ordered sequence of units at `level`, repeats collapsed.
+
+    Consecutive movements within the same unit (at that level) are one step, so
+    a pathway reads as the transfers a patient went through.
+    """
+    moves = warehouse.view("unit_stays")
+    moves = moves.filter((moves.movement_type == movement_type) & moves.stay_id.isin(table.stay_id))
+    unit = moves[level].fill_null("inconnu")
+    ordered = ibis.window(group_by=moves.stay_id, order_by=[moves.start_datetime, moves.unit_stay_id])
+    moves = moves.mutate(unit=unit, previous=unit.lag().over(ordered))
+    steps = moves.filter(moves.previous.isnull() | (moves.unit != moves.previous))
+    return steps.group_by("stay_id").aggregate(
+        parcours=steps.unit.group_concat(" → ", order_by=[steps.start_datetime, steps.unit_stay_id]),
+        etapes=steps.count(),
+    )
+
+
+def top_pathways(pathways: ir.Table, n: int = 10) -> ir.Table:
+    """The most frequent pathways and their number of stays."""
+    return (
+        pathways.group_by("parcours")
+        .aggregate(sejours=pathways.count(), etapes=pathways.etapes.max())
+        .order_by([ibis.desc("sejours"), "parcours"])
+        .limit(n)
+    )
+
+
+def transfers_distribution(pathways: ir.Table) -> ir.Table:
+    """Stays per number of transfers between units (steps − 1)."""
+    return (
+        pathways.group_by(transferts=pathways.etapes - 1)
+        .aggregate(sejours=pathways.count())
+        .order_by("transferts")
+    )
+
+
+def emergency_admissions(warehouse: Any, start: str, end: str, hospital: str = "") -> ir.Table:
+    """Per month: emergency visits, full-hospitalisation stays and those entering through the emergency department."""
+    table = stays(warehouse, start, end, hospital=hospital, date_column="start_date")
+    urgences = table.visit_type == "urgence"
+    complete = table.stay_category == "hospitalisation_complete"
+    from_er = complete & table.from_emergency.fill_null(False)
+    return (
+        table.group_by(mois=month_of(table.start_date))
+        .aggregate(
+            passages_urgences=urgences.sum(),
+            hospitalisations=complete.sum(),
+            entrees_par_urgences=from_er.sum(),
+        )
+        .mutate(part_entrees_urgences=lambda t: (t.entrees_par_urgences * 100.0 / t.hospitalisations.nullif(0)).round(1))
+        .order_by("mois")
+    )
+
+
+# --------------------------------------------------------------------------- cohorts
+
+
+def cohort_stays(
+    warehouse: Any,
+    start: str,
+    end: str,
+    age_bands: Sequence[str] = (),
+    sex: str = "",
+    care_site: str = "",
+    cim10: Sequence[str] = (),
+) -> ir.Table:
+    """Stays starting in the period that meet every criterion.
+
+    Age band and sex are those recorded on the stay; the care site matches at
+    any level of the tree; CIM-10 prefixes match any diagnosis of the stay
+    (any status, any source).
+    """
+    table = stays(warehouse, start, end, date_column="start_date")
+    condition = ibis.literal(True)
+    if age_bands:
+        condition &= table.age_band.isin(list(age_bands))
+    if sex:
+        condition &= table.sex == sex
+    if care_site:
+        condition &= at_care_site(table, care_site)
+    if cim10:
+        diagnoses = warehouse.view("diagnoses")
+        matches = ibis.literal(False)
+        for prefix in cim10:
+            matches |= diagnoses.code.startswith(prefix.replace(".", "").upper())
+        condition &= table.stay_id.isin(diagnoses.filter(matches).stay_id)
+    return table.filter(condition)
+
+
+def age_class(age: ir.IntegerValue) -> ir.StringValue:
+    """Ten-year age class label (:data:`PYRAMID_BANDS`)."""
+    branches = [
+        (age >= low if high is None else age.between(low, high), label) for low, high, label in PYRAMID_BANDS
+    ]
+    return ibis.cases(*branches, else_="inconnu")
+
+
+def age_pyramid(warehouse: Any, selected: ir.Table) -> pd.DataFrame:
+    """Patients per ten-year age class and sex, age taken at their first selected stay.
+
+    Men are negative so a horizontal bar chart draws the usual pyramid.
+    """
+    first = selected.group_by("person_id").aggregate(
+        age=selected.age.argmin(selected.start_datetime), sex=selected.sex.argmin(selected.start_datetime)
+    )
+    counts = warehouse.execute(
+        first.group_by(classe=age_class(first.age), sexe=first.sex).aggregate(patients=first.count())
+    )
+    order = [label for _, _, label in PYRAMID_BANDS]
+    grid = pd.MultiIndex.from_product([order, ["M", "F"]], names=["classe", "sexe"]).to_frame(index=False)
+    grid = grid.merge(counts, on=["classe", "sexe"], how="left").fillna({"patients": 0})
+    grid["patients"] = grid["patients"].astype(int)
+    grid["effectif"] = grid["patients"].where(grid["sexe"] == "F", -grid["patients"])
+    return grid
+
+
+def biology_summary(warehouse: Any, selected: ir.Table, n: int = 8) -> pd.DataFrame:
+    """Distribution (quartiles) of the `n` most frequent numeric lab tests of the selected stays."""
+    biology = warehouse.view("biology")
+    values = biology.filter(biology.stay_id.isin(selected.stay_id) & biology.value.notnull())
+    return warehouse.execute(
+        values.group_by(["loinc", "label", "unit"])
+        .aggregate(
+            mesures=values.count(),
+            patients=values.person_id.nunique(),
+            p25=values.value.quantile(0.25),
+            mediane=values.value.quantile(0.5),
+            p75=values.value.quantile(0.75),
+        )
+        .order_by([ibis.desc("mesures"), "loinc"])
+        .limit(n)
+    )
+
+
+def biology_values(warehouse: Any, selected: ir.Table, loincs: Sequence[str]) -> pd.DataFrame:
+    """Raw numeric values of some lab tests for the selected stays (for distribution plots)."""
+    biology = warehouse.view("biology")
+    values = biology.filter(
+        biology.stay_id.isin(selected.stay_id) & biology.value.notnull() & biology.loinc.isin(list(loincs))
+    )
+    return warehouse.execute(values.select("loinc", "label", "unit", "value"))
+
+
+# --------------------------------------------------------------------------- data quality
+
+QUALITY_TABLES: dict[str, str] = {
+    "stays": "start_date",
+    "unit_stays": "start_datetime",
+    "diagnoses": "datetime",
+    "procedures": "datetime",
+    "biology": "datetime",
+    "drugs": "start_datetime",
+    "notes": "datetime",
+}
+"""Canonical views followed by the data-quality report and the date that places their rows in a month."""
+
+
+def monthly_volumes(warehouse: Any, start: str, end: str, hospital: str = "") -> pd.DataFrame:
+    """Rows per view, hospital and month, each view dated by its own column.
+
+    Views without a hospital column take the hospital of their stay; rows
+    without a stay are counted under ``inconnu`` rather than dropped.
+    """
+    stays_view = warehouse.view("stays").select("stay_id", stay_hospital="hospital")
+    frames = []
+    for name, column in QUALITY_TABLES.items():
+        table = warehouse.view(name)
+        if "hospital" not in table.columns:
+            table = table.left_join(stays_view, "stay_id").mutate(hospital=lambda t: t.stay_hospital)
+        day = table[column].cast("date")
+        table = table.filter(in_period(day, start, end))
+        if hospital:
+            table = table.filter(table.hospital == hospital)
+        grouped = table.group_by(hopital=table.hospital.fill_null("inconnu"), mois=month_of(table[column])).aggregate(
+            lignes=table.count()
+        )
+        frame = warehouse.execute(grouped)
+        frame.insert(0, "table", name)
+        frames.append(frame)
+    volumes = pd.concat(frames, ignore_index=True)
+    return volumes.sort_values(["table", "hopital", "mois"]).reset_index(drop=True)
+
+
+def completeness_over_time(volumes: pd.DataFrame) -> pd.DataFrame:
+    """c(t) = volume(t) / max volume over the period, per view and hospital (edsteva's probe).
+
+    Months with no row at all appear with 0, so a feed that stopped shows a step.
+    """
+    months = sorted(volumes["mois"].unique())
+    keys = volumes[["table", "hopital"]].drop_duplicates()
+    grid = keys.merge(pd.DataFrame({"mois": months}), how="cross")
+    grid = grid.merge(volumes, on=["table", "hopital", "mois"], how="left").fillna({"lignes": 0})
+    grid["lignes"] = grid["lignes"].astype(int)
+    peak = grid.groupby(["table", "hopital"])["lignes"].transform("max")
+    grid["completude"] = (grid["lignes"] / peak.where(peak > 0)).round(3)
+    return grid
+
+
+def stay_coverage(warehouse: Any, start: str, end: str, hospital: str = "") -> pd.DataFrame:
+    """Per hospital and month: share of ended stays with a DP, a note, a lab result, a movement."""
+    table = stays(warehouse, start, end, hospital=hospital)
+    diagnoses = warehouse.view("diagnoses")
+    linked = {
+        "avec_dp": diagnoses.filter(diagnoses.status == "DP").stay_id,
+        "avec_compte_rendu": warehouse.view("notes").stay_id,
+        "avec_biologie": warehouse.view("biology").stay_id,
+        "avec_mouvement": warehouse.view("unit_stays").stay_id,
+    }
+    flags = table.mutate(**{name: table.stay_id.isin(ids).cast("int64") for name, ids in linked.items()})
+    grouped = flags.group_by(hopital=flags.hospital, mois=month_of(flags.end_date)).aggregate(
+        sejours=flags.count(), **{name: flags[name].sum() for name in linked}
+    )
+    frame = warehouse.execute(grouped.order_by(["hopital", "mois"]))
+    for name in linked:
+        frame[f"part_{name}"] = (frame[name] / frame["sejours"] * 100).round(1)
+    return frame
+
+
+def column_completeness(warehouse: Any, view: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Share of non-null values of each column of a view."""
+    table = warehouse.view(view)
+    columns = list(columns or table.columns)
+    counts = warehouse.execute(
+        table.aggregate(total=table.count(), **{c: table[c].notnull().sum() for c in columns})
+    ).iloc[0]
+    total = int(counts["total"])
+    return pd.DataFrame(
+        {
+            "vue": view,
+            "colonne": columns,
+            "renseignes": [int(counts[c]) for c in columns],
+            "part_renseignee": [round(int(counts[c]) / total * 100, 1) if total else None for c in columns],
+        }
+    )

@@ -1,0 +1,106 @@
+"""`workbench notebook list|new|run|kernel`: the templated notebooks from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from workbench.output import emit_json
+
+TemplatesOption = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--templates",
+        envvar="WORKBENCH_TEMPLATES",
+        help="Dossier des modèles (défaut : ./notebooks/templates).",
+    ),
+]
+ParamOption = Annotated[
+    Optional[list[str]],
+    typer.Option("--param", "-p", help="Paramètre nom=valeur (répétable ; listes séparées par des virgules)."),
+]
+WikiOption = Annotated[
+    Optional[Path],
+    typer.Option("--wiki", envvar="WORKBENCH_WIKI", help="Dossier du wiki des indicateurs (défaut : ./wiki)."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    group = typer.Typer(help="Notebooks modèles : lister, préparer, exécuter.", no_args_is_help=True)
+
+    @group.command("list")
+    def list_templates(
+        templates: TemplatesOption = None,
+        fmt: Annotated[str, typer.Option("--format", help="table ou json.")] = "table",
+    ) -> None:
+        """Lister les modèles, leur description et leurs paramètres."""
+        from workbench.errors import UserError
+        from workbench.notebooks import discover
+
+        found = discover(templates)
+        if fmt == "json":
+            emit_json([t.as_dict() for t in found])
+            return
+        if fmt != "table":
+            raise UserError(f"--format attend table ou json, reçu '{fmt}'")
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="Notebooks modèles")
+        for column in ("modèle", "titre", "paramètres"):
+            table.add_column(column)
+        for template in found:
+            params = ", ".join(f"{p.name}={p.default!r}" for p in template.parameters)
+            table.add_row(template.name, template.title, params)
+        Console().print(table)
+
+    @group.command("new")
+    def new_notebook(
+        ctx: typer.Context,
+        template: Annotated[str, typer.Argument(help="Identifiant du modèle (voir `notebook list`).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Notebook .ipynb à créer.")],
+        param: ParamOption = None,
+        templates: TemplatesOption = None,
+        wiki: WikiOption = None,
+        force: Annotated[bool, typer.Option("--force", help="Remplacer le fichier s'il existe.")] = False,
+    ) -> None:
+        """Créer un notebook prêt à modifier, paramètres injectés (sans l'exécuter)."""
+        from workbench import notebooks
+
+        found = notebooks.find_template(template, templates)
+        path = notebooks.new(
+            found, notebooks.parse_assignments(param or []), out, catalog=ctx.obj["catalog"], wiki=wiki, overwrite=force
+        )
+        typer.echo(f"Notebook créé : {path}")
+
+    @group.command("run")
+    def run_notebook(
+        ctx: typer.Context,
+        template: Annotated[str, typer.Argument(help="Identifiant du modèle (voir `notebook list`).")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Notebook exécuté .ipynb à écrire.")],
+        param: ParamOption = None,
+        templates: TemplatesOption = None,
+        wiki: WikiOption = None,
+        html: Annotated[bool, typer.Option("--html", help="Écrire aussi un rapport HTML à côté.")] = False,
+    ) -> None:
+        """Exécuter un modèle sans interface (papermill, noyau eds-workbench)."""
+        from workbench import notebooks
+
+        found = notebooks.find_template(template, templates)
+        result = notebooks.run(
+            found, notebooks.parse_assignments(param or []), out, catalog=ctx.obj["catalog"], wiki=wiki, html=html
+        )
+        typer.echo(f"Notebook exécuté : {result.notebook_path}")
+        if result.html_path:
+            typer.echo(f"Rapport HTML : {result.html_path}")
+
+    @group.command("kernel")
+    def install_kernel() -> None:
+        """Installer le noyau Jupyter « EDS Workbench » dans cet environnement."""
+        from workbench.notebooks import ensure_kernel
+
+        typer.echo(f"Noyau disponible : {ensure_kernel()}")
+
+    app.add_typer(group, name="notebook")
