@@ -48,9 +48,9 @@ def wiki_path() -> Path:
 
 
 def _open_warehouse(catalog: str) -> Any:
-    import workbench
+    from workbench.warehouse import open as open_warehouse
 
-    return workbench.open(catalog=Path(catalog))
+    return open_warehouse(catalog=Path(catalog))
 
 
 def warehouse() -> Any:

@@ -150,11 +150,13 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
         context.close()
 
 
-def wait_idle(tab: object, timeout: float = 60_000) -> None:
-    """Wait until Bokeh has rendered every view of the page (no fixed sleep)."""
-    tab.wait_for_function(BOKEH_IDLE, timeout=timeout)  # type: ignore[attr-defined]
+@pytest.fixture
+def open_page(page: object, server: Server):
+    """Open a path of the served app and wait until Bokeh has rendered it (no fixed sleep)."""
 
+    def go(path: str = "/") -> object:
+        page.goto(server.url + path)  # type: ignore[attr-defined]
+        page.wait_for_function(BOKEH_IDLE)  # type: ignore[attr-defined]
+        return page
 
-def open_page(tab: object, url: str) -> None:
-    tab.goto(url)  # type: ignore[attr-defined]
-    wait_idle(tab)
+    return go

@@ -15,33 +15,34 @@ import typer
 from workbench.errors import UserError
 
 
-def _catalog_metadata(catalog: Path) -> dict[str, Any]:
-    """The top-level metadata of the catalogue, read without opening the warehouse.
-
-    Only the YAML is read: the warehouse file may not exist yet (demo not built).
-    """
+def _catalog_document(catalog: Path) -> dict[str, Any]:
+    """The catalogue's YAML, read without opening the warehouse (whose file may not exist yet)."""
     import yaml
 
-    if not catalog.exists():
+    if not catalog.is_file():
         raise UserError(f"catalogue introuvable : {catalog}")
     try:
         document = yaml.safe_load(catalog.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
-        raise UserError(f"{catalog} : YAML invalide ({error})") from error
-    metadata = document.get("metadata") if isinstance(document, dict) else None
-    return metadata if isinstance(metadata, dict) else {}
+        raise UserError(f"{catalog.name} : YAML illisible ({error})") from None
+    if not isinstance(document, dict):
+        raise UserError(f"{catalog.name} : le catalogue doit être un dictionnaire YAML")
+    return document
 
 
-def _warehouse_file(catalog: Path) -> Path | None:
-    """The DuckDB file the catalogue points at, or None for other sources (Parquet, Spark)."""
-    from workbench.catalog import load_catalog
+def demo_database(catalog: Path) -> Path | None:
+    """The DuckDB file of a demo catalogue, or None when the catalogue is not a demo one."""
+    from workbench.catalog import resolve_location
 
-    loaded = load_catalog(catalog)
-    for attribute in ("database", "database_path", "path", "location"):
-        value = getattr(loaded, attribute, None)
-        if value is not None and str(value).endswith((".duckdb", ".db")):
-            return Path(str(value).removeprefix("file://"))
-    return None
+    document = _catalog_document(catalog)
+    metadata = document.get("metadata") or {}
+    if not (isinstance(metadata, dict) and metadata.get("demo")):
+        return None
+    for key, data in (document.get("data") or {}).items():
+        url = ((data or {}).get("kwargs") or {}).get("url")
+        if isinstance(url, str) and url.endswith(".duckdb"):
+            return Path(resolve_location(url, catalog.parent))
+    raise UserError(f"{catalog.name} : catalogue de démonstration sans fichier DuckDB (clé « data.*.kwargs.url »)")
 
 
 def ensure_demo(catalog: Path) -> bool:
@@ -50,9 +51,7 @@ def ensure_demo(catalog: Path) -> bool:
     Returns True when a build happened. A real (non-demo) catalogue is never
     touched: a missing file there is reported by the app, not silently replaced.
     """
-    if not _catalog_metadata(catalog).get("demo"):
-        return False
-    database = _warehouse_file(catalog)
+    database = demo_database(catalog)
     if database is None or database.exists():
         return False
     from workbench.demo import build_demo

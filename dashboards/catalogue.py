@@ -1,0 +1,206 @@
+"""Catalogue page: what the warehouse holds, since when, and whether each feed is alive.
+
+Tables come with their French description and row count, canonical views with
+their columns, and the monthly volume of each view per hospital: a hospital
+whose feed stopped shows an empty band in the heat map at a glance.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+from dashboards import components as c
+
+
+# --------------------------------------------------------------------------- cached queries
+
+@pn.cache(max_items=8)
+def _tables_summary(catalog: str, snapshot: str) -> pd.DataFrame:
+    """One row per raw table: description, source, rows, first and last date (all sessions share it)."""
+    handle = c.warehouse()
+    rows = []
+    for name in sorted(handle.tables):
+        info = handle.catalog.tables[name]
+        date_column = info.date_column
+        table = handle.table(name)
+        metrics: dict[str, Any] = {"lignes": table.count()}
+        if date_column and date_column in table.columns:
+            metrics["premiere_date"] = table[date_column].min()
+            metrics["derniere_date"] = table[date_column].max()
+        counted = handle.execute(table.aggregate(**metrics)).iloc[0]
+        rows.append({
+            "table": name, "description": info.description, "source": info.source_system, "lignes": int(counted["lignes"]),
+            "premiere_date": counted.get("premiere_date"), "derniere_date": counted.get("derniere_date"),
+        })
+    return pd.DataFrame(rows)
+
+
+def tables_summary() -> pd.DataFrame:
+    handle = c.warehouse()
+    return _tables_summary(str(c.catalog_path()), str(handle.snapshot_id))
+
+
+@pn.cache(max_items=8)
+def _volumes(catalog: str, snapshot: str, start: str, end: str) -> pd.DataFrame:
+    """Monthly rows per canonical view and hospital, zeros included (a stopped feed is a 0)."""
+    from workbench.analysis import completeness_over_time, monthly_volumes
+
+    return completeness_over_time(monthly_volumes(c.warehouse(), start, end))
+
+
+def volumes(months: int = 60) -> pd.DataFrame:
+    from dashboards.pilotage import last_complete_month, shift_month
+
+    handle = c.warehouse()
+    end = shift_month(last_complete_month(getattr(handle, "extraction_date", None)), 1)
+    return _volumes(str(c.catalog_path()), str(handle.snapshot_id), shift_month(end, -(months - 1)), end)
+
+
+# --------------------------------------------------------------------------- rendering
+
+def _date(value: Any) -> str:
+    if value is None or pd.isna(value):
+        return "—"
+    return pd.Timestamp(value).strftime("%d/%m/%Y")
+
+
+def tables_html(summary: pd.DataFrame) -> str:
+    """The table list as HTML, each count carrying its exact value for checks and tooltips."""
+    escape = html.escape
+    rows = "".join(
+        f'<tr data-table="{escape(r.table)}"><td><code>{escape(r.table)}</code></td><td>{escape(r.description)}</td>'
+        f"<td>{escape(r.source)}</td>"
+        f'<td class="wb-count" data-count="{r.lignes}" style="text-align:right">{c.french_number(r.lignes)}</td>'
+        f"<td>{_date(r.premiere_date)}</td><td>{_date(r.derniere_date)}</td></tr>"
+        for r in summary.itertuples()
+    )
+    return (
+        '<table class="wb-tables" style="width:100%;border-collapse:collapse">'
+        "<thead><tr><th>Table</th><th>Description</th><th>Source</th><th>Lignes</th>"
+        "<th>Première date</th><th>Dernière date</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def columns_frame(handle: Any, name: str) -> pd.DataFrame:
+    """Columns of a raw table with type and French description."""
+    described = handle.catalog.tables[name].columns
+    return pd.DataFrame(
+        [
+            {"colonne": column, "type": str(dtype),
+             "description": described[column].description if column in described else "",
+             "exemples": ", ".join(str(v) for v in described[column].examples) if column in described else ""}
+            for column, dtype in handle.table(name).schema().items()
+        ]
+    )
+
+
+def view_columns_frame(name: str) -> pd.DataFrame:
+    from workbench.semantic.views import VIEWS
+
+    return pd.DataFrame(
+        [
+            {"colonne": column, "type": spec.type, "description": spec.description,
+             "valeurs": ", ".join(spec.categories)}
+            for column, spec in VIEWS[name].columns.items()
+        ]
+    )
+
+
+class CataloguePage:
+    def __init__(self) -> None:
+        self.handle = c.warehouse()
+        tables = sorted(self.handle.tables)
+        from workbench.semantic.views import VIEWS
+
+        self.views = VIEWS
+        self.table = pn.widgets.Select(name="Table", options=tables, value=tables[0] if tables else None)
+        self.view = pn.widgets.Select(name="Vue canonique", options=list(VIEWS), value="stays" if "stays" in VIEWS else None)
+        volume_views = ["stays", "unit_stays", "diagnoses", "procedures", "biology", "drugs", "notes"]
+        self.volume_view = pn.widgets.Select(name="Volumes mensuels de la vue", options=volume_views, value="stays")
+        location = pn.state.location
+        if location is not None:
+            for widget, key in ((self.table, "table"), (self.view, "vue"), (self.volume_view, "volumes")):
+                location.sync(widget, {"value": key})
+
+    @staticmethod
+    @c.guarded("La liste des tables")
+    def table_list() -> pn.viewable.Viewable:
+        summary = tables_summary()
+        return pn.Column(
+            pn.pane.Markdown(f"## Tables de l'entrepôt ({len(summary)})\n"
+                             "Nombre de lignes et antériorité (première et dernière date de la colonne de date de chaque table)."),
+            pn.pane.HTML(tables_html(summary), sizing_mode="stretch_width", css_classes=["wb-table-list"]),
+            sizing_mode="stretch_width",
+        )
+
+    @c.guarded("Le détail de la table")
+    def table_detail(self, name: str) -> pn.viewable.Viewable:
+        frame = columns_frame(self.handle, name)
+        return pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width", layout="fit_data_stretch")
+
+    @c.guarded("Le détail de la vue")
+    def view_detail(self, name: str) -> pn.viewable.Viewable:
+        spec = self.views[name]
+        return pn.Column(
+            pn.pane.Markdown(f"**{name}** : {spec.description}"),
+            pn.widgets.Tabulator(view_columns_frame(name), show_index=False, disabled=True, sizing_mode="stretch_width",
+                                 layout="fit_data_stretch"),
+            sizing_mode="stretch_width",
+        )
+
+    @c.guarded("Les volumes mensuels")
+    def volume_plot(self, name: str) -> pn.viewable.Viewable:
+        frame = volumes()
+        frame = frame[frame["table"] == name]
+        if frame.empty:
+            return pn.pane.Alert("Aucune ligne sur la période.", alert_type="warning")
+        hospitals = dict(zip(*_hospital_names(self.handle)))
+        frame = frame.assign(hopital=frame["hopital"].map(lambda code: hospitals.get(code, code)),
+                             mois=pd.to_datetime(frame["mois"] + "-01"))
+        lines = frame.hvplot.line(
+            x="mois", y="lignes", by="hopital", height=320, responsive=True, xlabel="Mois", ylabel="Lignes",
+            title=f"Lignes par mois et par hôpital : {name}", legend="right",
+        )
+        heat = frame.hvplot.heatmap(
+            x="mois", y="hopital", C="completude", cmap="RdYlGn", clim=(0, 1), height=300, responsive=True,
+            xlabel="Mois", ylabel="Hôpital", title="Complétude (volume du mois ÷ volume maximal) : une bande rouge = flux arrêté",
+            colorbar=True,
+        )
+        return pn.Column(pn.pane.HoloViews(lines, sizing_mode="stretch_width"), pn.pane.HoloViews(heat, sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")
+
+    def layout(self) -> pn.template.BaseTemplate:
+        main = [
+            pn.panel(self.table_list, loading_indicator=True, sizing_mode="stretch_width"),
+            pn.Tabs(
+                ("Colonnes d'une table", pn.Column(self.table, pn.bind(self.table_detail, self.table), sizing_mode="stretch_width")),
+                ("Vues canoniques", pn.Column(self.view, pn.bind(self.view_detail, self.view), sizing_mode="stretch_width")),
+                ("Volumes mensuels", pn.Column(self.volume_view, pn.panel(pn.bind(self.volume_plot, self.volume_view), loading_indicator=True),
+                                               sizing_mode="stretch_width")),
+                sizing_mode="stretch_width", dynamic=True,
+            ),
+        ]
+        stamp = (f"Instantané des données : `{self.handle.snapshot_id}`\n\n"
+                 f"Date d'extraction : {_date(getattr(self.handle, 'extraction_date', None))}\n\n"
+                 f"Saveur : {getattr(self.handle, 'flavour', '—')}")
+        return c.page("catalogue", main, [pn.pane.Markdown(f"### Entrepôt\n{stamp}")])
+
+
+def _hospital_names(handle: Any) -> tuple[list[str], list[str]]:
+    from workbench.analysis import hospital_names
+
+    names = hospital_names(handle)
+    return list(names), [f"{name} ({code})" for code, name in names.items()]
+
+
+def build() -> pn.template.BaseTemplate:
+    """The catalogue page of one browser session."""
+    try:
+        return CataloguePage().layout()
+    except Exception as error:  # noqa: BLE001 - the page itself could not be built (e.g. warehouse missing)
+        return c.page("catalogue", [c.error_alert(error, "Le catalogue")])
