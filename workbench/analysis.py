@@ -18,6 +18,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from workbench.indicators.implementations._common import HOSPITAL_CATEGORIES, ended, literals
+
 CARE_SITE_LEVELS = ("hospital", "pole", "service", "uf")
 LOS_BINS: tuple[tuple[int, int | None, str], ...] = (
     (0, 0, "0 nuit"),
@@ -111,9 +113,11 @@ def stays(
 ) -> ir.Table:
     """Stays placed in the period by `date_column` (discharge by default).
 
-    By discharge, open stays have no date and drop out, as in the PMSI.
+    By discharge, open stays drop out (the indicators' rule), as in the PMSI.
     """
     table = warehouse.view("stays")
+    if date_column == "end_date":
+        table = ended(table)
     condition = in_period(table[date_column], start, end)
     if hospital:
         condition &= table.hospital == hospital
@@ -146,10 +150,19 @@ def count_by(table: ir.Table, by: Sequence[str | ir.Value], name: str = "n") -> 
 # --------------------------------------------------------------------------- PMSI case-mix
 
 
-def pmsi_stays(warehouse: Any, year: int, hospital: str = "") -> ir.Table:
-    """MCO stays discharged in `year` that carry a GHM: the PMSI case-mix population."""
-    start, end = year_period(year)
+def rss_stays(warehouse: Any, start: str, end: str, hospital: str = "") -> ir.Table:
+    """Ended MCO stays that make a PMSI summary (full hospitalisation, ambulatory, séances), by discharge.
+
+    The same population as the case-mix and coding-exhaustivity indicators, so
+    the notebooks and the dashboards count the same stays.
+    """
     table = stays(warehouse, start, end, hospital=hospital, stay_type="MCO")
+    return table.filter(table.stay_category.isin(literals(HOSPITAL_CATEGORIES)))
+
+
+def pmsi_stays(warehouse: Any, year: int, hospital: str = "") -> ir.Table:
+    """PMSI stays discharged in `year` that carry a GHM: the case-mix population."""
+    table = rss_stays(warehouse, *year_period(year), hospital=hospital)
     return table.filter(table.ghm.notnull())
 
 
@@ -220,17 +233,16 @@ def coding_lag(warehouse: Any, start: str, end: str, hospital: str = "", horizon
     shown as under-coding.
     """
     horizons = tuple(horizons)
-    ended = stays(warehouse, start, end, hospital=hospital, stay_type="MCO")
-    ended = ended.select("stay_id", "end_date")
+    population = rss_stays(warehouse, start, end, hospital).select("stay_id", "end_date")
     diagnoses = warehouse.view("diagnoses")
     dp = diagnoses.filter((diagnoses.status == "DP") & diagnoses.datetime.notnull())
     first_dp = dp.group_by(["stay_id", "source"]).aggregate(coded_at=dp.datetime.min())
-    joined = ended.inner_join(first_dp, "stay_id")
+    joined = population.inner_join(first_dp, "stay_id")
     lag = (joined.coded_at.year() * 12 + joined.coded_at.month()) - (joined.end_date.year() * 12 + joined.end_date.month())
     per_source = joined.group_by(mois=month_of(joined.end_date), source=joined.source).aggregate(
         **{f"m{h}": (lag <= h).sum() for h in horizons}
     )
-    totals = ended.group_by(mois=month_of(ended.end_date)).aggregate(sejours=ended.count())
+    totals = population.group_by(mois=month_of(population.end_date)).aggregate(sejours=population.count())
     coded = warehouse.execute(per_source)
     total = warehouse.execute(totals)
     sources = sorted(set(coded["source"])) or ["ORBIS", "AREM"]

@@ -300,6 +300,7 @@ class DataChecks:
         self.wiki = wiki
         self._warehouse: Any = None
         self._codes: dict[str, list[str]] | None = None
+        self._dictionary: Any = None
 
     @property
     def warehouse(self) -> Any:
@@ -316,10 +317,15 @@ class DataChecks:
             self._codes = care_site_codes(self.warehouse)
         return self._codes
 
-    def indicator_ids(self) -> list[str]:
-        from workbench.indicators.dictionary import load_dictionary
+    def dictionary(self) -> Any:
+        if self._dictionary is None:
+            from workbench.indicators.dictionary import load_dictionary
 
-        return indicator_ids(load_dictionary(paths.wiki_path(self.wiki)))
+            self._dictionary = load_dictionary(paths.wiki_path(self.wiki))
+        return self._dictionary
+
+    def indicator_ids(self) -> list[str]:
+        return indicator_ids(self.dictionary())
 
 
 def indicator_ids(dictionary: Any) -> list[str]:
@@ -411,6 +417,14 @@ def validate(
             problem = rule(name, value, checks) if rule else None
             if problem:
                 raise UserError(f"{where} : {problem}")
+        if effective.get("indicator") and effective.get("version"):
+            page = checks.dictionary().get(effective["indicator"])
+            known = [v.version for v in page.definition.versions]
+            if effective["version"] not in known:
+                raise UserError(
+                    f"{where} : version inconnue '{effective['version']}' de l'indicateur "
+                    f"{effective['indicator']} (versions : {', '.join(known)})"
+                )
         start, end = effective.get("start"), effective.get("end")
         if start and end and start > end:
             raise UserError(f"{where} : la période est vide (start {start} après end {end})")
