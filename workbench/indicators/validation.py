@@ -190,14 +190,15 @@ def _python_errors(page: IndicatorPage, comp: PythonComputation, schemas: _Schem
         return [page_error(page, f"{where}.implementation", str(error))]
     errors = []
     try:
-        registered.resolve_params(comp.params)
+        params = registered.resolve_params(comp.params)
     except UserError as error:
         errors.append(page_error(page, f"{where}.params", str(error).removeprefix("params : ")))
+        params = dict(registered.params)
     for table in registered.tables:
         if table not in schemas.tables:
             errors.append(page_error(page, f"{where}.implementation",
                                      f"{comp.implementation} lit la table « {table} », absente du catalogue"))
-    for view, columns in registered.requires.items():
+    for view, columns in registered.required(params).items():
         errors += _column_errors(page, schemas, f"{where}.implementation", view, [("", c) for c in columns])
     return errors
 
