@@ -7,6 +7,7 @@ per browser session, and the heavy results are shared between sessions through
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable
 
 import panel as pn
@@ -24,32 +25,26 @@ def _extension() -> None:
     pn.extension("tabulator", raw_css=[RAW_CSS], loading_indicator=True, notifications=True)
 
 
-def _catalogue() -> Any:
-    from dashboards.catalogue import build
-
-    return build()
+PAGE_MODULES = {"catalogue": "dashboards.catalogue", "pilotage": "dashboards.pilotage", "dictionnaire": "dashboards.dictionary"}
 
 
-def _pilotage() -> Any:
-    from dashboards.pilotage import build
+def _page(route: str) -> Callable[[], Any]:
+    """A session's page builder; whatever fails, the visitor gets a French message, not a traceback."""
 
-    return build()
+    def build() -> Any:
+        from dashboards import components
 
+        try:
+            return importlib.import_module(PAGE_MODULES[route]).build()
+        except Exception as error:  # noqa: BLE001 - last line of defence of one session
+            return components.page(route, [components.error_alert(error, f"La page « {dict(components.PAGES)[route]} »")])
 
-def _dictionary() -> Any:
-    from dashboards.dictionary import build
-
-    return build()
+    return build
 
 
 def routes() -> dict[str, Callable[[], Any]]:
     """URL slug → page builder. The root shows the catalogue, the first page."""
-    return {
-        "/": _catalogue,
-        "catalogue": _catalogue,
-        "pilotage": _pilotage,
-        "dictionnaire": _dictionary,
-    }
+    return {"/": _page("catalogue"), **{route: _page(route) for route in PAGE_MODULES}}
 
 
 def serve(port: int, address: str, websocket_origin: list[str], show: bool = False) -> None:

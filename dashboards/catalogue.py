@@ -200,7 +200,4 @@ def _hospital_names(handle: Any) -> tuple[list[str], list[str]]:
 
 def build() -> pn.template.BaseTemplate:
     """The catalogue page of one browser session."""
-    try:
-        return CataloguePage().layout()
-    except Exception as error:  # noqa: BLE001 - the page itself could not be built (e.g. warehouse missing)
-        return c.page("catalogue", [c.error_alert(error, "Le catalogue")])
+    return CataloguePage().layout()

@@ -110,14 +110,13 @@ def page(route: str, main: list[Any], sidebar: list[Any] | None = None) -> pn.te
         f"- {'**' if slug == route else ''}[{label}](/{slug}){'**' if slug == route else ''}" for slug, label in PAGES
     )
     navigation = pn.pane.Markdown(f"### Pages\n{links}", css_classes=["wb-nav"])
-    template = pn.template.FastListTemplate(
+    # Bootstrap rather than Fast: Fast's design fetches a Google font, unreachable on a closed hospital network.
+    template = pn.template.BootstrapTemplate(
         title=f"{SITE_TITLE} — {title}",
         sidebar=[navigation, *(sidebar or [])],
         main=main,
-        accent="#0063af",
         header_background="#0063af",
-        sidebar_width=320,
-        theme_toggle=False,
+        sidebar_width=330,
     )
     return template
 

@@ -108,13 +108,13 @@ class DictionaryPage:
     def __init__(self) -> None:
         self.dictionary = c.dictionary()
         definitions = [page.definition for page in self.dictionary.indicators.values()]
-        self.search = pn.widgets.TextInput(name="Rechercher", placeholder="mot du nom ou de la définition")
-        self.theme = pn.widgets.Select(name="Thème", options=_choices({d.theme for d in definitions}, "Tous les thèmes"))
-        self.referent = pn.widgets.Select(name="Référent", options=_choices({d.referent for d in definitions}, "Tous les référents"))
-        self.status = pn.widgets.Select(name="Statut", options=_choices({d.status for d in definitions}, "Tous les statuts", STATUS_LABELS))
-        self.indicator = pn.widgets.Select(name="Indicateur", options=self._indicator_options())
+        self.search = pn.widgets.TextInput(name="Rechercher", placeholder="mot du nom ou de la définition", css_classes=["wb-search"])
+        self.theme = pn.widgets.Select(name="Thème", options=_choices({d.theme for d in definitions}, "Tous les thèmes"), css_classes=["wb-theme"])
+        self.referent = pn.widgets.Select(name="Référent", options=_choices({d.referent for d in definitions}, "Tous les référents"), css_classes=["wb-referent"])
+        self.status = pn.widgets.Select(name="Statut", options=_choices({d.status for d in definitions}, "Tous les statuts", STATUS_LABELS), css_classes=["wb-status"])
+        self.indicator = pn.widgets.Select(name="Indicateur", options=self._indicator_options(), css_classes=["wb-indicator-select"])
         pages = sorted(self.dictionary.pages)
-        self.wiki_page = pn.widgets.Select(name="Page du wiki", options=pages, value=pages[0] if pages else None)
+        self.wiki_page = pn.widgets.Select(name="Page du wiki", options=pages, value=pages[0] if pages else None, css_classes=["wb-wiki-select"])
         self.tabs = pn.Tabs(dynamic=False, sizing_mode="stretch_width")
         for widget in (self.search, self.theme, self.referent, self.status):
             widget.param.watch(self._filters_changed, "value")
@@ -180,9 +180,8 @@ class DictionaryPage:
             current = c.indicator_result(indicator, start=start, end=last)
             previous = c.indicator_result(indicator, start=shift_month(start, -12), end=shift_month(last, -12))
             definition = self.dictionary.get(indicator).definition
-            value = single_value(current.frame)
             return pn.Column(
-                pn.pane.HTML(kpi_html(indicator, definition, value, single_value(previous.frame))),
+                pn.pane.HTML(kpi_html(definition, current, single_value(previous.frame))),
                 pn.pane.Markdown(f"De {start} à {last}, toute l'AP-HP.\n\n**Lignage** (tables et colonnes lues) :\n\n"
                                  f"{lineage_markdown(current)}", css_classes=["wb-lineage"]),
             )
@@ -214,7 +213,4 @@ class DictionaryPage:
 
 def build() -> pn.template.BaseTemplate:
     """The dictionary page of one browser session."""
-    try:
-        return DictionaryPage().layout()
-    except Exception as error:  # noqa: BLE001 - the page itself could not be built
-        return c.page("dictionnaire", [c.error_alert(error, "Le dictionnaire des indicateurs")])
+    return DictionaryPage().layout()

@@ -95,15 +95,15 @@ class Pilotage:
         kpis = [ident for ident in DEFAULT_KPIS if ident in self.dictionary.indicators]
         detail = DEFAULT_DETAIL if DEFAULT_DETAIL in self.dictionary.indicators else next(iter(names.values()))
 
-        self.hospital = pn.widgets.Select(name="Hôpital", options=site_options(self.tree, "hopital", None, ALL, "Tous les hôpitaux"))
-        self.pole = pn.widgets.Select(name="Pôle", options=site_options(self.tree, "pole", "hospital", ALL, "Tous les pôles"))
-        self.service = pn.widgets.Select(name="Service", options=site_options(self.tree, "service", "pole", ALL, "Tous les services"))
-        self.start = pn.widgets.Select(name="Du mois", options=months, value=shift_month(last, -11))
-        self.end = pn.widgets.Select(name="Au mois", options=months, value=last)
-        self.grain = pn.widgets.RadioButtonGroup(name="Grain", options=GRAINS, value="month", button_type="primary")
-        self.stay_type = pn.widgets.Select(name="Champ PMSI", options=STAY_TYPES, value=ALL)
-        self.kpis = pn.widgets.MultiChoice(name="Indicateurs des cartes", options=names, value=kpis)
-        self.detail = pn.widgets.Select(name="Indicateur détaillé", options=names, value=detail)
+        self.hospital = pn.widgets.Select(name="Hôpital", options=site_options(self.tree, "hopital", None, ALL, "Tous les hôpitaux"), css_classes=["wb-hopital"])
+        self.pole = pn.widgets.Select(name="Pôle", options=site_options(self.tree, "pole", "hospital", ALL, "Tous les pôles"), css_classes=["wb-pole"])
+        self.service = pn.widgets.Select(name="Service", options=site_options(self.tree, "service", "pole", ALL, "Tous les services"), css_classes=["wb-service"])
+        self.start = pn.widgets.Select(name="Du mois", options=months, value=shift_month(last, -11), css_classes=["wb-debut"])
+        self.end = pn.widgets.Select(name="Au mois", options=months, value=last, css_classes=["wb-fin"])
+        self.grain = pn.widgets.RadioButtonGroup(name="Grain", options=GRAINS, value="month", button_type="primary", css_classes=["wb-grain"])
+        self.stay_type = pn.widgets.Select(name="Champ PMSI", options=STAY_TYPES, value=ALL, css_classes=["wb-champ"])
+        self.kpis = pn.widgets.MultiChoice(name="Indicateurs des cartes", options=names, value=kpis, css_classes=["wb-cartes"])
+        self.detail = pn.widgets.Select(name="Indicateur détaillé", options=names, value=detail, css_classes=["wb-indicateur"])
 
         self.hospital.param.watch(self._hospital_changed, "value")
         self.pole.param.watch(self._pole_changed, "value")
@@ -184,9 +184,9 @@ class Pilotage:
         def build() -> pn.viewable.Viewable:
             page = self.dictionary.get(indicator)
             definition = page.definition
-            current = single_value(self.result(indicator).frame)
+            result = self.result(indicator)
             previous = single_value(self.result(indicator, years_back=1).frame)
-            return pn.pane.HTML(kpi_html(indicator, definition, current, previous), width=330, margin=6)
+            return pn.pane.HTML(kpi_html(definition, result, previous), width=330, margin=6)
 
         return build()
 
@@ -304,16 +304,21 @@ def unit_digits(unit: str) -> int:
     return 0 if unit.lower() in {"séjours", "patients", "passages", "journées", "nombre"} else 2
 
 
-def kpi_html(indicator: str, definition: Any, current: float | None, previous: float | None) -> str:
+def kpi_html(definition: Any, result: Any, previous: float | None) -> str:
     """One KPI card: value, change vs previous year, definition, referent, version, quality slot."""
+    indicator = definition.id
+    current = single_value(result.frame)
     digits = unit_digits(definition.unit)
-    if current is not None and previous not in (None, 0):
+    if not result.available:
+        evolution = f"{result.status} (données manquantes : " + ", ".join(
+            f"{view}.{column}" for view, columns in result.missing.items() for column in columns) + ")"
+    elif current is not None and previous not in (None, 0):
         change = (current - previous) / abs(previous) * 100
         arrow = "▲" if change > 0 else ("▼" if change < 0 else "=")
         evolution = f"{arrow} {c.french_number(change, 1)} % vs N-1 ({c.french_number(previous, digits)})"
     else:
         evolution = "pas de comparaison possible avec N-1"
-    version = definition.version_at().version
+    version = result.version
     escape = html.escape
     return (
         f'<div class="wb-kpi" data-indicator="{escape(indicator)}" data-value="{"" if current is None else repr(current)}"'
@@ -357,7 +362,4 @@ def sql_texts(result: Any) -> tuple[str, str]:
 
 def build() -> pn.template.BaseTemplate:
     """The Pilotage page of one browser session."""
-    try:
-        return Pilotage().layout()
-    except Exception as error:  # noqa: BLE001 - the page itself could not be built
-        return c.page("pilotage", [c.error_alert(error, "La page Pilotage")])
+    return Pilotage().layout()

@@ -1,0 +1,99 @@
+"""Starting and stopping a real `workbench serve`, shared by the browser tests and the benchmark."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+ARTIFACTS = PROJECT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+BOKEH_IDLE = (
+    "() => window.Bokeh !== undefined && Bokeh.documents.length > 0"
+    " && Object.values(Bokeh.index).every(v => v.has_finished())"
+)
+SERVER_START_TIMEOUT = 180.0
+"""Seconds allowed for the server to listen (imports of Panel/HoloViews, maybe a demo build)."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A running `workbench serve`: its URL, its own PID and what it printed."""
+
+    url: str
+    pid: int
+    process: subprocess.Popen
+    output: list[str] = field(default_factory=list)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None) -> Server:
+    """Start `workbench --catalog CATALOG serve` and return once it listens.
+
+    Readiness is Panel's own "Launching server at" line, printed after the
+    sockets are bound; a server that exits first fails the fixture with its output.
+    """
+    port = free_port()
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    environment.pop("WORKBENCH_CATALOG", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench.cli", "--catalog", str(catalog), "serve",
+         "--port", str(port), "--address", "127.0.0.1"],
+        cwd=PROJECT,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server = Server(url=f"http://127.0.0.1:{port}", pid=process.pid, process=process)
+    ready = threading.Event()
+    ARTIFACTS.mkdir(exist_ok=True)
+    log_path = ARTIFACTS / f"{log_name}.server.log"
+
+    def pump() -> None:
+        with log_path.open("w", encoding="utf-8") as log:
+            for line in process.stdout:  # type: ignore[union-attr]
+                server.output.append(line)
+                log.write(line)
+                log.flush()
+                if "Launching server at" in line:
+                    ready.set()
+        ready.set()  # the process ended: wake the waiter, which then sees it dead
+
+    threading.Thread(target=pump, daemon=True).start()
+    if not ready.wait(SERVER_START_TIMEOUT) or not server.alive():
+        stop_server(server)
+        raise RuntimeError("le serveur n'a pas démarré :\n" + "".join(server.output[-40:]))
+    return server
+
+
+def stop_server(server: Server) -> None:
+    """Stop exactly the server we started (its PID), then reap it."""
+    if server.alive():
+        os.kill(server.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(server.pid, signal.SIGKILL)
+            server.process.wait(timeout=30)
+
+
