@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Iterable
 
 import ibis.expr.operations as ops
+from ibis.expr.operations.relations import Simple
 import ibis.expr.types as ir
 
 Lineage = dict[str, list[str]]
@@ -33,10 +34,14 @@ def _value_refs(values: Iterable[ops.Node]) -> tuple[list[ops.Field], list[ops.R
         seen.add(id(node))
         if isinstance(node, ops.Field):
             fields.append(node)
-        elif isinstance(node, ops.Relation):
-            nested.append(node)
-        else:
-            stack.extend(child for child in node.__children__ if isinstance(child, ops.Node))
+            continue
+        for child in node.__children__:
+            if isinstance(child, ops.Relation):
+                # a subquery reads its own relation; a reduction such as COUNT(*) only names its table
+                if isinstance(node, ops.Subquery):
+                    nested.append(child)
+            elif isinstance(child, ops.Node):
+                stack.append(child)
     return fields, nested
 
 
@@ -69,7 +74,7 @@ def _step(node: ops.Relation, needed: set[str]) -> tuple[list[ops.Node], dict[op
         return values, {}
     if isinstance(node, ops.DropColumns):
         return [], {node.parent: set(needed)}
-    if isinstance(node, (ops.Reference, ops.Simple)):
+    if isinstance(node, (ops.Reference, Simple)):
         return _args_values(node), {node.parent: set(needed)}
     if isinstance(node, ops.Set):
         return [], {node.left: set(needed), node.right: set(needed)}

@@ -59,7 +59,7 @@ class Registered:
 
 
 _REGISTRY: dict[str, Registered] = {}
-_MODULES = ("readmissions", "ip_dms", "occupancy", "case_mix", "emergency", "coding", "anthropometry")
+_MODULES = ("lengths", "readmissions", "ip_dms", "occupancy", "case_mix", "emergency", "coding", "anthropometry")
 
 
 def register(
