@@ -1,0 +1,55 @@
+"""`workbench wiki sync|build`: fetch the git-hosted wiki, publish it as static HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from workbench.errors import UserError
+
+
+def _sync(
+    remote: Annotated[str, typer.Option("--remote", help="Adresse du dépôt git du wiki (GitLab/GitHub).")],
+    into: Annotated[Path, typer.Option("--into", help="Dossier local, hors du dépôt du projet.")],
+) -> None:
+    """Cloner ou mettre à jour (avance rapide) un wiki hébergé sous git."""
+    from workbench.wiki.sync import sync
+
+    result = sync(remote, into)
+    typer.echo(f"Wiki {result.action} : {result.path} (commit {result.commit[:10]})")
+
+
+def _build(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Dossier du site à produire.")] = Path("site"),
+    wiki: Annotated[Optional[Path], typer.Option("--wiki", help="Dossier du wiki (défaut : $WORKBENCH_WIKI ou ./wiki).")] = None,
+    no_data: Annotated[bool, typer.Option("--sans-donnees", help="Sans entrepôt : pas de tableau de valeurs.")] = False,
+) -> None:
+    """Produire le dictionnaire en HTML statique (ouvrable sans serveur)."""
+    from workbench import paths
+    from workbench.indicators.dictionary import load_dictionary
+    from workbench.wiki.site import build_site
+
+    dictionary = load_dictionary(paths.wiki_path(wiki))
+    for error in dictionary.errors:
+        typer.echo(f"Attention : {error}", err=True)
+    warehouse = None
+    if not no_data:
+        from workbench.warehouse import open as open_catalog
+
+        try:
+            warehouse = open_catalog(catalog=(ctx.obj or {}).get("catalog"))
+        except UserError as error:
+            raise UserError(f"{error} (ou --sans-donnees pour un site sans valeurs)") from None
+    written = build_site(dictionary, out, warehouse)
+    typer.echo(f"Site écrit dans {out} : {len(written)} pages (ouvrir {out / 'index.html'})")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `wiki` sub-application."""
+    group = typer.Typer(help="Wiki Pilote : synchronisation git et site statique.", no_args_is_help=True)
+    group.command("sync")(_sync)
+    group.command("build")(_build)
+    app.add_typer(group, name="wiki")
