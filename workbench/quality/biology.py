@@ -22,10 +22,14 @@ ATEMPORAL = dict(category=Category.plausibility, context=Context.verification, s
 
 WEIGHT_LOINC, HEIGHT_LOINC = "29463-7", "8302-2"
 ADULT_YEARS = 18
-# (absolute low, absolute high, adult low): beyond these a measure is a data error, not a patient.
+# Beyond these a measure is a data error, not a patient: absolute low, then the upper
+# limit by age band (weight varies with age: a child's weight times ten is still
+# "possible" for an adult, not for a child), and the adult floor.
+WEIGHT_MAX_BY_AGE = ((1, 15.0), (3, 25.0), (6, 40.0), (12, 100.0), (ADULT_YEARS, 200.0), (200, 350.0))
+HEIGHT_MAX_BY_AGE = ((200, 250.0),)
 LIMITS = {
-    WEIGHT_LOINC: (0.3, 350.0, 25.0),
-    HEIGHT_LOINC: (20.0, 250.0, 100.0),
+    WEIGHT_LOINC: (0.3, WEIGHT_MAX_BY_AGE, 25.0),
+    HEIGHT_LOINC: (20.0, HEIGHT_MAX_BY_AGE, 100.0),
 }
 
 
@@ -48,23 +52,33 @@ def _loinc_of(ctx: CheckContext) -> ir.Table:
     return joined.select(_local=joined.concept_id_1, _loinc=joined.concept_code).distinct()
 
 
+def _upper_limit(age: ir.IntegerValue, bands: tuple[tuple[int, float], ...]) -> ir.FloatingValue:
+    """The upper limit for an age in whole years (unknown age: the most permissive limit)."""
+    limit = ibis.cases(*[(age < below, high) for below, high in bands], else_=max(high for _, high in bands))
+    return ibis.ifelse(age.isnull(), max(high for _, high in bands), limit)
+
+
 def _physiological(ctx: CheckContext, loinc: str) -> Probe:
-    """Weight or height measures outside human limits, with a stricter floor for adults."""
-    low, high, adult_low = LIMITS[loinc]
+    """Weight or height measures outside human limits for the patient's age."""
+    low, bands, adult_low = LIMITS[loinc]
     rows = _measurements(ctx)
     codes = _loinc_of(ctx).filter(ibis._._loinc == loinc)
     person = ctx.table("person", "person_id", "birth_datetime")
     births = person.select(_person=person.person_id, _birth=person.birth_datetime)
     joined = rows.join(codes, rows._concept == codes._local).left_join(births, rows._fk == births._person)
-    adult = joined._birth.notnull() & (joined._at >= joined._birth + ibis.interval(years=ADULT_YEARS))
+    # Age in whole years from calendar years: portable, and one year of error is immaterial here.
+    age = joined._at.year() - joined._birth.year()
     value = joined._value
-    violated = (value < low) | (value > high) | (adult & (value < adult_low))
+    adult = age.notnull() & (age > ADULT_YEARS)
+    violated = (value < low) | (value > _upper_limit(age, bands)) | (adult & (value < adult_low))
     return flag(joined, "_row", violated)
 
 
 declare(
     "measurement_weight_plausible", **ATEMPORAL, level=Level.concept, table="measurement", field="value_as_number",
-    description="Le poids (LOINC 29463-7) est compris entre 0,3 et 350 kg, et au moins 25 kg chez l'adulte.",
+    description="Le poids (LOINC 29463-7) est d'au moins 0,3 kg (25 kg chez l'adulte) et ne dépasse pas la limite "
+    "de l'âge : 15 kg avant 1 an, 25 kg avant 3 ans, 40 kg avant 6 ans, 100 kg avant 12 ans, 200 kg avant 18 ans, "
+    "350 kg ensuite.",
     threshold=0.0, severity=Severity.error, build=partial(_physiological, loinc=WEIGHT_LOINC),
 )
 declare(

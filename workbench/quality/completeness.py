@@ -96,18 +96,29 @@ declare(
 
 
 def _open_stays(ctx: CheckContext, days: int) -> Probe:
-    visits = ctx.table("visit_occurrence", "visit_occurrence_id", "visit_start_datetime", "visit_end_datetime")
+    """Stays without discharge, started long ago, although the patient has started a stay since.
+
+    A stay still running at extraction is legitimately open; one the patient has
+    left (a later stay exists) and that is older than `days` was never closed.
+    """
+    visits = ctx.table("visit_occurrence", "visit_occurrence_id", "person_id", "visit_start_datetime",
+                       "visit_end_datetime")
+    last = visits.group_by(_p=visits.person_id).aggregate(_last=visits.visit_start_datetime.max())
     limit = ibis.timestamp(dt.datetime.combine(ctx.extraction_date - dt.timedelta(days=days), dt.time()))
-    return flag(visits, "visit_occurrence_id",
-                visits.visit_end_datetime.isnull() & (visits.visit_start_datetime < limit))
+    joined = visits.join(last, visits.person_id == last._p)
+    violated = (
+        joined.visit_end_datetime.isnull() & (joined.visit_start_datetime < limit)
+        & (joined._last > joined.visit_start_datetime)
+    )
+    return flag(joined, "visit_occurrence_id", violated)
 
 
 declare(
     "visit_occurrence_end_missing_old", **COMPL, level=Level.field, table="visit_occurrence",
     field="visit_end_datetime",
-    description=f"Un séjour commencé plus de {OPEN_STAY_DAYS} jours avant l'extraction a une date de sortie "
-    "(sinon : séjour jamais clôturé, qui fausse les durées).",
-    threshold=0.5, severity=Severity.error, build=partial(_open_stays, days=OPEN_STAY_DAYS),
+    description=f"Un séjour commencé plus de {OPEN_STAY_DAYS} jours avant l'extraction, suivi d'un autre séjour "
+    "du même patient, a une date de sortie (sinon : séjour jamais clôturé, qui fausse les durées).",
+    threshold=0.0, severity=Severity.error, build=partial(_open_stays, days=OPEN_STAY_DAYS),
 )
 
 

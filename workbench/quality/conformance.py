@@ -281,3 +281,29 @@ for _table in SOFT_DELETABLE:
         "brute, exclues des vues canoniques ; à exclure de toute requête directe.",
         threshold=0.0, severity=Severity.info, build=partial(_soft_deleted, table_name=_table),
     )
+
+
+# --- identifiers from a legacy system ----------------------------------------------------------
+
+def _shape(value: "ibis.expr.types.StringValue") -> "ibis.expr.types.StringValue":
+    """The shape of an identifier: every digit becomes 9, every letter A (``GLD123`` -> ``AAA999``)."""
+    return value.re_replace("[0-9]", "9").re_replace("[A-Za-z]", "A")
+
+
+def _legacy_ids(ctx: CheckContext) -> Probe:
+    """NDA whose shape differs from the dominant shape of the table (another numbering system)."""
+    visits = ctx.table("visit_occurrence", "visit_occurrence_id", "visit_occurrence_source_value")
+    shaped = visits.select(_row=visits.visit_occurrence_id, _shape=_shape(visits.visit_occurrence_source_value))
+    counted = shaped.filter(shaped._shape.notnull()).group_by("_shape").aggregate(_n=ibis._.count())
+    dominant = counted.order_by([ibis.desc("_n"), "_shape"]).limit(1).select(_dominant=ibis._._shape)
+    joined = shaped.cross_join(dominant)
+    return flag(joined, "_row", joined._shape.notnull() & (joined._shape != joined._dominant))
+
+
+declare(
+    "visit_occurrence_nda_format", **CONF, subcategory="value", level=Level.field, table="visit_occurrence",
+    field="visit_occurrence_source_value",
+    description="Le NDA a la forme majoritaire des NDA de l'entrepôt (chiffres et lettres aux mêmes places) : "
+    "une autre forme signale un identifiant hérité d'un ancien système.",
+    threshold=0.0, severity=Severity.warning, build=_legacy_ids,
+)

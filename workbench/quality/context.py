@@ -77,7 +77,7 @@ class CheckContext:
                 values = vocabularies.valid_codes(vocabulary)
             except UserError as error:
                 raise NotApplicable(f"nomenclature {vocabulary} introuvable ({error})") from error
-            self._codes[vocabulary] = ibis.memtable({"code": sorted(values)}, name=f"quality_codes_{vocabulary}")
+            self._codes[vocabulary] = ibis.memtable({"code": sorted(values)})
         return self._codes[vocabulary]
 
 

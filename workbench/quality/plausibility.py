@@ -258,8 +258,7 @@ def _gender_procedure(ctx: CheckContext) -> Probe:
 
     acts = vocab.ccam()
     reserved = acts[acts["sex"].isin(["1", "2"])]
-    reference = ibis.memtable({"code": reserved["code"].tolist(), "only": reserved["sex"].tolist()},
-                              name="quality_ccam_sex")
+    reference = ibis.memtable({"code": reserved["code"].tolist(), "only": reserved["sex"].tolist()})
     table = ctx.table("procedure_occurrence", "procedure_occurrence_id", "person_id", "procedure_source_value")
     rows = table.select(_row=table.procedure_occurrence_id, _fk=table.person_id, _code=table.procedure_source_value)
     sexes = _sexes(ctx)

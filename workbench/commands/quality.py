@@ -1,0 +1,166 @@
+"""`workbench quality`: run the data-quality checks, browse stored runs, write the HTML report.
+
+`run` exits 0 whenever the checks ran, whatever their statuses, unless
+`--fail-on failed` (or `error`) asks for a non-zero exit, as a CI gate would.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import pandas as pd
+import typer
+
+from workbench.output import emit, emit_json
+
+quality_app = typer.Typer(help="Qualité des données : contrôles, historique, rapport.", no_args_is_help=True)
+
+
+class RunFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class FailOn(str, Enum):
+    failed = "failed"
+    error = "error"
+
+
+def _open(ctx: typer.Context, backend: str | None):
+    from workbench.warehouse import open as open_warehouse
+
+    return open_warehouse(ctx.obj["catalog"], backend=backend)
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """`--checks a,b --checks c` -> [a, b, c]."""
+    if not values:
+        return None
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+@quality_app.command("list")
+def list_checks(
+    fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table,
+) -> None:
+    """Lister les contrôles déclarés (identifiant, catégorie, niveau, seuil, description)."""
+    from workbench.quality import all_checks
+
+    described = [check.describe() for check in all_checks()]
+    if fmt is RunFormat.json:
+        emit_json(described)
+        return
+    frame = pd.DataFrame(described)[["id", "category", "level", "table", "threshold", "severity", "description"]]
+    emit(frame, fmt=_table_format(), title=f"{len(frame)} contrôles qualité")
+
+
+def _table_format():
+    from workbench.output import OutputFormat
+
+    return OutputFormat.table
+
+
+@quality_app.command("run")
+def run(
+    ctx: typer.Context,
+    checks: Annotated[Optional[list[str]], typer.Option("--checks", help="Contrôles à lancer (ids séparés par des virgules ; préfixe* accepté).")] = None,
+    fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table,
+    fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Code de sortie 1 si un contrôle a ce statut (failed inclut error).")] = None,
+    backend: Annotated[Optional[str], typer.Option("--backend", help="duckdb ou pyspark.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Écrire le résultat dans ce fichier.")] = None,
+) -> None:
+    """Lancer les contrôles qualité sur l'entrepôt et enregistrer le résultat."""
+    from workbench.quality import run_checks
+    from workbench.quality.store import ResultStore
+
+    selection = _split(checks)
+    warehouse = _open(ctx, backend)
+    result = run_checks(warehouse, selection)
+    result.catalog = str(ctx.obj["catalog"])
+    ResultStore().save(result)
+    if fmt is RunFormat.json:
+        emit_json(result.to_json(), out)
+    else:
+        frame = pd.DataFrame([r.to_json() for r in result.results])
+        frame = frame[["id", "category", "status", "threshold", "num_violated_rows", "num_denominator_rows",
+                       "pct_violated_rows", "execution_time_s"]]
+        emit(frame, fmt=_table_format(), out=out, title=f"Exécution {result.run_id} ({result.duration_s:.1f} s)")
+    _exit_on(result, fail_on)
+
+
+def _exit_on(result, fail_on: FailOn | None) -> None:
+    if fail_on is None:
+        return
+    statuses = {"failed", "error"} if fail_on is FailOn.failed else {"error"}
+    bad = [r.id for r in result.results if r.status.value in statuses]
+    if bad:
+        typer.echo(f"{len(bad)} contrôle(s) au statut {' ou '.join(sorted(statuses))} : {', '.join(bad[:10])}", err=True)
+        raise typer.Exit(code=1)
+
+
+@quality_app.command("history")
+def history(fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table) -> None:
+    """Lister les exécutions enregistrées (la plus récente d'abord)."""
+    from workbench.quality.store import ResultStore
+
+    runs = ResultStore().runs()
+    if fmt is RunFormat.json:
+        emit_json(runs)
+    else:
+        emit(pd.DataFrame(runs), fmt=_table_format(), title="Exécutions des contrôles qualité")
+
+
+@quality_app.command("compare")
+def compare(
+    run_id: Annotated[Optional[str], typer.Option("--run", help="Exécution à examiner (défaut : la dernière).")] = None,
+    against: Annotated[Optional[str], typer.Option("--against", help="Exécution de référence (défaut : la précédente).")] = None,
+    fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table,
+    all_checks: Annotated[bool, typer.Option("--all", help="Montrer aussi les contrôles stables.")] = False,
+) -> None:
+    """Comparer deux exécutions : ce qui s'est amélioré ou dégradé."""
+    from workbench.quality.store import ResultStore, compare as compare_runs
+
+    store = ResultStore()
+    after = store.load(run_id)
+    before = store.load(against) if against else store.previous(after.run_id)
+    changes = [c.to_json() for c in compare_runs(before, after) if all_checks or c.verdict != "stable"]
+    if fmt is RunFormat.json:
+        emit_json({"run_id": after.run_id, "against": before.run_id if before else None, "changes": changes})
+    else:
+        emit(pd.DataFrame(changes, columns=["id", "before", "after", "pct_before", "pct_after", "verdict"]),
+             fmt=_table_format(), title=f"{after.run_id} comparé à {before.run_id if before else '(aucune)'}")
+
+
+@quality_app.command("violations")
+def violations(
+    ctx: typer.Context,
+    check_id: Annotated[str, typer.Argument(help="Identifiant du contrôle.")],
+    backend: Annotated[Optional[str], typer.Option("--backend", help="duckdb ou pyspark.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Fichier JSON de sortie.")] = None,
+) -> None:
+    """La liste complète des identifiants en violation d'un contrôle."""
+    from workbench.quality import violating_ids
+
+    ids = violating_ids(_open(ctx, backend), check_id)
+    emit_json({"check": check_id, "count": len(ids), "ids": ids}, out)
+
+
+@quality_app.command("report")
+def report(
+    html: Annotated[Path, typer.Option("--html", help="Fichier HTML à écrire.")],
+    run_id: Annotated[Optional[str], typer.Option("--run", help="Exécution (défaut : la dernière).")] = None,
+) -> None:
+    """Écrire un rapport HTML lisible (synthèse, graphiques, évolution depuis l'exécution précédente)."""
+    from workbench.quality.report import write_report
+    from workbench.quality.store import ResultStore
+
+    store = ResultStore()
+    current = store.load(run_id)
+    write_report(current, store.previous(current.run_id), html)
+    typer.echo(f"Rapport écrit : {html}", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(quality_app, name="quality")
