@@ -1,0 +1,332 @@
+"""`workbench.open()`: the one data-access object of notebooks, dashboards and the CLI.
+
+Connection policy (see docs/architecture.md): a warehouse file is opened
+**read-only**, through one connection shared by the whole process (DuckDB
+refuses two connections to one file with different settings, and a read-write
+connection would lock out other processes). Parquet/CSV sources get a private
+in-memory DuckDB connection per `Warehouse` holding views over the files. Spark
+uses the active SparkSession (or a local one). Application state never goes in
+the warehouse: writers (the demo generator, loaders) build elsewhere and move
+the file into place; a replaced file is reopened because the shared connection
+is keyed by the file's identity (inode and modification time).
+
+Every query goes through :meth:`Warehouse.execute`, the seam where row filters,
+small-count masking and the audit trail attach (the `UserContext` says who asks).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from workbench import paths
+from workbench.catalog import Catalog, load_catalog
+from workbench.errors import UserError
+from workbench.semantic import mapping_for
+from workbench.semantic.views import VIEWS, Built, conform, spec
+
+BACKENDS = ("duckdb", "pyspark")
+_LOCK = threading.Lock()
+_DUCKDB_FILES: dict[tuple[str, int, int], Any] = {}
+_SPARK_EXPORTS: dict[tuple[str, int, int, str], str] = {}
+_SPARK_VIEWS: dict[tuple[int, str], str] = {}
+
+
+@dataclass(frozen=True)
+class UserContext:
+    """Who is asking. The seam for perimeters and masking: today the local administrator."""
+
+    name: str = "local"
+    role: str = "admin"
+    perimeter: frozenset[str] = field(default_factory=frozenset)  # empty = everything
+
+
+# ----------------------------------------------------------------- connections
+
+
+def _identity(path: str) -> tuple[str, int, int]:
+    stat = os.stat(path)
+    return (os.path.realpath(path), stat.st_ino, stat.st_mtime_ns)
+
+
+def shared_duckdb(path: str | Path) -> Any:
+    """The process's read-only ibis connection to a DuckDB file (reopened if the file was replaced)."""
+    key = _identity(str(path))
+    with _LOCK:
+        con = _DUCKDB_FILES.get(key)
+        if con is None:
+            for stale in [k for k in _DUCKDB_FILES if k[0] == key[0]]:
+                _DUCKDB_FILES.pop(stale).disconnect()
+            con = _DUCKDB_FILES[key] = ibis.duckdb.connect(key[0], read_only=True)
+        return con
+
+
+def scratch_duckdb(path: str | Path) -> Any:
+    """A read-only connection the caller closes (for one-off inspection such as `catalog init`)."""
+    return ibis.duckdb.connect(os.path.realpath(path), read_only=True)
+
+
+def shared_spark() -> Any:
+    """An ibis PySpark connection over the active SparkSession, or a small local one."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is None:
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("workbench")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .getOrCreate()
+        )
+    return ibis.pyspark.connect(session)
+
+
+def _parquet_glob(location: str) -> str:
+    return str(Path(location) / "*.parquet") if Path(location).is_dir() else location
+
+
+def sniff_file(con: Any, kind: str, location: str, table_name: str | None = None) -> ir.Table:
+    """A file (or folder of parts) read with the engine's own type detection, for `catalog init`."""
+    if kind == "parquet":
+        return con.read_parquet(_parquet_glob(location), table_name=table_name)
+    return con.read_csv(location, table_name=table_name)
+
+
+def _typed(table: ir.Table, columns: dict[str, str]) -> ir.Table:
+    """Lower-case column names (OMOP exports use any case) and cast to the catalogue's types."""
+    renames = {c.lower(): c for c in table.columns if c != c.lower()}
+    if renames:
+        table = table.rename(renames)
+    casts = {}
+    for column, type_ in columns.items():
+        wanted = ibis.dtype(type_)
+        if column in table.columns and table[column].type().copy(nullable=True) != wanted.copy(nullable=True):
+            casts[column] = table[column].cast(wanted)
+    return table.mutate(**casts) if casts else table
+
+
+def _spark_view(con: Any, kind: str, location: str, table: str) -> ir.Table:
+    """Register a file as a uniquely named temp view (Spark temp views are session-wide)."""
+    key = (id(con), f"{kind}:{location}")
+    name = _SPARK_VIEWS.get(key)
+    if name is None:
+        digest = hashlib.sha1(key[1].encode()).hexdigest()[:10]
+        name = f"wb_{table}_{digest}"
+        if kind == "parquet":
+            con.read_parquet(_parquet_glob(location) if Path(location).is_dir() else location, table_name=name)
+        else:
+            con.read_csv(location, table_name=name, header=True)
+        _SPARK_VIEWS[key] = name
+    return con.table(name)
+
+
+def _export_for_spark(location: str, table: str) -> str:
+    """Spark cannot read a DuckDB file: copy the table once to Parquet in a process temp folder."""
+    key = (*_identity(location), table)
+    with _LOCK:
+        path = _SPARK_EXPORTS.get(key)
+        if path is None:
+            folder = Path(tempfile.mkdtemp(prefix="workbench-spark-"))
+            atexit.register(shutil.rmtree, folder, True)
+            path = str(folder / f"{table}.parquet")
+            shared_duckdb(location).table(table).to_parquet(path)
+            _SPARK_EXPORTS[key] = path
+    return path
+
+
+def read_table(
+    kind: str, location: str, table: str, columns: dict[str, str], con: Any = None, backend: str = "duckdb"
+) -> ir.Table:
+    """The lazy ibis table `table` of a source, on `con` (default: the shared connection)."""
+    if backend == "pyspark":
+        con = con or shared_spark()
+        if kind == "spark":
+            return _typed(con.table(table, database=location), columns)
+        if kind == "duckdb":
+            return _typed(_spark_view(con, "parquet", _export_for_spark(location, table), table), columns)
+        return _typed(_spark_view(con, kind, location, table), columns)
+    if kind == "spark":
+        raise UserError("une source Spark se lit avec --backend pyspark")
+    if kind == "duckdb":
+        return _typed((con or shared_duckdb(location)).table(table), columns)
+    if con is None:
+        con = ibis.duckdb.connect()
+    if table not in con.list_tables():
+        if kind == "parquet":
+            con.read_parquet(_parquet_glob(location), table_name=table)
+        else:
+            con.read_csv(location, table_name=table, all_varchar=True, header=True)
+    return _typed(con.table(table), columns)
+
+
+def _connect(catalog: Catalog, backend: str) -> tuple[Any, bool]:
+    """The backend connection for a catalogue, and whether the `Warehouse` owns (closes) it."""
+    if backend == "pyspark":
+        return shared_spark(), False
+    if catalog.source_kind == "spark":
+        raise UserError(f"{catalog.path.name} : source Spark/Hive, ouvrez-la avec backend='pyspark'")
+    if catalog.source_kind == "duckdb":
+        (location,) = set(catalog.locations.values())
+        return shared_duckdb(location), False
+    return ibis.duckdb.connect(), True
+
+
+# ------------------------------------------------------------------ warehouse
+
+
+class Warehouse:
+    """Raw tables, canonical views, snapshot and user of one catalogue on one engine."""
+
+    def __init__(self, catalog: Catalog, backend: str, user: UserContext):
+        self.catalog = catalog
+        self.catalog_path: Path = catalog.path
+        self.flavour: str = catalog.flavour
+        self.backend_name = backend
+        self.user = user
+        self.con, self._owns_con = _connect(catalog, backend)
+        self._mapping = mapping_for(catalog.flavour)
+        self._tables: dict[str, ir.Table] = {}
+        self._built: dict[str, Built] = {}
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.catalog_path}, flavour={self.flavour}, backend={self.backend_name})"
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+    # raw tables
+    @property
+    def tables(self) -> list[str]:
+        return list(self.catalog.tables)
+
+    def table(self, name: str) -> ir.Table:
+        """The raw table `name` (lazy), or a `UserError` naming it and the catalogue."""
+        if name not in self.catalog.tables:
+            raise UserError(
+                f"table « {name} » absente du catalogue {self.catalog_path.name} (tables : {', '.join(self.tables)})"
+            )
+        if name not in self._tables:
+            self._tables[name] = self.catalog.read(name, con=self.con, backend=self.backend_name)
+        return self._tables[name]
+
+    # canonical views
+    @property
+    def views(self) -> list[str]:
+        """The canonical views this catalogue can build (a view needing an absent table is left out)."""
+        return [name for name in VIEWS if not self._mapping.missing_tables(name, set(self.tables))]
+
+    def _build(self, name: str) -> Built:
+        spec(name)
+        missing = self._mapping.missing_tables(name, set(self.tables))
+        if missing:
+            raise UserError(
+                f"vue « {name} » indisponible pour {self.catalog_path.name} : table(s) absente(s) : {', '.join(missing)}"
+            )
+        if name not in self._built:
+            self._built[name] = self._mapping.BUILDERS[name](self)
+        return self._built[name]
+
+    def view(self, name: str) -> ir.Table:
+        """The canonical view `name`, shaped exactly as the contract in `semantic/views.py`."""
+        return conform(name, self._build(name))
+
+    def unavailable(self, view: str) -> set[str]:
+        """Columns of `view` whose fact this flavour lacks (null in the view, never zeros)."""
+        return set(self._build(view).unavailable)
+
+    def view_reads(self, view: str) -> tuple[str, ...]:
+        """The raw tables `view` reads (for lineage)."""
+        return self._build(view).reads
+
+    # queries
+    def execute(self, expr: ir.Expr) -> pd.DataFrame | Any:
+        """Run an ibis expression: the single point every query of the workbench goes through.
+
+        A table expression gives a DataFrame, a column a Series, a scalar a value.
+        """
+        return self.con.execute(expr)
+
+    def to_sql(self, expr: ir.Expr, dialect: str | None = None) -> str:
+        """The SQL of `expr` for this backend, or for `dialect` ("duckdb", "spark"…)."""
+        if dialect in ("spark", "pyspark") or (dialect is None and self.backend_name == "pyspark"):
+            import ibis.backends.pyspark  # noqa: F401 - registers the dialect
+
+            dialect = "pyspark"
+        return str(ibis.to_sql(expr, dialect=dialect or "duckdb"))
+
+    # provenance
+    def _metadata_row(self) -> dict[str, Any]:
+        if "_metadata" not in self.catalog.tables:
+            return {}
+        frame = self.execute(self.table("_metadata").limit(1))
+        return {} if frame.empty else frame.iloc[0].to_dict()
+
+    @cached_property
+    def snapshot_id(self) -> str:
+        """`_metadata.snapshot_id` when the loader stamped one, else a hash of names, columns and row counts."""
+        stamped = self._metadata_row().get("snapshot_id")
+        if isinstance(stamped, str) and stamped:
+            return stamped
+        digest = hashlib.sha256()
+        for name in sorted(self.tables):
+            table = self.table(name)
+            rows = int(self.execute(table.count()))
+            digest.update(f"{name}|{','.join(table.columns)}|{rows};".encode())
+        return digest.hexdigest()[:16]
+
+    @cached_property
+    def extraction_date(self) -> date:
+        """The warehouse's "now": `_metadata.extraction_date`, else the last visit date."""
+        stamped = self._metadata_row().get("extraction_date")
+        if stamped is not None and not pd.isna(stamped):
+            return pd.Timestamp(stamped).date()
+        if "stays" not in self.views:
+            raise UserError(f"{self.catalog_path.name} : ni _metadata ni visites : date d'extraction inconnue")
+        stays = self.view("stays")
+        last = self.execute(ibis.greatest(stays.start_date.max(), stays.end_date.max()))
+        if last is None or pd.isna(last):
+            raise UserError(f"{self.catalog_path.name} : aucune visite datée : date d'extraction inconnue")
+        return pd.Timestamp(last).date()
+
+    def close(self) -> None:
+        """Release a connection this warehouse owns (shared ones stay open for the process)."""
+        if self._owns_con:
+            self.con.disconnect()
+            self._owns_con = False
+
+
+def open(  # noqa: A001 - the public name the notebooks use: workbench.open()
+    catalog: str | Path | None = None,
+    backend: str | None = None,
+    user: UserContext | None = None,
+) -> Warehouse:
+    """Open the warehouse described by `catalog` (default: `paths.catalog_path()`).
+
+    `backend` is "duckdb" or "pyspark" (default: `$WORKBENCH_BACKEND`, else the
+    catalogue's own default: pyspark for a Spark database, duckdb otherwise).
+    """
+    loaded = load_catalog(paths.catalog_path(Path(catalog) if catalog is not None else None))
+    chosen = backend or os.environ.get("WORKBENCH_BACKEND") or loaded.default_backend
+    if chosen == "spark":
+        chosen = "pyspark"
+    if chosen not in BACKENDS:
+        raise UserError(f"moteur « {chosen} » inconnu (attendu : {', '.join(BACKENDS)})")
+    return Warehouse(loaded, chosen, user or UserContext())
