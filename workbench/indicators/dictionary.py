@@ -281,10 +281,20 @@ def _located_errors(
             if item["type"] == "literal_error":
                 message = f"valeur {item.get('input')!r} non admise ({item['msg'].removeprefix('Input should be ')})"
         if not dotted and message.startswith("versions :"):
-            dotted, message = "versions", message.removeprefix("versions : ")
+            path, message = _overlapping_version(message, data), message.removeprefix("versions : ")
+            dotted = _dotted(path)
         line = _closest_line(path, lines) or (offset or None)
         found.append(PageError(page, dotted or None, line, message))
     return found
+
+
+def _overlapping_version(message: str, data: dict[str, Any]) -> Path_:
+    """The path of the later of two overlapping versions named in the model's message."""
+    match = re.search(r" et (.+) se chevauchent", message)
+    for index, version in enumerate(data.get("versions") or []):
+        if match and isinstance(version, dict) and str(version.get("version")) == match.group(1):
+            return ("versions", index, "effective_from")
+    return ("versions",)
 
 
 def _path_in_data(loc: tuple[Any, ...], data: Any) -> Path_:
