@@ -340,8 +340,10 @@ def _check_month(name: str, value: Any, checks: DataChecks) -> str | None:
 
 
 def _check_hospital(name: str, value: Any, checks: DataChecks) -> str | None:
+    if not value:
+        return None
     codes = checks.care_site_codes()["hopital"]
-    if value and value not in codes:
+    if value not in codes:
         return f"code hôpital inconnu pour '{name}' : '{value}' (hôpitaux : {', '.join(codes)})"
     return None
 
@@ -470,6 +472,8 @@ def _base_notebook(template: Template, kernel: str) -> nbformat.NotebookNode:
     notebook.metadata["kernelspec"] = {"name": kernel, "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
     notebook.metadata.setdefault("language_info", {"name": "python"})
     notebook.metadata.pop("jupytext", None)
+    for cell in notebook.cells:  # papermill reads ``metadata.tags`` of every cell
+        cell.metadata.setdefault("tags", [])
     return notebook
 
 
@@ -498,12 +502,12 @@ def _stamp(template: Template, parameters: Mapping[str, Any], warehouse: Any, ca
 
 @dataclass
 class Prepared:
-    """A parameterised notebook, ready to save or execute."""
+    """A validated request: the template's notebook, the values to inject, the data checks used."""
 
     template: Template
     parameters: dict[str, Any]
     notebook: nbformat.NotebookNode
-    checks: DataChecks | None = field(default=None, repr=False)
+    checks: DataChecks = field(repr=False)
 
 
 def prepare(
@@ -514,14 +518,27 @@ def prepare(
     check_data: bool = True,
     kernel: str = KERNEL_NAME,
 ) -> Prepared:
-    """Validate `values` and inject them (with the catalogue and wiki paths) after the parameters cell."""
-    from papermill.parameterize import parameterize_notebook
-
+    """Validate `values` and add the catalogue and wiki paths the template declares."""
     checks = DataChecks(catalog, wiki)
     typed = validate(template, values, checks if check_data else None)
     parameters = default_context(template, catalog, wiki) | typed
-    notebook = parameterize_notebook(_base_notebook(template, kernel), parameters, kernel_name=kernel, language="python")
-    return Prepared(template, parameters, notebook, checks)
+    return Prepared(template, parameters, _base_notebook(template, kernel), checks)
+
+
+def _papermill(prepared: Prepared, out: Path, kernel: str, execute: bool) -> None:
+    """Inject the parameters after the ``parameters`` cell (papermill) and, if asked, execute."""
+    import papermill
+
+    papermill.execute_notebook(
+        prepared.notebook,
+        str(out),
+        parameters=prepared.parameters,
+        kernel_name=kernel,
+        language="python",
+        prepare_only=not execute,
+        progress_bar=False,
+        cwd=str(out.parent),
+    )
 
 
 def new(
@@ -537,7 +554,7 @@ def new(
     out = _output_path(out, overwrite)
     prepared = prepare(template, values, catalog, wiki, check_data=check_data)
     prepared.notebook.metadata["workbench"] = _stamp(template, prepared.parameters, None, catalog)
-    nbformat.write(prepared.notebook, out)
+    _papermill(prepared, out, KERNEL_NAME, execute=False)
     return out
 
 
@@ -575,7 +592,6 @@ def run(
     content hash, the catalogue and the data snapshot, plus the results the
     notebook recorded; with `html`, a report is written next to it.
     """
-    import papermill
     from papermill.exceptions import PapermillExecutionError
 
     out = _output_path(out, overwrite)
@@ -585,13 +601,7 @@ def run(
     stamp = _stamp(template, prepared.parameters, warehouse, catalog)
     prepared.notebook.metadata["workbench"] = stamp
     try:
-        papermill.execute_notebook(
-            prepared.notebook,
-            str(out),
-            kernel_name=kernel,
-            progress_bar=False,
-            cwd=str(out.parent),
-        )
+        _papermill(prepared, out, kernel, execute=True)
     except PapermillExecutionError as error:
         raise UserError(
             f"le notebook '{template.name}' a échoué à la cellule {error.exec_count} : "
@@ -681,6 +691,8 @@ def lab_command(
     ]
     if not browser:
         argv.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers often run as root
+        argv.append("--allow-root")
     if token is not None:
         argv.append(f"--IdentityProvider.token={token}")
     env = dict(os.environ)
