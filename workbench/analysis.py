@@ -85,6 +85,27 @@ def year_period(year: int) -> tuple[str, str]:
     return f"{year}-01", f"{year}-12"
 
 
+def resolve_period(warehouse: Any, start: str = "", end: str = "", months: int = 12) -> tuple[str, str]:
+    """The months to analyse: those given, else the `months` months ending with the extraction month.
+
+    Templates default to the warehouse's own recent past, so they run on any
+    extraction without editing dates.
+    """
+    last = end or _extraction_month(warehouse)
+    first = start or _shift_month(last, -(months - 1))
+    return first, last
+
+
+def last_full_year(warehouse: Any) -> int:
+    """The last calendar year that ended before the extraction date."""
+    return pd.Timestamp(warehouse.extraction_date).year - 1
+
+
+def _shift_month(month: str, n: int) -> str:
+    index = int(month[:4]) * 12 + int(month[5:7]) - 1 + n
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def in_period(column: ir.Value, start: str, end: str) -> ir.BooleanValue:
     """`column` (a date) falls in the months `start`..`end` inclusive."""
     return (column >= ibis.date(month_start(start))) & (column < ibis.date(month_after(end)))
@@ -224,42 +245,57 @@ def monthly_by_hospital(table: ir.Table, date_column: str = "end_date") -> ir.Ta
 # --------------------------------------------------------------------------- coding lag
 
 
-def coding_lag(warehouse: Any, start: str, end: str, hospital: str = "", horizons: Iterable[int] = (1, 2, 3)) -> pd.DataFrame:
-    """Share of ended MCO stays with a principal diagnosis at M+n, per source and discharge month.
+PMSI_SOURCES = ("ORBIS", "AREM")
 
-    A stay discharged in month M counts as coded at M+n for a source when that
-    source has a DP dated no later than the end of month M+n. Horizons beyond
-    the extraction date cannot be observed yet and are left empty rather than
-    shown as under-coding.
+
+def months_between(earlier: str, later: str) -> int:
+    """Whole months from ``YYYY-MM`` `earlier` to `later` (2025-01 → 2025-03 is 2)."""
+    return (int(later[:4]) - int(earlier[:4])) * 12 + int(later[5:7]) - int(earlier[5:7])
+
+
+def coding_lag(
+    warehouse: Any, definition: Any, start: str, end: str, hospital: str = "", sources: Sequence[str] = PMSI_SOURCES
+) -> pd.DataFrame:
+    """Coding exhaustivity per discharge month and source, with how long after discharge it is read.
+
+    The figure is the dictionary's ``exhaustivite_codage`` indicator computed by
+    the engine (the same number as the dashboards). One extraction reads
+    discharge month M at M+n, n being the months from M to the extraction:
+    ``recul`` holds that n, so the last months show the AREM lag.
     """
-    horizons = tuple(horizons)
-    population = rss_stays(warehouse, start, end, hospital).select("stay_id", "end_date")
-    diagnoses = warehouse.view("diagnoses")
-    dp = diagnoses.filter((diagnoses.status == "DP") & diagnoses.datetime.notnull())
-    first_dp = dp.group_by(["stay_id", "source"]).aggregate(coded_at=dp.datetime.min())
-    joined = population.inner_join(first_dp, "stay_id")
-    lag = (joined.coded_at.year() * 12 + joined.coded_at.month()) - (joined.end_date.year() * 12 + joined.end_date.month())
-    per_source = joined.group_by(mois=month_of(joined.end_date), source=joined.source).aggregate(
-        **{f"m{h}": (lag <= h).sum() for h in horizons}
-    )
-    totals = population.group_by(mois=month_of(population.end_date)).aggregate(sejours=population.count())
-    coded = warehouse.execute(per_source)
-    total = warehouse.execute(totals)
-    sources = sorted(set(coded["source"])) or ["ORBIS", "AREM"]
-    grid = total.merge(pd.DataFrame({"source": sources}), how="cross").merge(coded, on=["mois", "source"], how="left")
+    from workbench.indicators.engine import compute
+
+    filters = {"hospital": [hospital]} if hospital else {}
+    frames = []
+    for source in sources:
+        result = compute(definition, warehouse, by=("month",), start=start, end=end, filters=filters,
+                         params={"source": source})
+        frames.append(result.frame.assign(source=source))
+    frame = pd.concat(frames, ignore_index=True).rename(columns={"month": "mois"})
     extraction = _extraction_month(warehouse)
-    for h in horizons:
-        column = f"m{h}"
-        share = grid[column].fillna(0).astype(float) / grid["sejours"].astype(float) * 100
-        observable = grid["mois"].map(lambda m: extraction is None or _add_months(m, h) <= extraction)
-        grid[f"part_m{h}"] = share.where(observable).round(1)
-        grid[column] = grid[column].fillna(0).astype(int).where(observable)
-    return grid.sort_values(["source", "mois"]).reset_index(drop=True)
+    frame["recul"] = frame["mois"].map(lambda month: months_between(month, extraction) if extraction else None)
+    frame["value"] = frame["value"].astype(float).round(1)
+    columns = ["mois", "source", "recul", "numerator", "denominator", "value"]
+    return frame[columns].sort_values(["source", "mois"]).reset_index(drop=True)
 
 
-def _add_months(month: str, n: int) -> str:
-    year, mon = int(month[:4]), int(month[5:7]) - 1 + n
-    return f"{year + mon // 12:04d}-{mon % 12 + 1:02d}"
+def coding_at_horizons(lag: pd.DataFrame, horizons: Iterable[int] = (1, 2, 3)) -> pd.DataFrame:
+    """Exhaustivity at M+1, M+2, M+3 per source: the months read that long after discharge.
+
+    A horizon whose month lies outside the period requested stays empty.
+    """
+    rows = []
+    for horizon in horizons:
+        row: dict[str, Any] = {"horizon": f"M+{horizon}", "mois": None}
+        for source in PMSI_SOURCES:
+            match = lag[(lag["recul"] == horizon) & (lag["source"] == source)]
+            row[source] = float(match["value"].iloc[0]) if not match.empty else None
+            if not match.empty:
+                row["mois"] = match["mois"].iloc[0]
+        if row["ORBIS"] is not None and row["AREM"] is not None:
+            row["ecart"] = round(row["ORBIS"] - row["AREM"], 1)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _extraction_month(warehouse: Any) -> str | None:

@@ -14,47 +14,53 @@
 # %% [markdown]
 # # Exhaustivité du codage PMSI : ORBIS et AREM
 #
-# Part des séjours MCO terminés qui ont un diagnostic principal (DP) à M+1, M+2 et M+3 après le mois de sortie, selon la source : ORBIS (codage au fil de l'eau) ou AREM (PMSI validé par le DIM, disponible avec un à deux mois de retard). L'écart entre les deux sources mesure le retard de codage ; les horizons postérieurs à la date d'extraction restent vides.
+# Part des séjours PMSI MCO terminés (hospitalisation complète, ambulatoire, séances) qui ont un diagnostic principal (DP), lue à M+1, M+2 et M+3 après le mois de sortie, selon la source : ORBIS (codage au fil de l'eau) ou AREM (PMSI validé par le DIM, disponible un à deux mois après la sortie). Calcul par l'indicateur exhaustivite_codage du dictionnaire ; l'écart entre les deux sources mesure le retard de codage.
 
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
+wiki: str = ""  # dossier du wiki (vide : $WORKBENCH_WIKI ou ./wiki)
 hospital: str = ""  # code de l'hôpital (vide : tout l'AP-HP)
-start: str = "2025-01"  # premier mois de sortie (AAAA-MM)
-end: str = "2025-12"  # dernier mois de sortie (AAAA-MM)
+start: str = ""  # premier mois de sortie (AAAA-MM) ; vide : 12 mois avant la fin
+end: str = ""  # dernier mois de sortie (AAAA-MM) ; vide : mois de l'extraction
 
 # %%
+from pathlib import Path
+
 import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
+from IPython.display import Markdown
 
 import workbench
-from workbench import analysis
+from workbench import analysis, paths
+from workbench.indicators.dictionary import load_dictionary
 
 wh = workbench.open(catalog=catalog or None)
+start, end = analysis.resolve_period(wh, start, end)
+page = load_dictionary(paths.wiki_path(Path(wiki) if wiki else None)).get("exhaustivite_codage")
 perimetre = f"hôpital {hospital}" if hospital else "AP-HP"
-print(f"Périmètre : {perimetre}, séjours MCO sortis de {start} à {end} ; extraction du {wh.extraction_date}")
+Markdown(f"Périmètre : **{perimetre}**, séjours sortis de {start} à {end} ; extraction du **{wh.extraction_date}**.\n\n"
+         f"Indicateur `{page.definition.id}` : {page.definition.definition}")
 
 # %% [markdown]
-# ## Séjours codés à M+1, M+2, M+3 par source
+# ## Lecture : un mois de sortie M lu à M+n
+#
+# Une extraction lit chaque mois de sortie M avec un recul de n mois (n = mois de l'extraction − M) : le dernier mois est lu à M+0, le précédent à M+1, etc. La part codée d'un mois ancien est stabilisée ; celle des derniers mois montre le retard de codage, nul ou presque pour ORBIS, d'un à deux mois pour AREM.
 
 # %%
-retard = analysis.coding_lag(wh, start, end, hospital)
+retard = analysis.coding_lag(wh, page.definition, start, end, hospital)
 analysis.record("exhaustivite", retard)
-retard
+retard.pivot_table(index=["mois", "recul"], columns="source", values="value")
+
+# %% [markdown]
+# ## Séjours codés à M+1, M+2, M+3
+
+# %%
+horizons = analysis.coding_at_horizons(retard, (1, 2, 3))
+analysis.record("horizons", horizons)
+horizons
 
 # %% [markdown]
 # ## Évolution par mois de sortie
 
 # %%
-long = retard.melt(id_vars=["mois", "source"], value_vars=["part_m1", "part_m2", "part_m3"],
-                   var_name="horizon", value_name="part")
-long["horizon"] = long["horizon"].str.replace("part_m", "M+", regex=False)
-long.hvplot.line(x="mois", y="part", by=["source", "horizon"], title="Part des séjours avec un DP (%)",
-                 xlabel="Mois de sortie", ylabel="% de séjours codés", rot=45, ylim=(0, 105))
-
-# %% [markdown]
-# ## Écart ORBIS − AREM à M+1
-
-# %%
-ecart = retard.pivot_table(index="mois", columns="source", values="part_m1")
-if {"ORBIS", "AREM"} <= set(ecart.columns):
-    ecart["écart"] = ecart["ORBIS"] - ecart["AREM"]
-ecart
+retard.hvplot.line(x="mois", y="value", by="source", title="Part des séjours avec un DP (%) selon la source",
+                   xlabel="Mois de sortie", ylabel="% de séjours codés", rot=45, ylim=(0, 105), markers=True)

@@ -18,8 +18,8 @@
 
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
-start: str = "2025-01"  # premier mois d'entrée (AAAA-MM)
-end: str = "2025-12"  # dernier mois d'entrée (AAAA-MM)
+start: str = ""  # premier mois d'entrée (AAAA-MM) ; vide : 12 mois avant la fin
+end: str = ""  # dernier mois d'entrée (AAAA-MM) ; vide : mois de l'extraction
 age_bands: list[str] = []  # tranches d'âge (vide : toutes), ex. 65-74,75-84
 sex: str = ""  # M, F ou vide
 care_site: str = ""  # code d'une structure à tout niveau (vide : AP-HP)
@@ -33,6 +33,7 @@ import workbench
 from workbench import analysis
 
 wh = workbench.open(catalog=catalog or None)
+start, end = analysis.resolve_period(wh, start, end)
 sejours = analysis.cohort_stays(wh, start, end, age_bands=age_bands, sex=sex, care_site=care_site, cim10=cim10)
 criteres = {"période": f"{start} → {end}", "tranches d'âge": age_bands or "toutes", "sexe": sex or "tous",
             "structure": care_site or "AP-HP", "CIM-10": cim10 or "tous"}

@@ -19,8 +19,8 @@
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
 hospital: str = ""  # code de l'hôpital (vide : tous les hôpitaux)
-start: str = "2024-01"  # premier mois (AAAA-MM)
-end: str = "2025-12"  # dernier mois (AAAA-MM)
+start: str = ""  # premier mois (AAAA-MM) ; vide : 24 mois avant la fin
+end: str = ""  # dernier mois (AAAA-MM) ; vide : mois de l'extraction
 
 # %%
 import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
@@ -29,6 +29,7 @@ import workbench
 from workbench import analysis
 
 wh = workbench.open(catalog=catalog or None)
+start, end = analysis.resolve_period(wh, start, end, months=24)
 print(f"Instantané {wh.snapshot_id}, extraction du {wh.extraction_date} ; période {start} → {end}")
 
 # %% [markdown]

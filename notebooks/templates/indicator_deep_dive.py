@@ -21,8 +21,8 @@ catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
 wiki: str = ""  # dossier du wiki (vide : $WORKBENCH_WIKI ou ./wiki)
 indicator: str = "nb_sejours"  # identifiant de l'indicateur
 by: list[str] = ["month", "hospital"]  # ventilation (hospital, pole, service, uf, month, quarter, year, stay_type, visit_type, age_band, sex)
-start: str = "2025-01"  # premier mois (AAAA-MM)
-end: str = "2025-12"  # dernier mois (AAAA-MM)
+start: str = ""  # premier mois (AAAA-MM) ; vide : 12 mois avant la fin
+end: str = ""  # dernier mois (AAAA-MM) ; vide : mois de l'extraction
 hospital: str = ""  # restreindre à un hôpital (vide : AP-HP)
 version: str = ""  # version de la définition (vide : celle en vigueur)
 
@@ -38,6 +38,7 @@ from workbench.indicators.dictionary import load_dictionary
 from workbench.indicators.engine import compute
 
 wh = workbench.open(catalog=catalog or None)
+start, end = analysis.resolve_period(wh, start, end)
 page = load_dictionary(paths.wiki_path(Path(wiki) if wiki else None)).get(indicator)
 definition = page.definition
 Markdown(f"**{definition.name}** (`{definition.id}`, {definition.unit}) — {definition.definition}")

@@ -19,8 +19,8 @@
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
 hospital: str = ""  # code de l'hôpital (vide : tout l'AP-HP)
-start: str = "2025-01"  # premier mois de sortie (AAAA-MM)
-end: str = "2025-12"  # dernier mois de sortie (AAAA-MM)
+start: str = ""  # premier mois de sortie (AAAA-MM) ; vide : 12 mois avant la fin
+end: str = ""  # dernier mois de sortie (AAAA-MM) ; vide : mois de l'extraction
 level: str = "service"  # niveau des étapes du parcours : pole, service ou uf
 top_n: int = 10  # nombre de parcours affichés
 
@@ -31,6 +31,7 @@ import workbench
 from workbench import analysis
 
 wh = workbench.open(catalog=catalog or None)
+start, end = analysis.resolve_period(wh, start, end)
 sejours = analysis.stays(wh, start, end, hospital)
 sejours = sejours.filter(sejours.stay_category == "hospitalisation_complete")
 parcours = analysis.unit_pathways(wh, sejours, level=level)

@@ -19,7 +19,7 @@
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
 hospital: str = ""  # code de l'hôpital (vide : tout l'AP-HP)
-year: int = 2025  # année de sortie des séjours
+year: int = 0  # année de sortie des séjours (0 : dernière année complète avant l'extraction)
 source: str = "AREM"  # source des diagnostics principaux (ORBIS ou AREM)
 top_n: int = 15  # nombre de diagnostics principaux affichés
 
@@ -30,6 +30,7 @@ import workbench
 from workbench import analysis
 
 wh = workbench.open(catalog=catalog or None)
+year = year or analysis.last_full_year(wh)
 sejours = analysis.pmsi_stays(wh, year, hospital)
 perimetre = f"hôpital {hospital}" if hospital else "AP-HP"
 print(f"Périmètre : {perimetre}, séjours MCO sortis en {year} ; instantané {wh.snapshot_id}")
