@@ -552,7 +552,16 @@ def _source_tables(kind: SourceKind, location: str) -> dict[str, str]:
     return _parquet_tables(Path(location)) if kind == "parquet" else _csv_tables(Path(location))
 
 
-def write_catalog(source: Path | str, flavour: str, out: Path | str) -> None:
+def is_demo(path: Path | str) -> bool:
+    """Whether a catalogue says `demo: true` (read without validation: its data may not exist yet)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(raw, dict) and isinstance(raw.get("metadata"), dict) and raw["metadata"].get("demo") is True
+
+
+def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool = False) -> None:
     """Inspect a warehouse and write its catalogue to `out` (paths relative to `out`).
 
     Every table found is described: French description (AP-HP schema or a short
@@ -584,7 +593,7 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str) -> None:
     entries = {name: _entry(name, data_key, table, con, flavour) for name, (data_key, table) in sorted(reads.items())}
     document = {
         "version": 2,
-        "metadata": {"flavour": flavour, "demo": False, "description": f"Entrepôt {flavour} ({kind})"},
+        "metadata": {"flavour": flavour, "demo": demo, "description": f"Entrepôt {flavour} ({kind})"},
         "aliases": {},
         "user_parameters": {},
         "data": {k: {**v, "metadata": {}, "user_parameters": {}} for k, v in data.items()},
@@ -632,3 +641,99 @@ def _dump(document: dict[str, Any], out: Path) -> None:
         encoding="utf-8",
     )
     tmp.replace(out)
+
+
+# ------------------------------------------------------------------ profiles
+
+_SPARK_CHARS = "▁▂▃▄▅▆▇█"
+_MAX_MONTHS = 48
+
+
+def sparkline(values: list[int]) -> str:
+    """A one-line text chart: ▁ for the smallest bar (zero too), █ for the largest."""
+    top = max(values, default=0)
+    if top <= 0:
+        return _SPARK_CHARS[0] * len(values)
+    return "".join(_SPARK_CHARS[round(v / top * (len(_SPARK_CHARS) - 1))] for v in values)
+
+
+def _kind_of(wh: Any, name: str) -> str:
+    from workbench.semantic.views import VIEWS
+
+    if name in wh.tables:
+        return "table"
+    if name in VIEWS:
+        return "view"
+    raise UserError(
+        f"« {name} » n'est ni une table du catalogue {wh.catalog_path.name} ni une vue "
+        f"(tables : {', '.join(wh.tables)} ; vues : {', '.join(VIEWS)})"
+    )
+
+
+def _date_column(wh: Any, name: str, kind: str, table: ir.Table) -> str | None:
+    from workbench.semantic.views import VIEWS
+
+    column = wh.catalog.tables[name].date_column if kind == "table" else VIEWS[name].date_column
+    if column is None or column not in table.columns or not table[column].type().is_temporal():
+        return None
+    return column
+
+
+def summary(wh: Any, name: str) -> dict[str, Any]:
+    """Rows and first/last dates of a table or view (one query)."""
+    kind = _kind_of(wh, name)
+    table = wh.table(name) if kind == "table" else wh.view(name)
+    column = _date_column(wh, name, kind, table)
+    metrics = {"rows": table.count()}
+    if column is not None:
+        day = table[column].cast("date") if not table[column].type().is_date() else table[column]
+        metrics |= {"first_date": day.min(), "last_date": day.max()}
+    row = wh.execute(table.aggregate(**metrics)).iloc[0]
+    first, last = row.get("first_date"), row.get("last_date")
+    return {
+        "rows": int(row["rows"]),
+        "first_date": None if first is None or pd.isna(first) else pd.Timestamp(first).date(),
+        "last_date": None if last is None or pd.isna(last) else pd.Timestamp(last).date(),
+    }
+
+
+def monthly_rows(wh: Any, name: str) -> pd.DataFrame:
+    """Rows per calendar month of the table's date column (empty without one), gaps filled with 0."""
+    kind = _kind_of(wh, name)
+    table = wh.table(name) if kind == "table" else wh.view(name)
+    column = _date_column(wh, name, kind, table)
+    if column is None:
+        return pd.DataFrame({"month": [], "rows": []})
+    day = table[column].cast("date") if not table[column].type().is_date() else table[column]
+    counted = wh.execute(
+        table.filter(day.notnull()).group_by(month=day.truncate("M")).aggregate(rows=ibis._.count()).order_by("month")
+    )
+    if counted.empty:
+        return pd.DataFrame({"month": [], "rows": []})
+    months = pd.to_datetime(counted["month"]).dt.to_period("M")
+    series = pd.Series(counted["rows"].astype(int).to_numpy(), index=months)
+    full = pd.period_range(months.min(), months.max(), freq="M")
+    series = series.reindex(full, fill_value=0)
+    return pd.DataFrame({"month": [str(p) for p in series.index], "rows": series.to_numpy()})
+
+
+def activity_line(monthly: pd.DataFrame) -> str:
+    """The sparkline of monthly volumes, by year when the history is too long for one line."""
+    if monthly.empty:
+        return ""
+    if len(monthly) > _MAX_MONTHS:
+        yearly = monthly.groupby(monthly["month"].str[:4])["rows"].sum()
+        return f"{sparkline(list(yearly))} (par an, {yearly.index[0]}–{yearly.index[-1]})"
+    return f"{sparkline(list(monthly['rows']))} (par mois, {monthly['month'].iloc[0]} → {monthly['month'].iloc[-1]})"
+
+
+def other_counts(wh: Any, view: str) -> dict[str, int]:
+    """Rows whose categorical column fell into `autre` (codes the mapping does not know), per column."""
+    from workbench.semantic.views import OTHER, VIEWS
+
+    table = wh.view(view)
+    columns = [c for c, meta in VIEWS[view].columns.items() if OTHER in meta.categories and c not in wh.unavailable(view)]
+    if not columns:
+        return {}
+    row = wh.execute(table.aggregate(**{c: (table[c] == OTHER).cast("int64").sum() for c in columns})).iloc[0]
+    return {c: int(0 if pd.isna(row[c]) else row[c]) for c in columns}

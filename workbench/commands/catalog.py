@@ -1,0 +1,200 @@
+"""`workbench catalog list|show|search|init`: what the warehouse holds, since when, how much."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import pandas as pd
+import typer
+
+from workbench.output import OutputFormat, emit, emit_json
+
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json ou csv.")]
+BackendOption = Annotated[Optional[str], typer.Option("--backend", help="duckdb (défaut) ou pyspark.")]
+OutOption = Annotated[Optional[Path], typer.Option("--out", "-o", help="Fichier de sortie (défaut : écran).")]
+
+app = typer.Typer(help="Catalogue de l'entrepôt : tables, vues canoniques, colonnes, antériorité.", no_args_is_help=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="catalog")
+
+
+def _open(ctx: typer.Context, backend: str | None) -> Any:
+    from workbench.warehouse import open as open_warehouse
+
+    return open_warehouse(ctx.obj["catalog"], backend=backend)
+
+
+def _stamp(wh: Any) -> dict[str, Any]:
+    return {"catalogue": str(wh.catalog_path), "flavour": wh.flavour, "snapshot_id": wh.snapshot_id}
+
+
+def _rows(wh: Any) -> list[dict[str, Any]]:
+    """One row per raw table then per canonical view, with counts and first/last dates."""
+    from workbench.catalog import summary
+    from workbench.semantic.views import VIEWS
+
+    rows = []
+    for name, info in wh.catalog.tables.items():
+        rows.append({"name": name, "kind": "table", "flavour": wh.flavour, "source": info.source_system,
+                     "description": info.description, **summary(wh, name)})
+    for name in wh.views:
+        rows.append({"name": name, "kind": "view", "flavour": wh.flavour, "source": ", ".join(wh.view_reads(name)),
+                     "description": VIEWS[name].description, **summary(wh, name)})
+    return rows
+
+
+@app.command("list")
+def list_(ctx: typer.Context, format: FormatOption = OutputFormat.table, out: OutOption = None,
+          backend: BackendOption = None) -> None:
+    """Toutes les tables et vues, avec leur nombre de lignes et leurs premières et dernières dates."""
+    with _open(ctx, backend) as wh:
+        rows = _rows(wh)
+        if format is OutputFormat.json:
+            emit_json(rows, out)
+        else:
+            emit(pd.DataFrame(rows), format, out, _stamp(wh), title=f"Catalogue {wh.catalog_path.name}")
+
+
+def _columns(wh: Any, name: str, kind: str) -> list[dict[str, Any]]:
+    from workbench.semantic.views import VIEWS
+
+    if kind == "table":
+        return [{"name": c, "type": spec.type, "description": spec.description, "examples": spec.examples,
+                 "available": True} for c, spec in wh.catalog.tables[name].columns.items()]
+    lacking = wh.unavailable(name)
+    return [{"name": c, "type": meta.type, "description": meta.description,
+             "examples": list(meta.categories), "available": c not in lacking}
+            for c, meta in VIEWS[name].columns.items()]
+
+
+def _describe(wh: Any, name: str) -> dict[str, Any]:
+    from workbench.catalog import activity_line, monthly_rows, other_counts, summary
+    from workbench.semantic.views import VIEWS
+
+    kind = "table" if name in wh.tables else "view"
+    info = wh.catalog.tables.get(name)
+    monthly = monthly_rows(wh, name)
+    detail: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "flavour": wh.flavour,
+        "source": info.source_system if info else ", ".join(wh.view_reads(name)),
+        "description": info.description if info else VIEWS[name].description,
+        **summary(wh, name),
+        "activity": activity_line(monthly),
+        "monthly": monthly.to_dict(orient="records"),
+        "columns": _columns(wh, name, kind),
+    }
+    if kind == "view":
+        detail["unavailable"] = sorted(wh.unavailable(name))
+        detail["autre"] = other_counts(wh, name)
+    return detail
+
+
+def _print_detail(detail: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    label = "Table" if detail["kind"] == "table" else "Vue canonique"
+    console.print(f"[bold]{label} {detail['name']}[/bold] ({detail['flavour']}, source : {detail['source']})")
+    console.print(detail["description"])
+    span = f"du {detail['first_date']} au {detail['last_date']}" if detail.get("first_date") else "sans date"
+    rows = f"{detail['rows']:,}".replace(",", "\u202f")
+    console.print(f"{rows} lignes, {span}")
+    if detail["activity"]:
+        console.print(f"Volume : {detail['activity']}")
+    if detail.get("unavailable"):
+        console.print(f"Non disponible pour cette source : {', '.join(detail['unavailable'])}")
+    others = {c: n for c, n in detail.get("autre", {}).items() if n}
+    if others:
+        console.print("Codes non reconnus (catégorie « autre ») : " + ", ".join(f"{c} {n}" for c, n in others.items()))
+    table = Table()
+    for header in ("colonne", "type", "description", "exemples / valeurs"):
+        table.add_column(header)
+    for column in detail["columns"]:
+        note = "" if column["available"] else " (non disponible)"
+        table.add_row(column["name"], column["type"], column["description"] + note,
+                      ", ".join(str(v) for v in column["examples"]))
+    console.print(table)
+
+
+@app.command("show")
+def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Table ou vue (ex. stays).")],
+         format: FormatOption = OutputFormat.table, out: OutOption = None, backend: BackendOption = None) -> None:
+    """Colonnes et descriptions d'une table ou d'une vue, lignes, antériorité, volume mensuel."""
+    from workbench.catalog import _kind_of
+
+    with _open(ctx, backend) as wh:
+        _kind_of(wh, name)
+        if name not in wh.tables:
+            wh.view(name)  # a view this catalogue cannot build: one clear error
+        detail = _describe(wh, name)
+        if format is OutputFormat.json:
+            emit_json(detail, out)
+        elif format is OutputFormat.table and out is None:
+            _print_detail(detail)
+        else:
+            emit(pd.DataFrame(detail["columns"]), format, out, {**_stamp(wh), "name": name}, title=name)
+
+
+def _folded(text: str) -> str:
+    """Lower case without accents, so `sejour` finds « Séjours »."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _matches(catalog: Any, word: str) -> list[dict[str, Any]]:
+    from workbench.semantic import mapping_for
+    from workbench.semantic.views import VIEWS
+
+    wanted = _folded(word)
+    found = []
+
+    def consider(name: str, kind: str, description: str) -> None:
+        if wanted in _folded(name) or wanted in _folded(description):
+            found.append({"name": name, "kind": kind, "description": description})
+
+    for table, info in catalog.tables.items():
+        consider(table, "table", info.description)
+        for column, spec in info.columns.items():
+            consider(f"{table}.{column}", "column", spec.description)
+    mapping = mapping_for(catalog.flavour)
+    for view in [v for v in VIEWS if not mapping.missing_tables(v, set(catalog.tables))]:
+        consider(view, "view", VIEWS[view].description)
+        for column, meta in VIEWS[view].columns.items():
+            consider(f"{view}.{column}", "view_column", meta.description)
+    return found
+
+
+@app.command("search")
+def search(ctx: typer.Context, word: Annotated[str, typer.Argument(help="Mot cherché (sans accents ni casse).")],
+           format: FormatOption = OutputFormat.table, out: OutOption = None) -> None:
+    """Tables, vues et colonnes dont le nom ou la description contient le mot."""
+    from workbench.catalog import load_catalog
+
+    catalog = load_catalog(ctx.obj["catalog"])
+    found = _matches(catalog, word)
+    if format is OutputFormat.json:
+        emit_json(found, out)
+    else:
+        frame = pd.DataFrame(found, columns=["name", "kind", "description"])
+        emit(frame, format, out, {"catalogue": str(catalog.path), "recherche": word}, title=f"« {word} »")
+
+
+@app.command("init")
+def init(
+    source: Annotated[str, typer.Option("--source", help="Base DuckDB, dossier Parquet/CSV, ou spark:BASE.")],
+    flavour: Annotated[str, typer.Option("--flavour", help="aphp ou omop.")],
+    out: Annotated[Path, typer.Option("--out", help="Catalogue à écrire.")] = Path("catalog.yaml"),
+) -> None:
+    """Inspecter un entrepôt existant et écrire son catalogue."""
+    from workbench.catalog import load_catalog, write_catalog
+
+    write_catalog(source, flavour, out)
+    catalog = load_catalog(out)
+    typer.echo(f"{out} : {len(catalog.tables)} tables ({catalog.source_kind}, {catalog.flavour})")
