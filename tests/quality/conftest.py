@@ -36,7 +36,7 @@ def write_duckdb(path: Path, tables: dict[str, list[dict[str, Any]]], extraction
             con.execute(f'CREATE TABLE "{name}" ({ddl})')
             rows = tables.get(name, [])
             for row in rows:
-                assert set(row) <= set(columns), f"{name} : colonnes inconnues {set(row) - set(columns)}"
+                assert set(row) <= set(spec["columns"]), f"{name} : colonnes inconnues {set(row) - set(spec['columns'])}"
             if rows:
                 marks = ", ".join("?" for _ in columns)
                 con.executemany(f'INSERT INTO "{name}" VALUES ({marks})', [[r.get(c) for c in columns] for r in rows])

@@ -115,10 +115,13 @@ def _blank(check: Check) -> CheckResult:
 
 
 def _sql(warehouse: Any, expr: ibis.Table) -> str | None:
-    try:
-        return str(warehouse.to_sql(expr))
-    except Exception:  # noqa: BLE001 - the SQL text is informative, never required
-        return None
+    """The SQL of the count query, from the warehouse, else from the expression's own backend."""
+    for compile_sql in (warehouse.to_sql, ibis.to_sql):
+        try:
+            return str(compile_sql(expr))
+        except Exception:  # noqa: BLE001 - the SQL text is informative, never required
+            continue
+    return None
 
 
 def _plain(value: Any) -> Any:
