@@ -22,7 +22,10 @@ def test_list_json_reads_every_template_from_the_notebooks():
     assert casemix["description"].startswith("Séjours MCO groupés")
     assert Path(casemix["path"]) == TEMPLATES / "pmsi_casemix.py"
     params = {p["name"]: p for p in casemix["parameters"]}
-    assert params["year"] == {"name": "year", "type": "int", "default": 2025, "help": "année de sortie des séjours"}
+    assert params["year"] == {
+        "name": "year", "type": "int", "default": 0,
+        "help": "année de sortie des séjours (0 : dernière année complète avant l'extraction)",
+    }
     assert params["hospital"]["type"] == "str" and params["hospital"]["default"] == ""
     cohort = {p["name"]: p for p in listed["cohort_profile"]["parameters"]}
     assert cohort["cim10"]["type"] == "list[str]" and cohort["cim10"]["default"] == ["E11"]
