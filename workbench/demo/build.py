@@ -59,7 +59,7 @@ def _validate(out: Path, patients: int, seed: int, extraction_date: date) -> Non
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} : ce chemin existe et n'est pas un dossier")
     existing = out if out.exists() else next((p for p in out.parents if p.exists()), Path("/"))
-    if not os.access(existing, os.W_OK):
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
         raise UserError(f"--out {out} : dossier de sortie non accessible en écriture ({existing})")
 
 
@@ -291,8 +291,8 @@ def build_demo(
     out = Path(out).expanduser()
     _validate(out, patients, seed, extraction_date)
     generator = _Generator(seed, extraction_date, vocab)
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
     except OSError as error:
         raise UserError(f"--out {out} : impossible de créer le dossier de travail ({error.strerror})") from error

@@ -121,7 +121,7 @@ def measurements(rng: np.random.Generator, table: Table, stay_of_row: np.ndarray
     table["range_low"][wrong_unit] = np.round(table["range_low"][wrong_unit] / 88.4, 2)
     table["range_high"][wrong_unit] = np.round(table["range_high"][wrong_unit] / 88.4, 2)
     table["unit_source_value"].codes[wrong_unit] = UNITS.index("mg/dL")
-    heavy = flaws.pick(rng, "weight_implausible", concept == WEIGHT)
+    heavy = flaws.pick(rng, "weight_implausible", (concept == WEIGHT) & adult)
     value[heavy] = np.round(value[heavy] * 10, 1)
     tiny = flaws.pick(rng, "height_implausible", (concept == HEIGHT) & adult)
     value[tiny] = rng.integers(25, 41, len(tiny)).astype(float)

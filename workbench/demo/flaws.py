@@ -49,7 +49,7 @@ ROW_FLAWS: dict[str, tuple[str, float, str]] = {
     "unknown_ccam": ("procedure_occurrence", 0.003, "Code d'acte absent de la CCAM"),
     "unknown_ucd": ("drug_exposure_prescription", 0.003, "Code UCD absent du référentiel"),
     "biology_wrong_unit": ("measurement", 0.05, "Créatinine rendue en mg/dL (valeur divisée par 88,4) au lieu de µmol/L (taux parmi les créatinines)"),
-    "weight_implausible": ("measurement", 0.01, "Poids invraisemblable (×10, ex. 700 kg) (taux parmi les poids)"),
+    "weight_implausible": ("measurement", 0.01, "Poids invraisemblable chez un adulte (×10, ex. 700 kg) (taux parmi les poids d'adultes)"),
     "height_implausible": ("measurement", 0.01, "Taille invraisemblable chez un adulte (25 à 40 cm) (taux parmi les tailles d'adultes)"),
     "year_end_split": ("visit_occurrence", 0.5, "Séjour à cheval sur le 31 décembre scindé administrativement en deux lignes à la fin de l'année (lignes = les deux parties ; taux parmi les séjours à cheval)"),
     "legacy_visit_id": ("visit_occurrence", 0.03, "NDA au format de l'ancien système (GLD + 9 chiffres) (taux parmi les séjours commencés avant 2019)"),

@@ -112,7 +112,7 @@ PROFILES: list[Profile] = [
 ]
 
 #: Comorbidities coded as DAS for adults (none is sex-specific).
-COMORBIDITIES = ("I10", "E11", "E78", "E66", "I48", "N18", "F17", "Z95", "I25", "E03", "K21", "D64", "G47")
+COMORBIDITIES = ("I10", "E119", "E785", "E669", "I48", "N18", "F171", "Z955", "I251", "E039", "K21", "D649", "G473")
 COMORBIDITY_MIN_AGE = 30
 
 

@@ -183,7 +183,7 @@ def _durations(ctx: Context, stays: Stays) -> np.ndarray:
 
 
 def _death_probability(ctx: Context, age: np.ndarray, profile: np.ndarray) -> np.ndarray:
-    base = np.select([age < 45, age < 65, age < 75, age < 85], [0.002, 0.01, 0.025, 0.045], 0.08)
+    base = np.select([age < 45, age < 65, age < 75, age < 85], [0.003, 0.013, 0.032, 0.058], 0.10)
     return base * np.where(ctx.profiles.critical[profile] >= 0, 2.0, 1.0)
 
 
