@@ -16,6 +16,11 @@ import panel as pn
 from dashboards import components as c
 
 
+TABLE_CSS = """
+table.wb-tables th, table.wb-tables td { padding: 4px 8px; border-bottom: 1px solid #e3e6ea; vertical-align: top; }
+table.wb-tables th { background: #f3f5f8; text-align: left; }
+"""
+
 # --------------------------------------------------------------------------- cached queries
 
 @pn.cache(max_items=8)
@@ -134,7 +139,8 @@ class CataloguePage:
         return pn.Column(
             pn.pane.Markdown(f"## Tables de l'entrepôt ({len(summary)})\n"
                              "Nombre de lignes et antériorité (première et dernière date de la colonne de date de chaque table)."),
-            pn.pane.HTML(tables_html(summary), sizing_mode="stretch_width", css_classes=["wb-table-list"]),
+            pn.pane.HTML(tables_html(summary), sizing_mode="stretch_width", css_classes=["wb-table-list"],
+                         stylesheets=[TABLE_CSS]),
             sizing_mode="stretch_width",
         )
 

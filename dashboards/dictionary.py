@@ -14,6 +14,7 @@ import pandas as pd
 import panel as pn
 
 from dashboards import components as c
+from workbench.indicators.dictionary import HOME_PAGE, REFERENTS_PAGE
 from dashboards.pilotage import kpi_html, last_complete_month, shift_month, single_value
 
 ANY = ""
@@ -113,8 +114,9 @@ class DictionaryPage:
         self.referent = pn.widgets.Select(name="Référent", options=_choices({d.referent for d in definitions}, "Tous les référents"), css_classes=["wb-referent"])
         self.status = pn.widgets.Select(name="Statut", options=_choices({d.status for d in definitions}, "Tous les statuts", STATUS_LABELS), css_classes=["wb-status"])
         self.indicator = pn.widgets.Select(name="Indicateur", options=self._indicator_options(), css_classes=["wb-indicator-select"])
-        pages = sorted(self.dictionary.pages)
-        self.wiki_page = pn.widgets.Select(name="Page du wiki", options=pages, value=pages[0] if pages else None, css_classes=["wb-wiki-select"])
+        pages = sorted(name for name in self.dictionary.pages if not name.startswith("_"))
+        home = HOME_PAGE if HOME_PAGE in pages else (pages[0] if pages else None)
+        self.wiki_page = pn.widgets.Select(name="Page du wiki", options=pages, value=home, css_classes=["wb-wiki-select"])
         self.tabs = pn.Tabs(dynamic=False, sizing_mode="stretch_width")
         for widget in (self.search, self.theme, self.referent, self.status):
             widget.param.watch(self._filters_changed, "value")
@@ -192,8 +194,13 @@ class DictionaryPage:
         if not name or name not in self.dictionary.pages:
             return pn.pane.Markdown("*Aucune page.*")
         page = self.dictionary.pages[name]
-        return pn.pane.Markdown(f"# {page.title}\n\n{wiki_markdown(page.body, self.dictionary)}", sizing_mode="stretch_width",
-                                css_classes=["wb-wiki-page"])
+        body = wiki_markdown(page.body, self.dictionary)
+        text = body if body.lstrip().startswith("# ") else f"# {page.title}\n\n{body}"
+        if name == REFERENTS_PAGE and self.dictionary.referents:
+            text += "\n\n| Rôle | Périmètre | Contact |\n| --- | --- | --- |\n" + "\n".join(
+                f"| {r.role} | {r.perimeter} | {r.contact or ''} |" for r in self.dictionary.referents.values()
+            )
+        return pn.pane.Markdown(text, sizing_mode="stretch_width", css_classes=["wb-wiki-page"])
 
     def layout(self) -> pn.template.BaseTemplate:
         self.tabs.extend([

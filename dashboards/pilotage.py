@@ -17,7 +17,7 @@ import panel as pn
 
 from dashboards import components as c
 
-DEFAULT_KPIS = ("nb_sejours", "dms", "mortalite_hospitaliere", "file_active")
+DEFAULT_KPIS = ("nb_sejours", "dms", "mortalite_hospitaliere")
 DEFAULT_DETAIL = "nb_sejours"
 ALL = ""
 """Widget value meaning 'no filter on this dimension'."""
@@ -109,6 +109,10 @@ class Pilotage:
         self.pole.param.watch(self._pole_changed, "value")
         self._sync_url()
 
+    def site_names(self) -> dict[str, str]:
+        """Care-site code → name, to label the breakdown rows (hospitals, poles, services)."""
+        return dict(zip(self.tree["code"], self.tree["name"]))
+
     # -- cascade
 
     def _hospital_changed(self, event: Any) -> None:
@@ -173,17 +177,21 @@ class Pilotage:
 
     # -- views
 
-    def kpi_cards(self, kpis: list[str], *_: Any) -> pn.viewable.Viewable:
-        cards = [self._kpi_card(indicator) for indicator in kpis]
-        if not cards:
+    def kpi_cards(self, kpis: list[str]) -> pn.viewable.Viewable:
+        """One card per chosen indicator, each refreshed on its own when a filter changes."""
+        if not kpis:
             return pn.pane.Markdown("*Choisissez au moins un indicateur.*")
+        cards = [
+            pn.panel(pn.bind(self._kpi_card, indicator, *self.state), defer_load=True, loading_indicator=True,
+                     width=340, min_height=200)
+            for indicator in kpis
+        ]
         return pn.FlexBox(*cards, sizing_mode="stretch_width")
 
-    def _kpi_card(self, indicator: str) -> pn.viewable.Viewable:
+    def _kpi_card(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
         @c.guarded(f"L'indicateur « {indicator} »")
         def build() -> pn.viewable.Viewable:
-            page = self.dictionary.get(indicator)
-            definition = page.definition
+            definition = self.dictionary.get(indicator).definition
             result = self.result(indicator)
             previous = single_value(self.result(indicator, years_back=1).frame)
             return pn.pane.HTML(kpi_html(definition, result, previous), width=330, margin=6)
@@ -191,21 +199,28 @@ class Pilotage:
         return build()
 
     def series(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
+        """The chosen period and, dashed, the same months one year earlier, on one time axis.
+
+        One engine call covers both years: a month's value does not depend on
+        the rest of the period, so the previous year is the same request shifted.
+        """
+
         @c.guarded("La série temporelle")
         def build() -> pn.viewable.Viewable:
             grain = self.grain.value
             definition = self.dictionary.get(indicator).definition
-            current = _time_frame(self.result(indicator, by=(grain,)).frame, grain, "Période choisie")
-            previous = _time_frame(self.result(indicator, by=(grain,), years_back=1).frame, grain, "Année précédente", 1)
-            data = pd.concat([current, previous], ignore_index=True)
+            start, end = self.period()
+            both = c.indicator_result(indicator, by=(grain,), start=shift_month(start, -12), end=end, grain=grain,
+                                      filters=self.filters()).frame
+            data = two_years(both, grain, start)
             if data.empty:
                 return pn.pane.Alert("Aucune donnée pour cette sélection.", alert_type="warning")
             plot = data.hvplot.line(
                 x="période", y="value", by="série", xlabel="Période", ylabel=f"{definition.name} ({definition.unit})",
                 title=f"{definition.name} : période choisie et année précédente", height=340, responsive=True,
-                line_dash=["solid", "dashed"], hover_cols=["numerator", "denominator"],
-            ) * data.hvplot.scatter(x="période", y="value", by="série", responsive=True, height=340)
-            return pn.pane.HoloViews(plot, sizing_mode="stretch_width", height=360)
+                line_dash=["solid", "dashed"], hover_cols=["libellé", "numerator", "denominator"],
+            ) * data.hvplot.scatter(x="période", y="value", by="série", responsive=True, height=340, hover_cols=["libellé"])
+            return pn.pane.HoloViews(plot, sizing_mode="stretch_width", height=360, css_classes=["wb-series"])
 
         return build()
 
@@ -227,9 +242,11 @@ class Pilotage:
                     label="Télécharger XLSX", button_type="primary", css_classes=["wb-download-xlsx"],
                 ),
             )
+            shown = frame.copy()
+            shown.insert(1, "libellé", shown[level].map(self.site_names()).fillna(""))
             table = pn.widgets.Tabulator(
-                frame, titles={column: COLUMN_LABELS.get(column, column) for column in frame.columns},
-                show_index=False, disabled=True, sizing_mode="stretch_width", height=min(420, 60 + 32 * len(frame)),
+                shown, titles={column: COLUMN_LABELS.get(column, column) for column in shown.columns},
+                show_index=False, disabled=True, sizing_mode="stretch_width", height=min(480, 70 + 42 * len(shown)),
                 pagination=None, css_classes=["wb-breakdown"],
             )
             return pn.Column(
@@ -239,7 +256,7 @@ class Pilotage:
 
         return build()
 
-    def definition(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
+    def definition(self, indicator: str) -> pn.viewable.Viewable:
         @c.guarded("La définition")
         def build() -> pn.viewable.Viewable:
             page = self.dictionary.get(indicator)
@@ -247,7 +264,11 @@ class Pilotage:
 
         return build()
 
-    def sql(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
+    def sql(self, shown: bool, indicator: str, *_: Any) -> pn.viewable.Viewable:
+        """The SQL of the breakdown table, translated to Spark only when asked for (it costs a compilation)."""
+        if not shown:
+            return pn.pane.Markdown("")
+
         @c.guarded("Le SQL")
         def build() -> pn.viewable.Viewable:
             result = self.result(indicator, by=(self.breakdown_level(),))
@@ -260,19 +281,25 @@ class Pilotage:
 
         return build()
 
+    @property
+    def state(self) -> tuple[pn.widgets.Widget, ...]:
+        """The widgets every figure depends on (the indicator choice aside)."""
+        return (self.hospital, self.pole, self.service, self.start, self.end, self.grain, self.stay_type)
+
     def layout(self) -> pn.template.BaseTemplate:
-        state = (self.hospital, self.pole, self.service, self.start, self.end, self.grain, self.stay_type)
-        kpis = pn.bind(self.kpi_cards, self.kpis, *state)
-        detail_views = [
-            pn.bind(view, self.detail, *state) for view in (self.series, self.breakdown, self.definition, self.sql)
-        ]
-        series, breakdown, definition, sql = (pn.panel(view, loading_indicator=True, sizing_mode="stretch_width") for view in detail_views)
+        def deferred(view: Any, *extra: Any) -> pn.viewable.Viewable:
+            return pn.panel(pn.bind(view, *extra, self.detail, *self.state), defer_load=True, loading_indicator=True,
+                            sizing_mode="stretch_width")
+
+        show_sql = pn.widgets.Toggle(name="Voir le SQL", button_type="light", css_classes=["wb-sql-toggle"], width=160)
         main = [
             pn.Column(pn.pane.Markdown("## Indicateurs clés (évolution par rapport à la même période l'année précédente)"),
-                      pn.panel(kpis, loading_indicator=True, sizing_mode="stretch_width"), sizing_mode="stretch_width"),
-            pn.Row(pn.Column(series, breakdown, sizing_mode="stretch_width"),
-                   pn.Column(pn.pane.Markdown("### Définition"), definition, width=420), sizing_mode="stretch_width"),
-            pn.Card(sql, title="Voir le SQL", collapsed=True, sizing_mode="stretch_width", css_classes=["wb-sql"]),
+                      pn.panel(pn.bind(self.kpi_cards, self.kpis), sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            pn.Row(pn.Column(deferred(self.series), deferred(self.breakdown), sizing_mode="stretch_width"),
+                   pn.Column(pn.pane.Markdown("### Définition"), pn.panel(pn.bind(self.definition, self.detail)), width=420),
+                   sizing_mode="stretch_width"),
+            pn.Column(show_sql, pn.panel(pn.bind(self.sql, show_sql, self.detail, *self.state), loading_indicator=True,
+                                         sizing_mode="stretch_width"), css_classes=["wb-sql"], sizing_mode="stretch_width"),
         ]
         sidebar = [
             pn.pane.Markdown("### Filtres"), self.hospital, self.pole, self.service, self.start, self.end,
@@ -291,13 +318,24 @@ def single_value(frame: pd.DataFrame) -> float | None:
     return float(frame["value"].iloc[0])
 
 
-def _time_frame(frame: pd.DataFrame, grain: str, label: str, shift_years: int = 0) -> pd.DataFrame:
-    """A time column as dates, the previous year moved forward onto the current axis."""
-    out = frame.copy()
-    periods = pd.PeriodIndex(out[grain].astype(str), freq={"month": "M", "quarter": "Q", "year": "Y"}[grain])
-    out["période"] = (periods + shift_years * {"month": 12, "quarter": 4, "year": 1}[grain]).to_timestamp()
-    out["série"] = label
-    return out.sort_values("période")
+PERIODS_PER_YEAR = {"month": 12, "quarter": 4, "year": 1}
+
+
+def two_years(frame: pd.DataFrame, grain: str, start: str) -> pd.DataFrame:
+    """Split a series spanning [start - 12 months, end] into the chosen period and the year before,
+    the latter moved one year forward so both share the time axis."""
+    if frame.empty:
+        return frame.assign(période=pd.Series(dtype="datetime64[ns]"), série="", libellé="")
+    periods = pd.PeriodIndex(frame[grain].astype(str), freq={"month": "M", "quarter": "Q", "year": "Y"}[grain])
+    first = pd.Period(start, freq="M").asfreq(periods.freqstr) if grain != "month" else pd.Period(start, freq="M")
+    current = periods >= first
+    shifted = periods.where(current, periods + PERIODS_PER_YEAR[grain])
+    out = frame.assign(
+        période=shifted.to_timestamp(),
+        série=["Période choisie" if flag else "Année précédente" for flag in current],
+        libellé=frame[grain].astype(str),
+    )
+    return out.sort_values(["série", "période"]).reset_index(drop=True)
 
 
 def unit_digits(unit: str) -> int:
