@@ -172,7 +172,7 @@ def _check(ctx: typer.Context, wiki: WikiOption = None,
         typer.echo("\nDictionnaire valide." if report.ok else f"\n{len(report.errors())} erreur(s).")
     if not report.ok:
         sys.stdout.flush()
-        raise typer.Exit(1)
+        raise UserError(f"{len(report.errors())} erreur(s) dans le dictionnaire {dictionary.root}")
 
 
 def register(app: typer.Typer) -> None:

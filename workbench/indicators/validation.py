@@ -263,18 +263,19 @@ def check_execution(dictionary: Dictionary, warehouse: Any, pages: Iterable[Indi
                 PageError(page.name, "versions", page.line_of("versions"),
                           f"le calcul échoue : {type(error).__name__}: {error}"),)))
             continue
-        outcomes.append(Outcome("exécution", page.name, note=_summary(result)))
+        outcomes.append(Outcome("exécution", page.name, note=_summary(result, page.definition.unit)))
     return outcomes
 
 
-def _summary(result: Any) -> str:
+def _summary(result: Any, unit: str) -> str:
+    from workbench.wiki.render import format_value
+
     status = getattr(result, "status", "ok")
     if status != "ok":
         return str(status)
     frame = result.frame
     if len(frame) == 1 and "value" in frame:
-        value = frame["value"].iloc[0]
-        return f"{len(frame)} ligne, valeur {value}"
+        return f"période {result.stamp.get('periode')} : {format_value(frame['value'].iloc[0], unit)}"
     return f"{len(frame)} ligne(s)"
 
 
