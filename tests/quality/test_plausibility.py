@@ -64,11 +64,13 @@ def test_events_within_their_stay(make_warehouse):
             {"measurement_id": 3, "person_id": 2, "visit_occurrence_id": 60, "measurement_datetime": ts("2024-06-20")},
             {"measurement_id": 4, "person_id": 2, "visit_occurrence_id": None, "measurement_datetime": ts("2020-01-01")},
             {"measurement_id": 5, "person_id": 1, "visit_occurrence_id": 11, "measurement_datetime": ts("2024-03-05")},
+            # stay 20 ends before it starts: it has no inside, so its results are not judged here
+            {"measurement_id": 6, "person_id": 2, "visit_occurrence_id": 20, "measurement_datetime": ts("2024-02-07")},
         ],
     })
     assert violating_ids(warehouse, "visit_detail_within_stay") == [2, 3]
     # 2: a month after discharge; 5: after the stay (and after death); 3: open stay, no upper bound;
-    # 4: outpatient result, attached to no stay, outside the denominator.
+    # 4: outpatient result, attached to no stay, and 6 (stay with inverted dates): outside the denominator.
     assert violating_ids(warehouse, "measurement_within_stay") == [2, 5]
     (result,) = run_checks(warehouse, ["measurement_within_stay"]).results
     assert result.num_denominator_rows == 4

@@ -1,9 +1,13 @@
 """Feed completeness over time, per hospital (edsteva-style probes).
 
-For each hospital h and month t, c(h, t) = volume(h, t) / reference(h), where
-the reference is the median monthly volume of h over the months where it has
-data (the extraction month is prorated by the days elapsed). The stated rule:
-a month is *low* when c < 0.25. A hospital whose feed **starts late** has low
+For each hospital h and month t, volume(h, t) is the number of distinct stays
+with a row of the table dated in t (stays, not rows: events cluster by stay),
+and c(h, t) = volume(h, t) / reference(h), where the reference is the median
+monthly volume of h over the months where it has data (the extraction month is
+prorated by the days elapsed before the extraction day). The stated rule: a
+month is judged only when its expected volume is at least 8 stays (below, a
+Poisson count is too noisy to tell an outage from chance), and it is *low* when
+c < 0.25. A hospital whose feed **starts late** has low
 months before its first normal month; one whose feed **stopped** has low months
 after its last normal month. Isolated dips in between are seasonality or noise
 and are not reported. Each violating unit is a cell ``"<care_site_id>:YYYY-MM"``
@@ -26,7 +30,9 @@ from workbench.quality.model import ID_COLUMN, VIOLATED_COLUMN, Category, Contex
 from workbench.quality.registry import declare
 
 LOW_RATIO = 0.25
-AREM_RATIO = 0.8
+MIN_EXPECTED = 8.0
+AREM_RATIO = 0.95
+PMSI_VISITS = ("hospitalisés", "hospitalisation incomplète")
 EXPECTED_DEATHS = 5.0
 
 FEED = dict(category=Category.completeness, context=Context.validation)
@@ -47,17 +53,18 @@ def _events(ctx: CheckContext, table_name: str) -> ir.Table:
     """(hospital, month) of every event of `table_name`, months up to the extraction month."""
     moment = FEED_TABLES[table_name]
     if table_name == "visit_occurrence":
-        visits = ctx.table("visit_occurrence", "care_site_id", moment)
-        events = visits.select(_h=visits.care_site_id, _at=visits[moment])
+        visits = ctx.table("visit_occurrence", "visit_occurrence_id", "care_site_id", moment)
+        events = visits.select(_h=visits.care_site_id, _s=visits.visit_occurrence_id, _at=visits[moment])
     else:
         table = ctx.table(table_name, "visit_occurrence_id", moment)
         if table_name == "condition_occurrence" and "cdm_source" in table.columns:
             table = table.filter(table.cdm_source != "AREM")  # AREM lags by design: see arem_lag
         visits = ctx.table("visit_occurrence", "visit_occurrence_id", "care_site_id")
-        joined = table.join(visits, table.visit_occurrence_id == visits.visit_occurrence_id)
-        events = joined.select(_h=joined.care_site_id, _at=joined[moment])
+        hospitals = visits.select(_stay=visits.visit_occurrence_id, _h=visits.care_site_id)
+        rows = table.select(_fk=table.visit_occurrence_id, _at=table[moment])
+        events = rows.join(hospitals, rows._fk == hospitals._stay).select("_h", _s="_stay", _at="_at")
     events = events.filter(events._h.notnull() & events._at.notnull())
-    events = events.select("_h", _m=month_key(events._at))
+    events = events.select("_h", "_s", _m=month_key(events._at))
     return events.filter(events._m <= _current_month(ctx))
 
 
@@ -66,14 +73,15 @@ def _current_month(ctx: CheckContext) -> str:
 
 
 def _elapsed_fraction(ctx: CheckContext) -> float:
+    """Share of the extraction month before the extraction day (data run up to, not including, that day)."""
     day = ctx.extraction_date
-    return day.day / calendar.monthrange(day.year, day.month)[1]
+    return (day.day - 1) / calendar.monthrange(day.year, day.month)[1]
 
 
 def volume_grid(ctx: CheckContext, table_name: str) -> ir.Table:
     """Hospital × month grid with volume `_n`, ratio `_c` to the hospital's reference, and `_ok`."""
     events = _events(ctx, table_name)
-    counts = events.group_by("_h", "_m").aggregate(_n=ibis._.count())
+    counts = events.group_by("_h", "_m").aggregate(_n=events._s.nunique())
     months = events.select("_m").distinct()
     hospitals = events.select(_hh=events._h).distinct()
     grid = hospitals.cross_join(months)
@@ -82,8 +90,10 @@ def volume_grid(ctx: CheckContext, table_name: str) -> ir.Table:
     reference = counts.group_by(_rh="_h").aggregate(_ref=counts._n.median())
     grid = grid.join(reference, grid._h == reference._rh)
     prorata = ibis.ifelse(grid._m == _current_month(ctx), _elapsed_fraction(ctx), 1.0)
-    expected = grid._ref.cast("float64") * prorata
-    return grid.select("_h", "_m", "_n", _c=grid._n / expected, _ok=grid._n >= LOW_RATIO * expected)
+    grid = grid.mutate(_expected=grid._ref.cast("float64") * prorata)
+    judged = grid.filter(grid._expected >= MIN_EXPECTED)
+    return judged.select("_h", "_m", "_n", _c=judged._n / judged._expected,
+                         _ok=judged._n >= LOW_RATIO * judged._expected)
 
 
 def _feed_probe(ctx: CheckContext, table_name: str, side: str) -> Probe:
@@ -112,17 +122,21 @@ for _table in FEED_TABLES:
 
 
 def _arem_lag(ctx: CheckContext) -> Probe:
-    """Hospital-months where AREM covers fewer than 80% of the stays ORBIS has coded."""
-    conditions = ctx.table("condition_occurrence", "visit_occurrence_id", "condition_start_datetime", "cdm_source")
-    visits = ctx.table("visit_occurrence", "visit_occurrence_id", "care_site_id")
-    joined = conditions.join(visits, conditions.visit_occurrence_id == visits.visit_occurrence_id)
-    coded = joined.select(
-        _h=joined.care_site_id, _m=month_key(joined.condition_start_datetime),
-        _stay=joined.visit_occurrence_id, _src=joined.cdm_source,
-    ).filter(ibis._._m <= _current_month(ctx))
-    cells = coded.group_by("_h", "_m").aggregate(
-        _orbis=coded._stay.nunique(where=coded._src == "ORBIS"),
-        _arem=coded._stay.nunique(where=coded._src == "AREM"),
+    """Hospital × discharge-month cells where AREM covers fewer than 95% of the stays ORBIS coded.
+
+    Only hospitalisation stays (full or partial) are sent to the PMSI, hence to
+    AREM; emergency and outpatient visits are coded in ORBIS only.
+    """
+    conditions = ctx.table("condition_occurrence", "visit_occurrence_id", "cdm_source")
+    visits = ctx.table("visit_occurrence", "visit_occurrence_id", "care_site_id", "visit_end_datetime",
+                       "visit_source_value")
+    stays = visits.filter(visits.visit_source_value.isin(PMSI_VISITS) & visits.visit_end_datetime.notnull())
+    stays = stays.select(_stay=stays.visit_occurrence_id, _h=stays.care_site_id, _m=month_key(stays.visit_end_datetime))
+    coded = conditions.select(_fk=conditions.visit_occurrence_id, _src=conditions.cdm_source)
+    joined = coded.join(stays, coded._fk == stays._stay).filter(ibis._._m <= _current_month(ctx))
+    cells = joined.group_by("_h", "_m").aggregate(
+        _orbis=joined._stay.nunique(where=joined._src == "ORBIS"),
+        _arem=joined._stay.nunique(where=joined._src == "AREM"),
     )
     cells = cells.filter(cells._orbis > 0)
     cell = cells._h.cast("string").concat(":", cells._m)
@@ -132,8 +146,9 @@ def _arem_lag(ctx: CheckContext) -> Probe:
 declare(
     "condition_occurrence_arem_lag", **FEED, subcategory="temporal", level=Level.table,
     table="condition_occurrence", field="cdm_source",
-    description=f"Pour chaque hôpital et chaque mois, le PMSI validé (AREM) couvre au moins {AREM_RATIO:.0%} des "
-    "séjours codés dans ORBIS (sinon : retard de validation, mois récents sous-estimés).",
+    description=f"Pour chaque hôpital et chaque mois de sortie, le PMSI validé (AREM) couvre au moins "
+    f"{AREM_RATIO:.0%} des séjours d'hospitalisation codés dans ORBIS (sinon : retard de validation, mois "
+    "récents sous-estimés).",
     threshold=0.0, severity=Severity.warning, build=_arem_lag,
 )
 

@@ -28,9 +28,13 @@ WEIGHT_LOINC, HEIGHT_LOINC = "29463-7", "8302-2"
 
 
 def _visits(ctx: CheckContext) -> ir.Table:
+    """Stays with usable bounds: a stay ending before it starts has no "inside" (its own check reports it)."""
     visits = ctx.table("visit_occurrence", "visit_occurrence_id", "visit_start_datetime", "visit_end_datetime")
-    return visits.select(
-        _visit=visits.visit_occurrence_id, _start=visits.visit_start_datetime, _end=visits.visit_end_datetime
+    usable = visits.filter(
+        visits.visit_end_datetime.isnull() | (visits.visit_end_datetime >= visits.visit_start_datetime)
+    )
+    return usable.select(
+        _visit=usable.visit_occurrence_id, _start=usable.visit_start_datetime, _end=usable.visit_end_datetime
     )
 
 
