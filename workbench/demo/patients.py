@@ -79,7 +79,9 @@ def generate(rng: np.random.Generator, n: int, first_id: int, now: int, hospital
     given = rng.integers(0, 30, n)
     postcode = _postcodes(rng, n)
     duplicates = flaws.pick(rng, "duplicate_identity", np.ones(n, dtype=bool)) if n > 1 else np.array([], dtype=np.int64)
-    original = (duplicates + 1 + rng.integers(0, max(n - 1, 1), len(duplicates))) % n
+    # Originals are drawn among patients that are not duplicates themselves, so each copy has a twin.
+    singles = np.setdiff1d(np.arange(n), duplicates)
+    original = singles[rng.integers(0, len(singles), len(duplicates))]
     for column in (sex, birth, family, given):
         column[duplicates] = column[original]
     source = np.arange(n)
