@@ -117,7 +117,13 @@ class DictionaryPage:
         pages = sorted(name for name in self.dictionary.pages if not name.startswith("_"))
         home = HOME_PAGE if HOME_PAGE in pages else (pages[0] if pages else None)
         self.wiki_page = pn.widgets.Select(name="Page du wiki", options=pages, value=home, css_classes=["wb-wiki-select"])
-        self.tabs = pn.Tabs(dynamic=False, sizing_mode="stretch_width")
+        self.tabs = pn.Tabs(
+            ("Indicateurs", pn.Column(pn.bind(self.listing, self.search, self.theme, self.referent, self.status),
+                                       pn.bind(c.guarded("La page de l'indicateur")(self.indicator_view), self.indicator),
+                                       sizing_mode="stretch_width")),
+            ("Autres pages du wiki", pn.Column(self.wiki_page, pn.bind(self.wiki_view, self.wiki_page), sizing_mode="stretch_width")),
+            sizing_mode="stretch_width",
+        )
         for widget in (self.search, self.theme, self.referent, self.status):
             widget.param.watch(self._filters_changed, "value")
         location = pn.state.location
@@ -161,7 +167,7 @@ class DictionaryPage:
         return pn.Column(
             pn.Row(
                 pn.pane.Markdown(indicator_markdown(page, self.dictionary), sizing_mode="stretch_width", css_classes=["wb-indicator"]),
-                pn.Column(pn.pane.Markdown("### Valeur actuelle"), pn.panel(pn.bind(self.live_value, indicator), loading_indicator=True), width=380),
+                pn.Column(pn.pane.Markdown("### Valeur actuelle"), pn.panel(pn.bind(self.live_value, indicator), defer_load=True, loading_indicator=True), width=380),
                 sizing_mode="stretch_width",
             ),
             pn.pane.Markdown("### Versions"),
@@ -203,12 +209,6 @@ class DictionaryPage:
         return pn.pane.Markdown(text, sizing_mode="stretch_width", css_classes=["wb-wiki-page"])
 
     def layout(self) -> pn.template.BaseTemplate:
-        self.tabs.extend([
-            ("Indicateurs", pn.Column(pn.bind(self.listing, self.search, self.theme, self.referent, self.status),
-                                       pn.bind(c.guarded("La page de l'indicateur")(self.indicator_view), self.indicator),
-                                       sizing_mode="stretch_width")),
-            ("Autres pages du wiki", pn.Column(self.wiki_page, pn.bind(self.wiki_view, self.wiki_page), sizing_mode="stretch_width")),
-        ])
         problems = self.dictionary.errors
         main: list[Any] = [self.tabs]
         if problems:

@@ -13,10 +13,12 @@ from typing import Iterator
 
 import pytest
 import yaml
+from playwright.sync_api import expect
 
 from dashboard_support import BOKEH_IDLE, Server, start_server, stop_server
 
 pytestmark = pytest.mark.browser
+expect.set_options(timeout=90_000)
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +44,17 @@ def test_missing_warehouse_shows_french_error_and_server_keeps_serving(
         page.goto(server.url + path)
         page.wait_for_function(BOKEH_IDLE)
         alert = page.locator(".wb-error").first
-        alert.wait_for()
-        text = alert.inner_text()
-        assert "n'a pas pu être affichée" in text
-        assert "introuvable" in text and "eds.duckdb" in text
-        assert "Traceback" not in page.content()
+        expect(alert).to_contain_text("n'a pas pu être affichée")
+        expect(alert).to_contain_text("introuvable")
+        expect(alert).to_contain_text("eds.duckdb")
+        expect(page.locator("body")).not_to_contain_text("Traceback")
         assert server.alive()
 
     # The dictionary does not need the warehouse: it still opens, with the live value in error.
     page.goto(server.url + "/dictionnaire?indicateur=dms")
     page.wait_for_function(BOKEH_IDLE)
-    page.locator(".wb-indicator", has_text="Durée moyenne de séjour").wait_for()
-    page.locator(".wb-error", has_text="La valeur actuelle").wait_for()
+    expect(page.locator(".wb-indicator")).to_contain_text("Durée moyenne de séjour")
+    expect(page.locator(".wb-error")).to_contain_text("La valeur actuelle n'a pas pu être affichée")
 
     shutil.copyfile(demo_database, broken / demo_database.name)
     page.goto(server.url + "/")
