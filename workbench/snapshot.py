@@ -36,7 +36,7 @@ def table_hash(con: duckdb.DuckDBPyConnection, table: str, exclude: Iterable[str
         f"SELECT count(*), coalesce(sum(h::HUGEINT) % 18446744073709551616, 0), coalesce(bit_xor(h), 0) "
         f"FROM (SELECT hash(struct_pack({struct})) AS h FROM {_quoted(table)})"
     ).fetchone()
-    digest = hashlib.sha256(f"{table}|{','.join(columns)}|{count}|{total}|{xor}".encode())
+    digest = hashlib.sha256(f"{','.join(columns)}|{count}|{total}|{xor}".encode())
     return digest.hexdigest()
 
 
