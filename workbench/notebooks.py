@@ -525,20 +525,39 @@ def prepare(
     return Prepared(template, parameters, _base_notebook(template, kernel), checks)
 
 
-def _papermill(prepared: Prepared, out: Path, kernel: str, execute: bool) -> None:
+def _papermill(prepared: Prepared, out: Path | None, kernel: str, execute: bool) -> nbformat.NotebookNode:
     """Inject the parameters after the ``parameters`` cell (papermill) and, if asked, execute."""
     import papermill
 
-    papermill.execute_notebook(
+    return papermill.execute_notebook(
         prepared.notebook,
-        str(out),
+        str(out) if out is not None else None,
         parameters=prepared.parameters,
         kernel_name=kernel,
         language="python",
         prepare_only=not execute,
         progress_bar=False,
-        cwd=str(out.parent),
+        cwd=str(out.parent) if out is not None else None,
     )
+
+
+def notebook_for(
+    template: Template | str,
+    values: Mapping[str, Any],
+    catalog: Path | None = None,
+    wiki: Path | None = None,
+    templates: Path | None = None,
+) -> str:
+    """The .ipynb text of a parameterised, unexecuted notebook, for a download button.
+
+    This is how a dashboard view opens as a notebook that reproduces it: the
+    view's state becomes the parameters of a template (e.g. indicator_deep_dive).
+    """
+    if isinstance(template, str):
+        template = find_template(template, templates)
+    prepared = prepare(template, values, catalog, wiki)
+    prepared.notebook.metadata["workbench"] = _stamp(template, prepared.parameters, None, catalog)
+    return nbformat.writes(_papermill(prepared, None, KERNEL_NAME, execute=False))
 
 
 def new(
@@ -607,12 +626,20 @@ def run(
             f"le notebook '{template.name}' a échoué à la cellule {error.exec_count} : "
             f"{error.ename}: {error.evalue} (voir {out})"
         ) from error
-    executed = nbformat.read(out, as_version=4)
+    executed = _drop_empty_outputs(nbformat.read(out, as_version=4))
     results = read_records(executed)
     executed.metadata["workbench"] = stamp | {"results": results}
     nbformat.write(executed, out)
     html_path = export_html(executed, out.with_suffix(".html")) if html else None
     return RunResult(out, html_path, results, dict(executed.metadata["workbench"]))
+
+
+def _drop_empty_outputs(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Remove display outputs without any data (HoloViews' comm placeholders), which nothing can render."""
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if o.output_type != "display_data" or o.get("data")]
+    return notebook
 
 
 def export_html(notebook: nbformat.NotebookNode, path: Path) -> Path:

@@ -152,3 +152,38 @@ def test_parameter_values_are_typed_from_their_text():
     template = notebooks.load_template(TEMPLATES / "cohort_profile.py")
     typed = notebooks.validate(template, {"cim10": "E11, I10", "top_n": "3", "age_bands": '["85+"]'})
     assert typed == {"cim10": ["E11", "I10"], "top_n": 3, "age_bands": ["85+"]}
+
+
+def test_notebook_for_gives_a_dashboard_view_as_a_notebook(tmp_path: Path):
+    text = notebooks.notebook_for(
+        "indicator_deep_dive",
+        {"indicator": "dms", "by": "month,hospital", "start": "2026-01", "end": "2026-06"},
+        catalog=tmp_path / "catalog.yaml",
+    )
+    nb = nbformat.reads(text, as_version=4)
+    injected = next(c.source for c in nb.cells if "injected-parameters" in c.metadata.tags)
+    assert 'indicator = "dms"' in injected and 'by = ["month", "hospital"]' in injected
+    assert 'start = "2026-01"' in injected and f'catalog = "{(tmp_path / "catalog.yaml").resolve()}"' in injected
+    assert nb.metadata.workbench.template == "indicator_deep_dive"
+
+
+def test_a_failing_notebook_is_reported_with_its_cell_and_kept(tmp_path: Path):
+    folder = tmp_path / "modeles"
+    folder.mkdir()
+    (folder / "echec.py").write_text(
+        '# %% [markdown]\n# # Échec\n#\n# Divise par zéro.\n\n'
+        '# %% tags=["parameters"]\ndiviseur: int = 1\n\n# %%\nprint(1 / diviseur)\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "echec.ipynb"
+    ok = workbench("notebook", "run", "echec", "--templates", str(folder), "--out", str(out), "--html")
+    assert ok.returncode == 0, ok.stderr
+    executed = nbformat.read(out, as_version=4)
+    assert executed.cells[-1].outputs[0].text == "1.0\n"
+    assert executed.metadata.workbench.parameters == {}
+    assert out.with_suffix(".html").read_text(encoding="utf-8").count("Divise par zéro") == 1
+    failed = workbench("notebook", "run", "echec", "--templates", str(folder), "--param", "diviseur=0", "--out", str(out))
+    assert failed.returncode == 1
+    assert "a échoué à la cellule" in failed.stderr and "ZeroDivisionError" in failed.stderr
+    kept = nbformat.read(out, as_version=4)
+    assert any(o.output_type == "error" for c in kept.cells for o in c.get("outputs", []))
