@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
@@ -209,6 +210,31 @@ def _stamp(warehouse: Any, definition: IndicatorDefinition, chosen: IndicatorVer
     }
 
 
+# --- compiling once ------------------------------------------------------------------------------
+
+_COMPILED: OrderedDict[tuple[str, Any], tuple[str, Lineage]] = OrderedDict()
+_COMPILED_SIZE = 256
+
+
+def compiled(warehouse: Any, expr: ir.Table) -> tuple[str, Lineage]:
+    """The SQL and the lineage of `expr`, computed once per distinct expression.
+
+    Compiling the expression (views included) to SQL costs more than running
+    it on a small warehouse; dashboards repeat the same requests, so the SQL
+    text and the lineage walk are memoised by the expression's structure
+    (which includes the connection it reads from).
+    """
+    key = (getattr(warehouse, "backend_name", ""), expr.op())
+    hit = _COMPILED.get(key)
+    if hit is None:
+        hit = _COMPILED[key] = (warehouse.to_sql(expr), lineage(expr))
+        if len(_COMPILED) > _COMPILED_SIZE:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+    return hit
+
+
 # --- public API ---------------------------------------------------------------------------------
 
 
@@ -263,11 +289,12 @@ def compute(
             version=chosen.version, stamp={**stamp, "statut": UNAVAILABLE}, missing=missing,
         )
     expr = build_expression(chosen.computation, warehouse, request)
+    sql, read = compiled(warehouse, expr)
     frame = warehouse.execute(expr)
     frame = frame.assign(indicator_version=chosen.version, snapshot_id=getattr(warehouse, "snapshot_id", None))
     return IndicatorResult(
         indicator_id=definition.id, frame=frame.reset_index(drop=True), status=OK, version=chosen.version,
-        sql=warehouse.to_sql(expr), expr=expr, lineage=lineage(expr), stamp={**stamp, "statut": OK},
+        sql=sql, expr=expr, lineage=read, stamp={**stamp, "statut": OK},
     )
 
 
