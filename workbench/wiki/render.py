@@ -7,6 +7,18 @@ from typing import Any
 
 import pandas as pd
 
+DIMENSION_LABELS = {
+    "hospital": "hôpital", "pole": "pôle/DMU", "service": "service", "uf": "UF",
+    "month": "mois", "quarter": "trimestre", "year": "année",
+    "stay_type": "type de séjour", "visit_type": "type de visite", "age_band": "tranche d'âge", "sex": "sexe",
+}
+"""French labels of the dimensions, for readers of the dictionary."""
+
+
+def dimension_labels(names: list[str]) -> str:
+    """``["hospital", "month"]`` → ``"hôpital (hospital), mois (month)"``: the label and the name to type."""
+    return ", ".join(f"{DIMENSION_LABELS.get(n, n)} ({n})" for n in names)
+
 
 def format_value(value: Any, unit: str = "") -> str:
     """A value in French notation: thousands separated by a space, two decimals for non-integers.

@@ -32,7 +32,7 @@ from workbench.indicators.dictionary import (
     link_target,
 )
 from workbench.wiki import templates
-from workbench.wiki.render import format_value
+from workbench.wiki.render import dimension_labels, format_value
 from workbench.wiki.terminal import describe_computation, effective
 
 LIVE_MONTHS = 12
@@ -88,7 +88,7 @@ def indicator_card(page: IndicatorPage, dictionary: Dictionary) -> str:
         _row("Numérateur", html.escape(d.numerator)),
         _row("Dénominateur", html.escape(d.denominator or "—")),
         _row("Unité", html.escape(d.unit)),
-        _row("Dimensions", html.escape(", ".join(d.dimensions))),
+        _row("Dimensions", html.escape(dimension_labels(list(d.dimensions)))),
         _row("Inclusions", _items(d.inclusions)),
         _row("Exclusions", _items(d.exclusions)),
         _row("Sources", _items([f"{s.table} : {', '.join(s.columns)}" for s in d.sources])),
@@ -138,7 +138,8 @@ def live_values(page: IndicatorPage, warehouse: Any | None) -> LiveValues:
         return LiveValues(title + f"<p>{html.escape(result.status)}.</p>", {})
     caption = (f"<p>Période {html.escape(str(result.stamp.get('periode')))}, version {html.escape(result.version)}, "
                f"instantané <code>{html.escape(str(result.stamp.get('snapshot_id')))}</code>, "
-               f"unité : {html.escape(page.definition.unit)}.</p>\n")
+               f"unité : {html.escape(page.definition.unit)}. Site réservé aux référents habilités : "
+               "les effectifs inférieurs à 10 n'y sont pas masqués, ne pas les diffuser.</p>\n")
     return LiveValues(title + caption + values_table(result.frame, page.definition.unit, by), dict(result.lineage))
 
 

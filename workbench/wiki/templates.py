@@ -96,6 +96,7 @@ main { padding: 1rem 2rem; max-width: 70rem; overflow-x: auto; }
 table { border-collapse: collapse; margin: .8rem 0; font-size: .9rem; }
 th, td { border: 1px solid #c9d3dd; padding: .25rem .5rem; vertical-align: top; }
 th { background: #e6edf4; text-align: left; }
+table.valeurs th { white-space: nowrap; }
 td.nombre { text-align: right; font-variant-numeric: tabular-nums; }
 .fiche th { width: 12rem; }
 .statut-validated { color: #1b6e2c; font-weight: 600; }

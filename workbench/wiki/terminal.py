@@ -10,7 +10,7 @@ from rich.table import Table
 
 from workbench.indicators.dictionary import IndicatorPage
 from workbench.indicators.model import DeclarativeComputation, IndicatorVersion
-from workbench.wiki.render import format_value
+from workbench.wiki.render import dimension_labels, format_value
 
 
 def describe_computation(version: IndicatorVersion) -> str:
@@ -39,7 +39,7 @@ def _facts_table(page: IndicatorPage) -> Table:
     table.add_column()
     rows = [
         ("Numérateur", d.numerator), ("Dénominateur", d.denominator or "—"), ("Unité", d.unit),
-        ("Dimensions", ", ".join(d.dimensions)), ("Inclusions", "\n".join(d.inclusions) or "—"),
+        ("Dimensions", dimension_labels(list(d.dimensions))), ("Inclusions", "\n".join(d.inclusions) or "—"),
         ("Exclusions", "\n".join(d.exclusions) or "—"),
         ("Sources", "\n".join(f"{s.table} : {', '.join(s.columns)}" for s in d.sources)),
         ("Contrôles qualité", ", ".join(d.quality_checks) or "—"),
