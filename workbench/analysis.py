@@ -40,6 +40,19 @@ PYRAMID_BANDS: tuple[tuple[int, int | None, str], ...] = tuple(
 # --------------------------------------------------------------------------- publishing results
 
 
+def enable_plots() -> None:
+    """Load HoloViews/hvplot for the notebook with BokehJS embedded rather than fetched from a CDN.
+
+    Hospital networks often block CDNs, and an HTML report must open offline
+    years later: the plots' JavaScript travels inside the notebook.
+    """
+    import holoviews as hv
+
+    hv.extension("bokeh", inline=True)
+    import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
+
+
+
 def _plain(value: Any) -> Any:
     """A JSON-safe copy of `value` (frames as records, numpy scalars as Python ones)."""
     from workbench.output import records, to_json
@@ -63,8 +76,21 @@ def record(name: str, value: Any) -> Any:
     from workbench.notebooks import RECORD_MIME
 
     plain = _plain(value)
-    display({RECORD_MIME: {"name": name, "value": plain}, "text/plain": f"{name} = {plain!r}"}, raw=True)
+    if isinstance(plain, list):
+        summary = f"{len(plain)} ligne(s)"
+    elif isinstance(plain, dict):
+        summary = f"{len(plain)} entrée(s)"
+    else:
+        summary = repr(plain)
+    display({RECORD_MIME: {"name": name, "value": plain}, "text/plain": f"Résultat enregistré « {name} » : {summary}"}, raw=True)
     return value
+
+
+def wiki_markdown(body: str) -> str:
+    """A wiki page body as plain Markdown: ``[[Page]]`` links become the page's name in italics."""
+    from workbench.indicators.dictionary import LINK_PATTERN, link_label
+
+    return LINK_PATTERN.sub(lambda match: f"*{link_label(match)}*", body)
 
 
 # --------------------------------------------------------------------------- selections
@@ -231,6 +257,18 @@ def top_diagnoses(
         .order_by([ibis.desc("sejours"), "code"])
         .limit(n)
     )
+
+
+def with_cim10_labels(frame: pd.DataFrame, column: str = "code") -> pd.DataFrame:
+    """`frame` with the French CIM-10 label of `column` (empty when the nomenclature is not installed)."""
+    from workbench import vocab
+    from workbench.errors import UserError
+
+    try:
+        labels = vocab.cim10().set_index("code")["label"]
+    except (UserError, OSError):
+        return frame.assign(libelle=None)
+    return frame.assign(libelle=frame[column].map(labels))
 
 
 def monthly_by_hospital(table: ir.Table, date_column: str = "end_date") -> ir.Table:

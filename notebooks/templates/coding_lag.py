@@ -26,13 +26,13 @@ end: str = ""  # dernier mois de sortie (AAAA-MM) ; vide : mois de l'extraction
 # %%
 from pathlib import Path
 
-import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
 from IPython.display import Markdown
 
 import workbench
 from workbench import analysis, paths
 from workbench.indicators.dictionary import load_dictionary
 
+analysis.enable_plots()
 wh = workbench.open(catalog=catalog or None)
 start, end = analysis.resolve_period(wh, start, end)
 page = load_dictionary(paths.wiki_path(Path(wiki) if wiki else None)).get("exhaustivite_codage")

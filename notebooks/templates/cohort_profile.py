@@ -27,11 +27,10 @@ cim10: list[str] = ["E11"]  # préfixes CIM-10 (un diagnostic du séjour commenc
 top_n: int = 10  # nombre de diagnostics et d'analyses affichés
 
 # %%
-import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
-
 import workbench
 from workbench import analysis
 
+analysis.enable_plots()
 wh = workbench.open(catalog=catalog or None)
 start, end = analysis.resolve_period(wh, start, end)
 sejours = analysis.cohort_stays(wh, start, end, age_bands=age_bands, sex=sex, care_site=care_site, cim10=cim10)
@@ -74,9 +73,9 @@ visites.hvplot.barh(x="visit_type", y="sejours", title="Séjours par type de vis
 # ## Diagnostics les plus fréquents
 
 # %%
-diagnostics = wh.execute(analysis.top_diagnoses(wh, sejours, status=None, n=top_n))
+diagnostics = analysis.with_cim10_labels(wh.execute(analysis.top_diagnoses(wh, sejours, status=None, n=top_n)))
 analysis.record("top_diagnostics", diagnostics)
-diagnostics.hvplot.barh(x="code", y="sejours", title="Diagnostics les plus fréquents (tous statuts)",
+diagnostics.hvplot.barh(x="code", y="sejours", hover_cols=["libelle"], title="Diagnostics les plus fréquents (tous statuts)",
                         xlabel="CIM-10", ylabel="Séjours", flip_yaxis=True)
 
 # %% [markdown]

@@ -23,11 +23,10 @@ start: str = ""  # premier mois (AAAA-MM) ; vide : 24 mois avant la fin
 end: str = ""  # dernier mois (AAAA-MM) ; vide : mois de l'extraction
 
 # %%
-import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
-
 import workbench
 from workbench import analysis
 
+analysis.enable_plots()
 wh = workbench.open(catalog=catalog or None)
 start, end = analysis.resolve_period(wh, start, end, months=24)
 print(f"Instantané {wh.snapshot_id}, extraction du {wh.extraction_date} ; période {start} → {end}")

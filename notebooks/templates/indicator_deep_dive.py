@@ -29,7 +29,6 @@ version: str = ""  # version de la définition (vide : celle en vigueur)
 # %%
 from pathlib import Path
 
-import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
 from IPython.display import Markdown
 
 import workbench
@@ -37,6 +36,7 @@ from workbench import analysis, paths
 from workbench.indicators.dictionary import load_dictionary
 from workbench.indicators.engine import compute
 
+analysis.enable_plots()
 wh = workbench.open(catalog=catalog or None)
 start, end = analysis.resolve_period(wh, start, end)
 page = load_dictionary(paths.wiki_path(Path(wiki) if wiki else None)).get(indicator)
@@ -47,7 +47,7 @@ Markdown(f"**{definition.name}** (`{definition.id}`, {definition.unit}) — {def
 # ## Définition (page du wiki)
 
 # %%
-Markdown(page.body)
+Markdown(analysis.wiki_markdown(page.body))
 
 # %% [markdown]
 # ## Valeur

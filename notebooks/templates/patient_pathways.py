@@ -25,11 +25,10 @@ level: str = "service"  # niveau des étapes du parcours : pole, service ou uf
 top_n: int = 10  # nombre de parcours affichés
 
 # %%
-import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
-
 import workbench
 from workbench import analysis
 
+analysis.enable_plots()
 wh = workbench.open(catalog=catalog or None)
 start, end = analysis.resolve_period(wh, start, end)
 sejours = analysis.stays(wh, start, end, hospital)

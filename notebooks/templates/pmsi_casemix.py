@@ -24,11 +24,10 @@ source: str = "AREM"  # source des diagnostics principaux (ORBIS ou AREM)
 top_n: int = 15  # nombre de diagnostics principaux affichés
 
 # %%
-import hvplot.pandas  # noqa: F401 - registers .hvplot on DataFrames
-
 import workbench
 from workbench import analysis
 
+analysis.enable_plots()
 wh = workbench.open(catalog=catalog or None)
 year = year or analysis.last_full_year(wh)
 sejours = analysis.pmsi_stays(wh, year, hospital)
@@ -66,12 +65,12 @@ case_mix.groupby(["ghm_type", "ghm_severity"], as_index=False)["sejours"].sum().
 # ## Diagnostics principaux les plus fréquents
 
 # %%
-top_dp = wh.execute(analysis.top_diagnoses(wh, sejours, status="DP", source=source, n=top_n))
+top_dp = analysis.with_cim10_labels(wh.execute(analysis.top_diagnoses(wh, sejours, status="DP", source=source, n=top_n)))
 analysis.record("top_dp", top_dp)
 top_dp
 
 # %%
-top_dp.hvplot.barh(x="code", y="sejours", title=f"{top_n} diagnostics principaux ({source})",
+top_dp.hvplot.barh(x="code", y="sejours", hover_cols=["libelle"], title=f"{top_n} diagnostics principaux ({source})",
                    xlabel="CIM-10", ylabel="Séjours", flip_yaxis=True)
 
 # %% [markdown]

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import nbformat
 import pytest
 
+from workbench import paths
 from workbench.notebooks import load_template, read_records
 
 from .helpers import TEMPLATES, WIKI, workbench
@@ -115,7 +116,12 @@ def test_casemix_top_principal_diagnoses_match_sql(casemix, sql: SQL, year: int)
         f"WHERE {CURRENT} AND condition_status_source_value = 'DP' AND cdm_source = 'AREM' "
         f"AND visit_occurrence_id IN ({stays}) GROUP BY 1 ORDER BY n DESC, 1 LIMIT 15"
     )
-    assert [(r["code"], r["sejours"]) for r in results(casemix)["top_dp"]] == top
+    found = results(casemix)["top_dp"]
+    assert [(r["code"], r["sejours"]) for r in found] == top
+    labels = sql(
+        "SELECT code, long FROM read_csv(?, all_varchar = true)", str(paths.vocab_path() / "cim10_fr.csv.gz")
+    )
+    assert {r["code"]: r["libelle"] for r in found} == {code: label for code, label in labels if code in dict(top)}
 
 
 def test_casemix_length_of_stay_classes_match_sql(casemix, sql: SQL, year: int):
@@ -146,6 +152,7 @@ def test_run_metadata_and_html_report(casemix, demo_catalog: Path, sql: SQL, yea
     html = Path(casemix.metadata.papermill.output_path).with_suffix(".html").read_text(encoding="utf-8")
     assert "Activité PMSI MCO et case-mix" in html and "Durées de séjour" in html
     assert "Séjours par CMD" in html  # the hvplot figure's title, embedded as Bokeh JSON
+    assert "cdn.bokeh.org" not in html  # BokehJS travels inside the report: it opens offline
 
 
 # --------------------------------------------------------------------------- coding_lag
