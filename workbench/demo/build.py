@@ -27,7 +27,7 @@ from workbench.demo.calendar import Calendar
 from workbench.demo.common import DAY, NAT, Cat, dates, epoch_seconds, nullable_ids, timestamps
 from workbench.demo.flaws import FlawLog
 from workbench.demo.profiles import KIND_VISIT, KINDS, compile_profiles
-from workbench.demo.writer import Warehouse, schema
+from workbench.demo.writer import Warehouse, conform, schema
 from workbench.errors import UserError
 from workbench.snapshot import snapshot_id, warehouse_hashes
 
@@ -35,6 +35,8 @@ GENERATOR_VERSION = "1.0"
 HISTORY_START = date(2018, 1, 1)
 CHUNK_PATIENTS = 25_000
 ARTEFACTS = ("eds.duckdb", "parquet", "flaws.json", "catalog.yaml")
+#: Tables computed in SQL once the activity is loaded.
+SQL_TABLES = ("care_site_capacity", "ghm_reference_dms", "_metadata")
 
 
 @dataclass
@@ -240,7 +242,7 @@ class _Generator:
             {"now": self.now, "from": year_before},
         )
         warehouse.con.unregister("_bed_units")
-        warehouse.con.register("_ghm", pa.table({k: v if not isinstance(v, np.ndarray) or v.dtype != object else pa.array(list(v)) for k, v in pmsi.reference_dms(self.profiles).items()}))
+        warehouse.con.register("_ghm", conform("ghm_reference_dms", pmsi.reference_dms(self.profiles)))
         warehouse.con.execute("INSERT INTO ghm_reference_dms SELECT * FROM _ghm WHERE ghm IN (SELECT DISTINCT drg_source_value FROM cost)")
         warehouse.con.unregister("_ghm")
 
@@ -248,14 +250,10 @@ class _Generator:
         """Fill ``_metadata`` with the snapshot id of every other table's content."""
         tables = [name for name in schema() if name != "_metadata"]
         snapshot = snapshot_id(warehouse_hashes(warehouse.con, tables))
-        warehouse.append("_metadata", {
-            "extraction_date": np.array([np.datetime64(extraction_date, "D")]),
-            "generator": np.array([f"eds-workbench-demo {GENERATOR_VERSION}"], dtype=object),
-            "seed": np.array([self.seed], dtype=np.int64),
-            "n_patients": np.array([n_patients], dtype=np.int64),
-            "snapshot_id": np.array([snapshot], dtype=object),
-            "created_at": np.array([np.datetime64(datetime.now().replace(microsecond=0), "s")]),
-        })
+        warehouse.con.execute(
+            "INSERT INTO _metadata VALUES (?, ?, ?, ?, ?, ?)",
+            [extraction_date, f"eds-workbench-demo {GENERATOR_VERSION}", self.seed, n_patients, snapshot, datetime.now().replace(microsecond=0)],
+        )
         return snapshot
 
 
@@ -299,24 +297,24 @@ def build_demo(
     chunks = [(start, min(CHUNK_PATIENTS, patients - start)) for start in range(0, patients, CHUNK_PATIENTS)]
     try:
         with _steps(len(chunks) + 4, progress) as advance:
-            warehouse = Warehouse(workdir / "eds.duckdb")
+            warehouse = Warehouse(workdir)
             try:
                 generator.reference_tables(warehouse)
                 for index, (start, size) in enumerate(chunks):
                     generator.chunk(warehouse, index, start + 1, size)
                     advance(f"Patients {start + size:,}/{patients:,}".replace(",", " "))
+                warehouse.load()
+                advance("Chargement DuckDB")
                 generator.finalise(warehouse)
-                advance("Capacités et DMS de référence")
                 generator.stamp(warehouse, patients, extraction_date)
-                advance("Empreinte de l'instantané")
-                for table in schema():
-                    warehouse.export_parquet(workdir / "parquet", table)
+                for table in SQL_TABLES:
+                    warehouse.export(table)
+                advance("Capacités, DMS de référence, empreinte")
             finally:
                 warehouse.close()
             generator.flaws.write(workdir / "flaws.json")
-            advance("Export Parquet et manifeste des défauts")
             _write_catalog(workdir)
-            advance("Catalogue")
+            advance("Manifeste des défauts et catalogue")
         _move_into_place(workdir, out)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
