@@ -142,4 +142,19 @@ def test_stage_c_reports_a_failing_computation(wiki: Path, warehouse) -> None:
     report = validate(load_dictionary(wiki), warehouse)
     failed = [o for o in report.outcomes if not o.ok]
     assert [(o.stage, o.page) for o in failed] == [("exécution", "Indicateurs/case_mix")]
-    assert "axis" in failed[0].errors[0].message
+    (error,) = failed[0].errors
+    assert "axis" in error.message
+    assert error.field == "versions[0].computation"
+
+
+def test_stage_c_runs_older_versions_too(wiki: Path, warehouse) -> None:
+    line = edit(wiki, "Indicateurs/file_active",
+                "        - {column: stay_category, op: in, value: [hospitalisation_complete, ambulatoire, seance]}\n",
+                "        - {column: stay_category, op: gt, value: 3}\n")
+    report = validate(load_dictionary(wiki), warehouse)
+    failed = [o for o in report.outcomes if not o.ok]
+    assert [(o.stage, o.page) for o in failed] == [("exécution", "Indicateurs/file_active")]
+    (error,) = failed[0].errors
+    assert error.field == "versions[0].computation"
+    assert error.line == line - 5  # the `computation:` line of version 1, five lines above its filter
+    assert error.message.startswith("version 1 : le calcul échoue")

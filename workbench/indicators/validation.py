@@ -251,19 +251,27 @@ Compute = Callable[..., Any]
 
 def check_execution(dictionary: Dictionary, warehouse: Any, pages: Iterable[IndicatorPage] | None = None,
                     compute: Compute | None = None) -> list[Outcome]:
-    """Stage c: compute each indicator over the engine's default period."""
+    """Stage c: compute each indicator over the engine's default period, under every version.
+
+    The version in force gives the summary; older versions are computed too, since a
+    value must remain recomputable under the definition in force at the time.
+    """
     if compute is None:
         from workbench.indicators.engine import compute
     outcomes = []
     for page in sorted(pages if pages is not None else dictionary.indicators.values(), key=lambda p: p.id):
-        try:
-            result = compute(page.definition, warehouse)
-        except Exception as error:  # noqa: BLE001 - every failure is a finding of the stage
-            outcomes.append(Outcome("exécution", page.name, (
-                PageError(page.name, "versions", page.line_of("versions"),
-                          f"le calcul échoue : {type(error).__name__}: {error}"),)))
-            continue
-        outcomes.append(Outcome("exécution", page.name, note=_summary(result, page.definition.unit)))
+        errors, current = [], None
+        for index, version in enumerate(page.definition.versions):
+            try:
+                result = compute(page.definition, warehouse, version=version.version)
+            except Exception as error:  # noqa: BLE001 - every failure is a finding of the stage
+                errors.append(page_error(page, f"versions[{index}].computation",
+                                         f"version {version.version} : le calcul échoue : {type(error).__name__}: {error}"))
+                continue
+            if version is page.definition.version_at():
+                current = result
+        note = _summary(current, page.definition.unit) if current is not None else ""
+        outcomes.append(Outcome("exécution", page.name, tuple(errors), note))
     return outcomes
 
 
