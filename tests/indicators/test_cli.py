@@ -154,3 +154,16 @@ def test_check_exits_1_and_names_page_field_and_line_on_a_broken_wiki(catalog: P
     assert error["field"] == "versions[0].computation.numerator.column"
     assert error["line"] == next(n for n, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1)
                                  if "column: nuits}" in line)
+
+
+def test_show_without_a_warehouse_still_renders_the_page(tmp_path: Path) -> None:
+    done = run("indicators", "show", "rh30", catalog=tmp_path / "absent.yaml", wiki=WIKI)
+    assert done.returncode == 0, done.stderr
+    assert "Réhospitalisations à 30 jours" in done.stdout
+    assert "Valeur : indisponible (catalogue introuvable" in done.stdout
+
+
+def test_list_table_for_humans() -> None:
+    done = run("indicators", "list", wiki=WIKI)
+    assert done.returncode == 0, done.stderr
+    assert "Indicateurs du dictionnaire" in done.stdout and "taux_hospit_urgences" in done.stdout
