@@ -126,57 +126,64 @@ class _Generator:
         return plan
 
     def chunk(self, warehouse: Warehouse, index: int, first_person: int, n: int) -> None:
+        """Generate the patients ``first_person``.. of chunk ``index``, with their activity and flaws, and append them."""
         rng = np.random.default_rng([self.seed, index])
         self.flaws.next_chunk()
         patients = patients_mod.generate(rng, n, first_person, self.now, self.sites.hospital_weights, self.flaws)
         context = stays_mod.Context(rng, self.now, self.start, self.calendar, self.profiles, len(self.sites.hospital_ids))
         stays, death = stays_mod.generate(context, patients, self.plan, self.flaws)
-        stay_ids = self.ids.take("visit_occurrence", len(stays)) + np.arange(len(stays), dtype=np.int64)
+        tables = self._activity(rng, patients, stays, death)
+        for name, rows in tables.items():
+            warehouse.append(name, rows)
+            if name not in ("person", "person_identity"):
+                self.ids.take(name, len(next(iter(rows.values()))))
+
+    def _activity(self, rng: np.random.Generator, patients: patients_mod.Patients, stays: stays_mod.Stays, death: np.ndarray) -> dict[str, dict]:
+        """Every table of the chunk, flaws included, in the order they are generated."""
+        stay_ids = self._next("visit_occurrence") + np.arange(len(stays), dtype=np.int64)
         ids = {"stay": stay_ids, "person": patients.person_id[stays.person]}
         age = (stays.start - patients.birth[stays.person]) / patients_mod.YEAR
         sex = patients.sex[stays.person].astype(np.int64)
         visit = self._visits(stays, ids)
         flawed = defects.visits(rng, visit, stays, self.now, self.flaws)
         segs = movements.segments(rng, stays, self.sites, self.profiles, self.now)
-        detail, head = movements.table(rng, stays, stay_ids, ids["person"], segs, self.sites, self.ids.take("visit_detail", 0))
-        self.ids.take("visit_detail", len(detail["visit_detail_id"]))
-        last = np.flatnonzero(segs.last)
-        coding_row = np.empty(len(stays), dtype=np.int64)
-        coding_row[segs.stay[last]] = head[last]
-        segs_last = movements.Segments(segs.stay[last], segs.uf[last], np.empty(len(stays), dtype=np.int64), np.empty(len(stays), dtype=np.int64), segs.last[last])
-        segs_last.start[segs.stay[last]], segs_last.end[segs.stay[last]] = segs.start[last], segs.end[last]
+        detail, head = movements.table(rng, stays, stay_ids, ids["person"], segs, self.sites, self._next("visit_detail"))
         defects.movements(rng, detail, self._stay_of(detail["visit_occurrence_id"], stay_ids), stays, flawed, self.flaws)
+        coding_row, discharge_unit = movements.discharge_segments(segs, head, len(stays))
         arem = pmsi.arem_available(rng, stays, self.now)
         conditions, coding = pmsi.conditions(rng, stays, ids, coding_row, age, arem, self.profiles, self._next("condition_occurrence"))
-        procedures = pmsi.procedures(rng, stays, ids, coding_row, segs_last, sex, arem, self.profiles, self.now, self._next("procedure_occurrence"))
+        procedures = pmsi.procedures(rng, stays, ids, coding_row, discharge_unit, sex, arem, self.profiles, self.now, self._next("procedure_occurrence"))
         cost = pmsi.cost(rng, stays, ids, age, self.profiles, self._next("cost"))
         measurement = biology.measurements(rng, stays, ids, age, sex, self.now, self._next("measurement"))
-        prescriptions, administrations = drugs.generate(rng, stays, ids, self.profiles, self.now, self._next("drug_exposure_prescription"), self._next("drug_exposure_administration"))
-        note = notes.generate(rng, stays, ids, coding, age, sex, self.profiles, self._next("note"))
         measured_stay = self._stay_of(measurement["visit_occurrence_id"], stay_ids)
         defects.measurements(rng, measurement, measured_stay, stays, flawed, age[measured_stay] >= 18, self.flaws)
         measurement["value_source_value"] = biology.value_text(measurement["value_as_number"])
+        prescriptions, administrations = drugs.generate(rng, stays, ids, self.profiles, self.now, self._next("drug_exposure_prescription"), self._next("drug_exposure_administration"))
+        note = notes.generate(rng, stays, ids, coding, age, sex, self.profiles, self._next("note"))
+        self._unknown_codes(rng, conditions, procedures, prescriptions)
+        person = patients_mod.person_table(patients, death)
+        defects.person(rng, person, patients, self._first_starts(stays, len(patients)), self.flaws)
+        return {
+            "person": person, "person_identity": patients_mod.identity_table(patients), "visit_occurrence": visit,
+            "visit_detail": detail, "condition_occurrence": conditions, "procedure_occurrence": procedures, "cost": cost,
+            "measurement": measurement, "drug_exposure_prescription": prescriptions, "drug_exposure_administration": administrations, "note": note,
+        }
+
+    def _unknown_codes(self, rng: np.random.Generator, conditions: dict, procedures: dict, prescriptions: dict) -> None:
         for flaw_id, table, id_column, code_column, n_valid in (
             ("unknown_cim10", conditions, "condition_occurrence_id", "condition_source_value", len(self.profiles.cim10_codes)),
             ("unknown_ccam", procedures, "procedure_occurrence_id", "procedure_source_value", len(self.profiles.ccam_codes)),
             ("unknown_ucd", prescriptions, "drug_exposure_id", "drug_ucd_source_value", len(self.profiles.ucd)),
         ):
             defects.unknown_code(rng, flaw_id, table, id_column, code_column, n_valid, len(defects.INVALID[flaw_id]), self.flaws)
-        first_start = np.full(len(patients), NAT)
-        order = np.flatnonzero(np.append(True, stays.person[1:] != stays.person[:-1]))
-        first_start[stays.person[order]] = stays.start[order]
-        person = patients_mod.person_table(patients, death)
-        defects.person(rng, person, patients, first_start, self.flaws)
-        tables = {
-            "person": person, "person_identity": patients_mod.identity_table(patients), "visit_occurrence": visit,
-            "visit_detail": detail, "condition_occurrence": conditions, "procedure_occurrence": procedures, "cost": cost,
-            "measurement": measurement, "drug_exposure_prescription": prescriptions, "drug_exposure_administration": administrations, "note": note,
-        }
-        for name, rows in tables.items():
-            self.ids.next.setdefault(name, 1)
-            if name not in ("visit_occurrence", "visit_detail", "person", "person_identity"):
-                self.ids.take(name, len(next(iter(rows.values()))))
-            warehouse.append(name, rows)
+
+    @staticmethod
+    def _first_starts(stays: stays_mod.Stays, n_patients: int) -> np.ndarray:
+        """Start of each patient's first stay (stays are sorted by patient then start); NAT without stay."""
+        first = np.full(n_patients, NAT)
+        heads = np.flatnonzero(np.append(True, stays.person[1:] != stays.person[:-1])) if len(stays) else np.array([], dtype=np.int64)
+        first[stays.person[heads]] = stays.start[heads]
+        return first
 
     def _next(self, table: str) -> int:
         return self.ids.next.get(table, 1)

@@ -89,3 +89,16 @@ def table(rng: np.random.Generator, stays: Stays, stay_ids: np.ndarray, person_i
         "row_status_source_value": Cat.of(np.zeros(len(owner), dtype=np.int32), ["courant", "supprimé"]),
     }
     return rows, head
+
+
+def discharge_segments(segs: Segments, head: np.ndarray, n_stays: int) -> tuple[np.ndarray, Segments]:
+    """Per stay: the id of the row carrying its coding (RUM, or UF passage) and its discharge segment."""
+    last = np.flatnonzero(segs.last)
+    stay = segs.stay[last]
+    coding_row = np.empty(n_stays, dtype=np.int64)
+    coding_row[stay] = head[last]
+    start = np.empty(n_stays, dtype=np.int64)
+    end = np.empty(n_stays, dtype=np.int64)
+    uf = np.empty(n_stays, dtype=np.int64)
+    start[stay], end[stay], uf[stay] = segs.start[last], segs.end[last], segs.uf[last]
+    return coding_row, Segments(np.arange(n_stays), uf, start, end, np.ones(n_stays, dtype=bool))

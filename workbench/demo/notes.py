@@ -39,10 +39,8 @@ def _join(*parts: pa.Array | str, n: int) -> pa.Array:
     return pc.binary_join_element_wise(*arrays, "")
 
 
-def _cancer(code_index: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Whether each CIM-10 code index is a tumour (C00–D48)."""
-    first = np.array([code[:3] for code in codes])
-    tumour = ((first >= "C00") & (first <= "C99")) | ((first >= "D00") & (first <= "D48"))
+def _cancer(code_index: np.ndarray, tumour: np.ndarray) -> np.ndarray:
+    """Whether each CIM-10 code index (-1 = none) is a tumour (C00–D48)."""
     return np.where(code_index >= 0, tumour[np.maximum(code_index, 0)], False)
 
 
@@ -53,7 +51,7 @@ def generate(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray],
     kind = stays.kind
     surgical = profiles.surgical[stays.profile]
     dp = np.where(coding.dp >= 0, coding.dp, profiles.dp.draw(rng, stays.profile))
-    cancer = _cancer(dp, profiles.cim10_codes) | _cancer(coding.dr, profiles.cim10_codes)
+    cancer = _cancer(dp, profiles.cim10_tumour) | _cancer(coding.dr, profiles.cim10_tumour)
     groups = [
         (np.flatnonzero(closed & np.isin(kind, HOSPITALISED)), CRH),
         (np.flatnonzero(closed & (kind == KIND["urg"]) & (rng.random(len(stays)) < 0.7)), URGENCE),
@@ -88,7 +86,7 @@ def generate(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray],
 def _text(rng: np.random.Generator, stays: Stays, stay: np.ndarray, note_class: np.ndarray, dp: np.ndarray, coding: Coding,
           cancer: np.ndarray, age: np.ndarray, sex: np.ndarray, profiles: Compiled) -> pa.Array:
     n = len(stay)
-    diagnosis = _texts([f"{label} ({code})" for code, label in zip(profiles.cim10_codes, profiles.cim10_labels)])
+    diagnosis = _join(pa.array(profiles.cim10_labels, type=pa.string()), " (", pa.array(profiles.cim10_codes, type=pa.string()), ")", n=len(profiles.cim10_codes))
     headers = _texts(["Compte rendu d'hospitalisation. ", "Passage aux urgences. ", "Compte rendu de consultation. ",
                       "Compte rendu opératoire. ", "Compte rendu d'anatomopathologie. "])
     who = _pick(_texts(["Patient de ", "Patiente de "]), sex[stay])

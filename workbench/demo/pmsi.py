@@ -99,7 +99,7 @@ def conditions(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray
     return table, Coding(dp, dr, first_das)
 
 
-def procedures(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray], coding_row: np.ndarray, segs_last: Segments,
+def procedures(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray], coding_row: np.ndarray, discharge_unit: Segments,
                sex: np.ndarray, arem: np.ndarray, profiles: Compiled, now: int, first_id: int) -> Table:
     """``procedure_occurrence`` rows: CCAM acts of the profile, compatible with the patient's sex."""
     coded = np.flatnonzero(np.isin(stays.kind, CODED))
@@ -108,8 +108,8 @@ def procedures(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray
     stay = coded[owner]
     code = profiles.ccam.draw(rng, stays.profile[stay] * 2 + sex[stay])
     stay, code = stay[code >= 0], code[code >= 0]
-    start = segs_last.start[stay]
-    end = np.where(segs_last.end[stay] == NAT, now, segs_last.end[stay])
+    start = discharge_unit.start[stay]
+    end = np.where(discharge_unit.end[stay] == NAT, now, discharge_unit.end[stay])
     when = start + ((end - start) * rng.random(len(stay))).astype(np.int64) // 60 * 60
     copy = arem[stay]
     stay, code, when = (np.concatenate([a, a[copy]]) for a in (stay, code, when))

@@ -142,6 +142,7 @@ class Compiled:
     ghm_root: np.ndarray  # object array of str ("" when not grouped)
     cim10_codes: np.ndarray
     cim10_labels: np.ndarray
+    cim10_tumour: np.ndarray  # bool per code: C00–D48
     dp: Pools
     dr: Pools
     das: Pools  # profile-specific DAS
@@ -185,6 +186,7 @@ def compile_profiles(cim10: pd.DataFrame, ccam: pd.DataFrame, ucd: pd.DataFrame)
         ghm_root=np.array([p.ghm for p in PROFILES], dtype=object),
         cim10_codes=codes.to_numpy(dtype=object),
         cim10_labels=cim10["label"].to_numpy(dtype=object),
+        cim10_tumour=codes.str[:3].between("C00", "D48").to_numpy(),
         dp=Pools.build([_under(codes, p.dp) for p in PROFILES]),
         dr=Pools.build([_under(codes, p.dr) for p in PROFILES]),
         das=Pools.build([_under(codes, p.das) for p in PROFILES]),

@@ -81,16 +81,15 @@ class Stays:
         return Stays(**{f.name: np.concatenate([getattr(part, f.name) for part in parts]) for f in fields(Stays)})
 
 
-def _new(person, hospital, kind, profile, start, end, admitted_from=None, provenance=None, discharge=None, parent=None) -> Stays:
+def _new(person, hospital, kind, profile, start, end, admitted_from=None, provenance=None, parent=None) -> Stays:
+    """New stays (discharged home by default, entering from home) with the given columns."""
     n = len(person)
-    minus = np.full(n, -1, dtype=np.int64)
+    none = np.full(n, -1, dtype=np.int64)
     return Stays(
-        person=person, hospital=hospital, kind=np.asarray(kind, dtype=np.int64) * np.ones(n, dtype=np.int64), profile=profile,
-        start=start, end=end,
-        admitted_from=minus.copy() + (M8 + 1 if admitted_from is None else admitted_from + 1),
-        provenance=minus.copy() if provenance is None else provenance,
-        discharge=minus.copy() + (M8 + 1 if discharge is None else discharge + 1),
-        destination=minus.copy(), parent=minus.copy() if parent is None else parent,
+        person=person, hospital=hospital, kind=np.full(n, kind, dtype=np.int64), profile=profile, start=start, end=end,
+        admitted_from=np.full(n, M8) if admitted_from is None else admitted_from,
+        provenance=none.copy() if provenance is None else provenance,
+        discharge=np.full(n, M8), destination=none.copy(), parent=none.copy() if parent is None else parent,
         split=np.zeros(n, dtype=np.int8), after_death=np.zeros(n, dtype=bool),
     )
 
@@ -229,14 +228,13 @@ def _admissions(ctx: Context, patients: Patients, stays: Stays) -> Stays:
     rng = ctx.rng
     urg = np.flatnonzero(stays.kind == KIND["urg"])
     age = _age(patients, stays.person[urg], stays.start[urg])
-    admitted = urg[rng.random(len(urg)) < 0.13 + 0.07 * (age >= 60) + 0.08 * (age >= 80)]
-    stays.discharge[admitted] = M6
-    stays.destination[admitted] = 0
+    admitted = urg[rng.random(len(urg)) < 0.155 + 0.07 * (age >= 60) + 0.08 * (age >= 80)]
     kind = np.full(len(admitted), KIND["hcu"])
     sex = patients.sex[stays.person[admitted]]
     profile = pick_profiles(ctx, kind, sex, _age(patients, stays.person[admitted], stays.start[admitted]))
-    keep = profile >= 0
-    admitted, kind, profile = admitted[keep], kind[keep], profile[keep]
+    admitted, profile = admitted[profile >= 0], profile[profile >= 0]
+    stays.discharge[admitted] = M6
+    stays.destination[admitted] = 0
     return _new(
         stays.person[admitted], stays.hospital[admitted], KIND["hcu"], profile,
         stays.end[admitted] + rng.integers(0, 120, len(admitted)) * 60, np.full(len(admitted), NAT),
