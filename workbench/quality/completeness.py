@@ -23,12 +23,14 @@ OPEN_STAY_DAYS = 90
 LATE_CODING_DAYS = 90
 
 
-def _rows_without(ctx: CheckContext, parent: ir.Table, parent_key: str, child: ir.Table, child_key: str) -> Probe:
+def _rows_without(ctx: CheckContext, parent: ir.Table, parent_key: str, child: ir.Table, child_key: str,
+                  hospital: str | None = None, at: str | None = None) -> Probe:
     """Rows of `parent` that no row of `child` refers to (left join on distinct keys)."""
     keys = child.select(_key=child[child_key]).distinct()
-    rows = parent.select(_row=parent[parent_key])
+    scope = {"_h": parent[hospital], "_at": parent[at]} if hospital and at else {}
+    rows = parent.select(_row=parent[parent_key], **scope)
     joined = rows.left_join(keys, rows._row == keys._key)
-    return flag(joined, "_row", joined._key.isnull())
+    return flag(joined, "_row", joined._key.isnull(), hospital="_h" if scope else None, at="_at" if scope else None)
 
 
 def _person_without_stay(ctx: CheckContext) -> Probe:
@@ -46,7 +48,7 @@ declare(
 def _closed_hospital_stays(ctx: CheckContext, *extra: str) -> ir.Table:
     """MCO full-hospitalisation stays discharged long enough ago to be coded and grouped."""
     visits = ctx.table("visit_occurrence", "visit_occurrence_id", "visit_source_value", "stay_source_value",
-                       "visit_end_datetime", *extra)
+                       "visit_end_datetime", "care_site_id", *extra)
     limit = ibis.timestamp(dt.datetime.combine(ctx.extraction_date - dt.timedelta(days=LATE_CODING_DAYS), dt.time()))
     return visits.filter(
         (visits.visit_source_value == "hospitalisés") & (visits.stay_source_value == "MCO")
@@ -57,7 +59,8 @@ def _closed_hospital_stays(ctx: CheckContext, *extra: str) -> ir.Table:
 def _stay_without_dp(ctx: CheckContext) -> Probe:
     conditions = ctx.table("condition_occurrence", "visit_occurrence_id", "condition_status_source_value")
     dp = conditions.filter(conditions.condition_status_source_value == "DP")
-    return _rows_without(ctx, _closed_hospital_stays(ctx), "visit_occurrence_id", dp, "visit_occurrence_id")
+    return _rows_without(ctx, _closed_hospital_stays(ctx), "visit_occurrence_id", dp, "visit_occurrence_id",
+                         hospital="care_site_id", at="visit_end_datetime")
 
 
 declare(
@@ -70,7 +73,8 @@ declare(
 
 def _stay_without_ghm(ctx: CheckContext) -> Probe:
     return _rows_without(ctx, _closed_hospital_stays(ctx), "visit_occurrence_id",
-                         ctx.table("cost", "visit_occurrence_id"), "visit_occurrence_id")
+                         ctx.table("cost", "visit_occurrence_id"), "visit_occurrence_id",
+                         hospital="care_site_id", at="visit_end_datetime")
 
 
 declare(
@@ -101,8 +105,8 @@ def _open_stays(ctx: CheckContext, days: int) -> Probe:
     A stay still running at extraction is legitimately open; one the patient has
     left (a later stay exists) and that is older than `days` was never closed.
     """
-    visits = ctx.table("visit_occurrence", "visit_occurrence_id", "person_id", "visit_start_datetime",
-                       "visit_end_datetime")
+    visits = ctx.table("visit_occurrence", "visit_occurrence_id", "person_id", "care_site_id",
+                       "visit_start_datetime", "visit_end_datetime")
     last = visits.group_by(_p=visits.person_id).aggregate(_last=visits.visit_start_datetime.max())
     limit = ibis.timestamp(dt.datetime.combine(ctx.extraction_date - dt.timedelta(days=days), dt.time()))
     joined = visits.join(last, visits.person_id == last._p)
@@ -110,7 +114,7 @@ def _open_stays(ctx: CheckContext, days: int) -> Probe:
         joined.visit_end_datetime.isnull() & (joined.visit_start_datetime < limit)
         & (joined._last > joined.visit_start_datetime)
     )
-    return flag(joined, "visit_occurrence_id", violated)
+    return flag(joined, "visit_occurrence_id", violated, hospital="care_site_id", at="visit_start_datetime")
 
 
 declare(
@@ -119,6 +123,36 @@ declare(
     description=f"Un séjour commencé plus de {OPEN_STAY_DAYS} jours avant l'extraction, suivi d'un autre séjour "
     "du même patient, a une date de sortie (sinon : séjour jamais clôturé, qui fausse les durées).",
     threshold=0.0, severity=Severity.error, build=partial(_open_stays, days=OPEN_STAY_DAYS),
+)
+
+
+def _closed_stay_field(ctx: CheckContext, column: str) -> Probe:
+    """Discharged MCO hospitalisation stays whose PMSI `column` is empty."""
+    stays = _closed_hospital_stays(ctx, column)
+    return flag(stays, "visit_occurrence_id", stays[column].isnull(), hospital="care_site_id",
+                at="visit_end_datetime")
+
+
+for _column, _label in [("discharge_to_source_value", "le mode de sortie"),
+                        ("admitted_from_source_value", "le mode d'entrée")]:
+    declare(
+        f"visit_occurrence_{_column}_present", **COMPL, level=Level.field, table="visit_occurrence", field=_column,
+        description=f"Chaque séjour MCO d'hospitalisation sorti depuis plus de {LATE_CODING_DAYS} jours a "
+        f"{_label} PMSI renseigné.",
+        threshold=1.0, severity=Severity.warning, build=partial(_closed_stay_field, column=_column),
+    )
+
+
+def _beds_missing(ctx: CheckContext) -> Probe:
+    capacity = ctx.table("care_site_capacity", "care_site_id", "beds_installed")
+    return flag(capacity, "care_site_id", capacity.beds_installed.isnull())
+
+
+declare(
+    "care_site_capacity_beds_installed_required", **COMPL, level=Level.field, table="care_site_capacity",
+    field="beds_installed",
+    description="Chaque période de capacité d'une unité indique son nombre de lits installés.",
+    threshold=0.0, severity=Severity.error, build=_beds_missing,
 )
 
 

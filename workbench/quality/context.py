@@ -15,7 +15,7 @@ from typing import Any
 import ibis
 import ibis.expr.types as ir
 
-from workbench.quality.model import ID_COLUMN, VIOLATED_COLUMN, NotApplicable, Probe
+from workbench.quality.model import DATE_COLUMN, HOSPITAL_COLUMN, ID_COLUMN, VIOLATED_COLUMN, NotApplicable, Probe
 from workbench.errors import UserError
 from workbench.quality import vocabularies
 
@@ -94,14 +94,32 @@ def _require_columns(table: ir.Table, columns: tuple[str, ...], where: str) -> N
         raise NotApplicable(f"{where} : colonne(s) absente(s) {', '.join(missing)}")
 
 
-def flag(table: ir.Table, id_column: str | ir.Value, violated: ir.BooleanValue) -> Probe:
+def flag(
+    table: ir.Table,
+    id_column: str | ir.Value,
+    violated: ir.BooleanValue,
+    hospital: str | ir.Value | None = None,
+    at: str | ir.Value | None = None,
+) -> Probe:
     """A probe over `table`: one row per row of `table`, violating where `violated` is true.
 
     A null predicate (comparison with a missing value) counts as not violating:
-    missing values are the business of completeness checks.
+    missing values are the business of completeness checks. `hospital` and `at`
+    (care_site_id and date of each row) make the probe restrictable to a scope.
     """
-    identifier = table[id_column] if isinstance(id_column, str) else id_column
-    return Probe(table.select(**{ID_COLUMN: identifier, VIOLATED_COLUMN: violated.fill_null(False)}))
+    def column(value: str | ir.Value) -> ir.Value:
+        return table[value] if isinstance(value, str) else value
+
+    columns = {ID_COLUMN: column(id_column), VIOLATED_COLUMN: violated.fill_null(False)}
+    if hospital is not None and at is not None:
+        columns[HOSPITAL_COLUMN] = column(hospital)
+        columns[DATE_COLUMN] = column(at).cast("timestamp")
+    return Probe(table.select(**columns))
+
+
+def month_start(month: ir.StringValue) -> ir.TimestampValue:
+    """The first instant of a `YYYY-MM` month key (the date of a hospital × month cell)."""
+    return month.concat("-01").cast("date").cast("timestamp")
 
 
 def month_key(timestamp: ir.TimestampValue) -> ir.StringValue:

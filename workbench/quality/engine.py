@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import ibis
@@ -20,12 +21,34 @@ import pandas as pd
 from workbench.quality.checks import select_checks
 from workbench.quality.context import CheckContext
 from workbench.quality.model import (
-    ID_COLUMN, VIOLATED_COLUMN, Check, CheckResult, NotApplicable, Probe, RunResult, Status,
+    DATE_COLUMN, HOSPITAL_COLUMN, ID_COLUMN, VIOLATED_COLUMN, Check, CheckResult, NotApplicable, Probe,
+    RunResult, Status,
 )
 
 SAMPLE_SIZE = 20
 
 Progress = Callable[[Check, CheckResult], None]
+UNSCOPED = "contrôle global : il ne peut pas être restreint aux hôpitaux et à la période demandés"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Hospitals (care_site_id) and period [start, end] a run is restricted to (None: no bound)."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+    hospitals: tuple[int, ...] | None = None
+
+    def restrict(self, probe: Probe) -> Probe:
+        rows = probe.rows
+        if self.start is not None:
+            rows = rows.filter(rows[DATE_COLUMN] >= ibis.timestamp(dt.datetime.combine(self.start, dt.time())))
+        if self.end is not None:
+            after = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time())
+            rows = rows.filter(rows[DATE_COLUMN] < ibis.timestamp(after))
+        if self.hospitals is not None:
+            rows = rows.filter(rows[HOSPITAL_COLUMN].isin(list(self.hospitals)))
+        return Probe(rows)
 
 
 def run_checks(
@@ -33,14 +56,19 @@ def run_checks(
     check_ids: Sequence[str] | None = None,
     sample_size: int = SAMPLE_SIZE,
     progress: Progress | None = None,
+    scope: Scope | None = None,
 ) -> RunResult:
-    """Run the selected checks (all by default) on `warehouse` and return their results."""
+    """Run the selected checks (all by default) on `warehouse` and return their results.
+
+    With a `scope`, checks whose units have a hospital and a date count only the
+    units inside it; the others run on the whole warehouse and say so in `reason`.
+    """
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.perf_counter()
     context = CheckContext(warehouse)
     results = []
     for check in select_checks(check_ids):
-        result = run_check(context, check, sample_size)
+        result = run_check(context, check, sample_size, scope)
         results.append(result)
         if progress is not None:
             progress(check, result)
@@ -53,12 +81,19 @@ def run_checks(
     )
 
 
-def run_check(context: CheckContext, check: Check, sample_size: int = SAMPLE_SIZE) -> CheckResult:
+def run_check(
+    context: CheckContext, check: Check, sample_size: int = SAMPLE_SIZE, scope: Scope | None = None
+) -> CheckResult:
     """Build, count and sample one check; never raises for a data or source problem."""
     result = _blank(check)
     clock = time.perf_counter()
     try:
         probe = check.build(context)
+        if scope is not None:
+            if probe.scoped:
+                probe = scope.restrict(probe)
+            else:
+                result.reason = UNSCOPED
         counts = _counts_expr(probe)
         result.sql = _sql(context.warehouse, counts)
         frame = context.warehouse.execute(counts)
@@ -99,7 +134,7 @@ def _ids(warehouse: Any, probe: Probe, limit: int | None) -> list[Any]:
 def _classify(result: CheckResult, check: Check, violated: int, denominator: int) -> None:
     result.num_violated_rows, result.num_denominator_rows = violated, denominator
     if denominator == 0:
-        result.status, result.reason = Status.not_applicable, "aucune ligne à contrôler"
+        result.status, result.reason = Status.not_applicable, result.reason or "aucune ligne à contrôler"
         result.pct_violated_rows = 0.0
         return
     result.pct_violated_rows = round(100.0 * violated / denominator, 4)

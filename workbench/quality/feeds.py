@@ -25,8 +25,10 @@ from functools import partial
 import ibis
 import ibis.expr.types as ir
 
-from workbench.quality.context import CheckContext, month_key
-from workbench.quality.model import ID_COLUMN, VIOLATED_COLUMN, Category, Context, Level, Probe, Severity
+from workbench.quality.context import CheckContext, month_key, month_start
+from workbench.quality.model import (
+    DATE_COLUMN, HOSPITAL_COLUMN, ID_COLUMN, VIOLATED_COLUMN, Category, Context, Level, Probe, Severity,
+)
 from workbench.quality.registry import declare
 
 LOW_RATIO = 0.25
@@ -102,8 +104,17 @@ def _feed_probe(ctx: CheckContext, table_name: str, side: str) -> Probe:
     bounds = grid.filter(grid._ok).group_by(_bh="_h").aggregate(_first=ibis._._m.min(), _last=ibis._._m.max())
     joined = grid.join(bounds, grid._h == bounds._bh)
     outside = joined._m < joined._first if side == "start" else joined._m > joined._last
-    cell = joined._h.cast("string").concat(":", joined._m)
-    return Probe(joined.select(**{ID_COLUMN: cell, VIOLATED_COLUMN: outside & ~joined._ok}))
+    return _cells(joined, outside & ~joined._ok)
+
+
+def _cells(table: ir.Table, violated: ir.BooleanValue) -> Probe:
+    """A probe over hospital (`_h`) × month (`_m`) cells, id ``"<care_site_id>:YYYY-MM"``, scoped."""
+    return Probe(table.select(**{
+        ID_COLUMN: table._h.cast("string").concat(":", table._m),
+        VIOLATED_COLUMN: violated,
+        HOSPITAL_COLUMN: table._h,
+        DATE_COLUMN: month_start(table._m),
+    }))
 
 
 for _table in FEED_TABLES:
@@ -139,8 +150,7 @@ def _arem_lag(ctx: CheckContext) -> Probe:
         _arem=joined._stay.nunique(where=joined._src == "AREM"),
     )
     cells = cells.filter(cells._orbis > 0)
-    cell = cells._h.cast("string").concat(":", cells._m)
-    return Probe(cells.select(**{ID_COLUMN: cell, VIOLATED_COLUMN: cells._arem < AREM_RATIO * cells._orbis}))
+    return _cells(cells, cells._arem < AREM_RATIO * cells._orbis)
 
 
 declare(

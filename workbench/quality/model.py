@@ -53,6 +53,10 @@ class Status(str, Enum):
 
 ID_COLUMN = "_id"
 VIOLATED_COLUMN = "_violated"
+# Optional columns of a probe that let a run be restricted to hospitals and a period
+# (the "fit for use" status of an indicator on the figures a user is looking at).
+HOSPITAL_COLUMN = "_scope_hospital"
+DATE_COLUMN = "_scope_date"
 
 
 class NotApplicable(Exception):
@@ -63,13 +67,19 @@ class NotApplicable(Exception):
 class Probe:
     """What a check measures: one row per checked unit, with its id and whether it violates.
 
-    `rows` has exactly two columns, ``_id`` and ``_violated`` (boolean, never
-    null); its row count is the denominator. Keeping every check in this one
+    `rows` has two columns, ``_id`` and ``_violated`` (boolean, never null),
+    and, when the unit belongs to a hospital and a date, ``_scope_hospital``
+    (care_site_id) and ``_scope_date``; its row count is the denominator. Keeping every check in this one
     shape lets the engine count, sample and list violations the same way on
     every backend, with one aggregate query per check.
     """
 
     rows: "ir.Table"
+
+    @property
+    def scoped(self) -> bool:
+        """Whether this probe can be restricted to hospitals and a period."""
+        return HOSPITAL_COLUMN in self.rows.columns and DATE_COLUMN in self.rows.columns
 
 
 @dataclass(frozen=True)

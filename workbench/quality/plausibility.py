@@ -42,7 +42,8 @@ def _visits(ctx: CheckContext) -> ir.Table:
 
 def _start_before_end(ctx: CheckContext, table_name: str, start: str, end: str) -> Probe:
     table = ctx.table(table_name, PRIMARY_KEYS[table_name], start, end)
-    return flag(table, PRIMARY_KEYS[table_name], table[end] < table[start])
+    hospital = "care_site_id" if table_name == "visit_occurrence" and "care_site_id" in table.columns else None
+    return flag(table, PRIMARY_KEYS[table_name], table[end] < table[start], hospital=hospital, at=start)
 
 
 for _table, _start, _end, _label in [
@@ -112,10 +113,13 @@ def _persons(ctx: CheckContext) -> ir.Table:
 def _after_death(ctx: CheckContext, table_name: str, moment: str) -> Probe:
     """Events dated on a day after the patient's death day (same-day events are legitimate)."""
     table = ctx.table(table_name, PRIMARY_KEYS[table_name], "person_id", moment)
-    rows = table.select(_row=table[PRIMARY_KEYS[table_name]], _fk=table.person_id, _at=table[moment])
+    stays = table_name == "visit_occurrence" and "care_site_id" in table.columns
+    rows = table.select(_row=table[PRIMARY_KEYS[table_name]], _fk=table.person_id, _at=table[moment],
+                        _h=table.care_site_id if stays else ibis.null("int64"))
     persons = _persons(ctx)
     joined = rows.join(persons, rows._fk == persons._person)
-    return flag(joined, "_row", joined._death.notnull() & (joined._at.date() > joined._death.date()))
+    return flag(joined, "_row", joined._death.notnull() & (joined._at.date() > joined._death.date()),
+                hospital="_h" if stays else None, at="_at")
 
 
 for _table, _moment, _label in [
