@@ -24,7 +24,7 @@ import pyarrow as pa
 from workbench import vocab as nomenclatures
 from workbench.demo import biology, caresites, defects, drugs, movements, notes, patients as patients_mod, pmsi, stays as stays_mod
 from workbench.demo.calendar import Calendar
-from workbench.demo.common import DAY, NAT, Cat, dates, epoch_seconds, nullable_ids, timestamps
+from workbench.demo.common import DAY, NAT, Cat, epoch_seconds, nullable_ids, timestamps
 from workbench.demo.flaws import FlawLog
 from workbench.demo.profiles import KIND_VISIT, KINDS, compile_profiles
 from workbench.demo.writer import Warehouse, conform, schema

@@ -22,7 +22,7 @@ from workbench.demo.calendar import Calendar
 from workbench.demo.common import DAY, HOUR, NAT, group_positions, weighted_rows
 from workbench.demo.flaws import FlawLog
 from workbench.demo.patients import YEAR, Patients
-from workbench.demo.profiles import KIND, KINDS, Compiled
+from workbench.demo.profiles import KIND, Compiled
 
 BASE_KINDS = np.array([KIND[k] for k in ("urg", "cons", "hc", "amb", "seance", "ssr", "psy")])
 BASE_KIND_SHARES = np.array([0.30, 0.26, 0.16, 0.17, 0.02, 0.03, 0.03])
