@@ -27,6 +27,14 @@ WikiOption = Annotated[
 ]
 
 
+def ensure_data(catalog: Path) -> None:
+    """Build the demo warehouse on first use, as `workbench serve` does (never touches a real catalogue)."""
+    if catalog.exists():
+        from workbench.commands.serve import ensure_demo
+
+        ensure_demo(catalog)
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Notebooks modèles : lister, préparer, exécuter.", no_args_is_help=True)
 
@@ -89,9 +97,10 @@ def register(app: typer.Typer) -> None:
         from workbench import notebooks
 
         found = notebooks.find_template(template, templates)
-        result = notebooks.run(
-            found, notebooks.parse_assignments(param or []), out, catalog=ctx.obj["catalog"], wiki=wiki, html=html
-        )
+        values = notebooks.parse_assignments(param or [])
+        notebooks.validate(found, values)  # names and types first: a typo never triggers a demo build
+        ensure_data(ctx.obj["catalog"])
+        result = notebooks.run(found, values, out, catalog=ctx.obj["catalog"], wiki=wiki, html=html)
         typer.echo(f"Notebook exécuté : {result.notebook_path}")
         if result.html_path:
             typer.echo(f"Rapport HTML : {result.html_path}")
