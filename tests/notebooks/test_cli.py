@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -187,3 +189,15 @@ def test_a_failing_notebook_is_reported_with_its_cell_and_kept(tmp_path: Path):
     assert "a échoué à la cellule" in failed.stderr and "ZeroDivisionError" in failed.stderr
     kept = nbformat.read(out, as_version=4)
     assert any(o.output_type == "error" for c in kept.cells for o in c.get("outputs", []))
+
+
+def test_kernel_command_registers_this_environment(tmp_path: Path):
+    done = workbench("notebook", "kernel")
+    assert done.returncode == 0, done.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"], capture_output=True, text=True, check=True
+    )
+    spec = json.loads(listed.stdout)["kernelspecs"]["eds-workbench"]
+    assert spec["spec"]["display_name"] == "EDS Workbench"
+    assert Path(spec["spec"]["argv"][0]).resolve() == Path(sys.executable).resolve()
+    assert Path(spec["resource_dir"]).is_relative_to(Path(sys.prefix))
