@@ -206,3 +206,25 @@ def test_notes_name_the_diagnosis_and_stage_cancers(con, vocab_sets):
     assert cancers and all("TNM" in text for text in cancers)
     # Séances of chemotherapy have DP Z511 and a cancer DR; other non-tumour DPs carry no stage.
     assert not any("TNM" in text for text, code in rows if code[0] not in "CDZ")
+
+
+def test_nothing_is_dated_after_the_extraction(con):
+    columns = {
+        "visit_occurrence": ["visit_start_datetime", "visit_end_datetime"], "visit_detail": ["visit_detail_start_datetime"],
+        "condition_occurrence": ["condition_start_datetime"], "procedure_occurrence": ["procedure_datetime"],
+        "measurement": ["measurement_datetime"], "note": ["note_datetime"],
+        "drug_exposure_prescription": ["drug_exposure_start_datetime", "drug_exposure_end_datetime"],
+        "drug_exposure_administration": ["drug_exposure_start_datetime", "drug_exposure_end_datetime"],
+        "person": ["birth_datetime", "death_datetime"],
+    }
+    for table, names in columns.items():
+        for name in names:
+            assert scalar(con, f'SELECT count(*) FROM "{table}", _metadata WHERE "{name}" >= extraction_date') == 0, (table, name)
+
+
+def test_some_admissions_pass_through_the_emergency_short_stay_unit(con):
+    passages = scalar(con, """
+        SELECT count(DISTINCT d.visit_occurrence_id) FROM visit_detail d JOIN care_site c USING (care_site_id)
+        JOIN visit_occurrence v USING (visit_occurrence_id)
+        WHERE c.place_of_service_source_value = 'UHCD AD' AND d.visit_detail_type_source_value = 'PASS UF' AND v.provenance_source_value = '5'""")
+    assert passages > 10

@@ -159,10 +159,10 @@ class _Generator:
         defects.measurements(rng, measurement, measured_stay, stays, flawed, age[measured_stay] >= 18, self.flaws)
         measurement["value_source_value"] = biology.value_text(measurement["value_as_number"])
         prescriptions, administrations = drugs.generate(rng, stays, ids, self.profiles, self.now, self._next("drug_exposure_prescription"), self._next("drug_exposure_administration"))
-        note = notes.generate(rng, stays, ids, coding, age, sex, self.profiles, self._next("note"))
+        note = notes.generate(rng, stays, ids, coding, age, sex, self.profiles, self.now, self._next("note"))
         self._unknown_codes(rng, conditions, procedures, prescriptions)
         person = patients_mod.person_table(patients, death)
-        defects.person(rng, person, patients, self._first_starts(stays, len(patients)), self.flaws)
+        defects.person(rng, person, patients, self._first_starts(stays, len(patients)), self.now, self.flaws)
         return {
             "person": person, "person_identity": patients_mod.identity_table(patients), "visit_occurrence": visit,
             "visit_detail": detail, "condition_occurrence": conditions, "procedure_occurrence": procedures, "cost": cost,

@@ -35,7 +35,7 @@ def _seconds(column: np.ndarray) -> np.ndarray:
     return column.view(np.int64)
 
 
-def person(rng: np.random.Generator, table: Table, patients: Patients, first_start: np.ndarray, flaws: FlawLog) -> None:
+def person(rng: np.random.Generator, table: Table, patients: Patients, first_start: np.ndarray, now: int, flaws: FlawLog) -> None:
     """sex_noise, birth_date_missing, birth_date_implausible on ``person``."""
     n = len(patients)
     flaws.mark("person", patients.duplicates, n)
@@ -47,10 +47,10 @@ def person(rng: np.random.Generator, table: Table, patients: Patients, first_sta
     birth = _seconds(table["birth_datetime"])
     missing = flaws.pick(rng, "birth_date_missing", everyone)
     birth[missing] = NAT
-    implausible = flaws.pick(rng, "birth_date_implausible", everyone & (first_start != NAT))
+    implausible = flaws.pick(rng, "birth_date_implausible", everyone & (first_start != NAT) & (first_start < now - DAY))
     too_old = rng.random(len(implausible)) < 0.5
     old = OLDEST_IMPLAUSIBLE + rng.integers(0, 49 * 365, len(implausible)) * DAY
-    late = first_start[implausible] + rng.integers(1, 400, len(implausible)) * DAY
+    late = np.minimum(first_start[implausible] + rng.integers(1, 400, len(implausible)) * DAY, now - HOUR)
     birth[implausible] = np.where(too_old, old, late)
     for flaw_id, rows in (("sex_noise", noisy), ("birth_date_missing", missing), ("birth_date_implausible", implausible)):
         flaws.record(flaw_id, patients.person_id[rows])

@@ -80,7 +80,7 @@ def generate(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray],
         **_drug_columns(drug[owner], profiles),
         "quantity": prescriptions["quantity"][owner],
         "drug_exposure_start_datetime": timestamps(when),
-        "drug_exposure_end_datetime": timestamps(when + 30 * 60),
+        "drug_exposure_end_datetime": timestamps(np.minimum(when + 30 * 60, np.maximum(now - 60, when))),
         "row_status_source_value": Cat.of(np.zeros(m, dtype=np.int32), ["courant", "supprimé"]),
     }
     return prescriptions, administrations

@@ -1,7 +1,7 @@
 """Unit movements (``visit_detail``) that tile each stay in time.
 
-A hospitalisation is one to three consecutive unit segments (critical care
-first for the profiles that need it); each segment is a RUM in its UF with two
+A hospitalisation is one to three consecutive unit segments (critical care,
+or the emergency short-stay unit, first when the case calls for it); each segment is a RUM in its UF with two
 passages under it, the UF passage and the bed passage (UH). Emergency visits
 and consultations have a UF passage and a UH/UC passage. Open stays leave their
 last segment open. Segments always lie in units of the stay's hospital.
@@ -42,6 +42,10 @@ def segments(rng: np.random.Generator, stays: Stays, sites: CareSites, profiles:
     length = end - stays.start
     critical_role = profiles.critical[stays.profile]
     critical = full & (critical_role >= 0) & (rng.random(n) < profiles.critical_p[stays.profile])
+    # Some admissions through the emergency unit first spend a few hours in its short-stay unit (UHCD).
+    short_stay = (stays.kind == KIND["hcu"]) & ~critical & (length > 86_400) & (rng.random(n) < 0.15)
+    first_role = np.where(critical, critical_role, ROLE["UHCD"])
+    critical |= short_stay
     extra = full & (length > 3 * 86_400) & (rng.random(n) < 0.25)
     count = 1 + critical + extra
     stay, position = group_positions(count)
@@ -57,7 +61,7 @@ def segments(rng: np.random.Generator, stays: Stays, sites: CareSites, profiles:
     seg_end = np.where(last, np.where(stays.end[stay] == NAT, NAT, stays.end[stay]), seg_end)
     main_role = profiles.role[stays.profile[stay]]
     middle_role = np.where(main_role == ROLE["MEDINT"], ROLE["GERIA"], ROLE["MEDINT"])
-    role = np.where(last, main_role, np.where(critical[stay] & (position == 0), critical_role[stay], middle_role))
+    role = np.where(last, main_role, np.where(critical[stay] & (position == 0), first_role[stay], middle_role))
     return Segments(stay, sites.uf[stays.hospital[stay], role], seg_start, seg_end, last)
 
 

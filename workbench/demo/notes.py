@@ -45,7 +45,7 @@ def _cancer(code_index: np.ndarray, tumour: np.ndarray) -> np.ndarray:
 
 
 def generate(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray], coding: Coding, age: np.ndarray,
-             sex: np.ndarray, profiles: Compiled, first_id: int) -> Table:
+             sex: np.ndarray, profiles: Compiled, now: int, first_id: int) -> Table:
     """One or more reports per stay, depending on its kind and profile."""
     closed = stays.end != NAT
     kind = stays.kind
@@ -67,6 +67,7 @@ def generate(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray],
         [stays.start[stay] + np.minimum(4 * HOUR, np.where(end == NAT, 4 * HOUR, (end - stays.start[stay]) // 2)), end - np.minimum(DAY, (end - stays.start[stay]) // 2)],
         end,
     )
+    when = np.minimum(when, now - 60)  # a report of a stay still open is not dated after the extraction
     order = np.lexsort((note_class, stay))
     stay, note_class, when = stay[order], note_class[order], when[order]
     text = _text(rng, stays, stay, note_class, dp, coding, cancer, age, sex, profiles)
