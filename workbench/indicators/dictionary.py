@@ -167,7 +167,7 @@ def link_target(match: re.Match[str]) -> str:
 
 def link_label(match: re.Match[str]) -> str:
     """The text shown for a link: the label when given, else the page name."""
-    return match.group(1).strip() if match.group(2) else match.group(1).strip()
+    return match.group(1).strip()
 
 
 LINK_PATTERN = _LINK

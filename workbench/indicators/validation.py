@@ -19,10 +19,8 @@ from typing import Any, Callable, Iterable
 from workbench.errors import UserError
 from workbench.indicators.dictionary import Dictionary, IndicatorPage, PageError
 from workbench.indicators.model import (
-    CARE_SITE_DIMENSIONS,
     TIME_DIMENSIONS,
     DeclarativeComputation,
-    Filter,
     PythonComputation,
 )
 
@@ -135,10 +133,6 @@ class _Schemas:
 
     def known(self) -> str:
         return ", ".join(sorted(self.views))
-
-
-def _filter_columns(filters: Iterable[Filter]) -> list[str]:
-    return [f.column for f in filters]
 
 
 def _declarative_columns(comp: DeclarativeComputation) -> list[tuple[str, str]]:
