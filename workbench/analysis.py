@@ -545,6 +545,20 @@ def completeness_over_time(volumes: pd.DataFrame) -> pd.DataFrame:
     return grid
 
 
+def volume_breaks(volumes: pd.DataFrame, table: str = "stays", ratio: float = 0.5) -> pd.DataFrame:
+    """Months where a hospital's volume of `table` falls below `ratio` × its median month.
+
+    The median, unlike the maximum, is not moved by one busy month, so a feed
+    that starts late or stops shows up as a run of flagged months (0 rows
+    included) even on small hospitals. Rows without a hospital are left out.
+    """
+    grid = completeness_over_time(volumes)
+    grid = grid[(grid["table"] == table) & (grid["hopital"] != "inconnu")].copy()
+    grid["reference"] = grid.groupby("hopital")["lignes"].transform("median")
+    flagged = grid[grid["lignes"] < ratio * grid["reference"]]
+    return flagged[["hopital", "mois", "lignes", "reference"]].reset_index(drop=True)
+
+
 def stay_coverage(warehouse: Any, start: str, end: str, hospital: str = "") -> pd.DataFrame:
     """Per hospital and month: share of ended stays with a DP, a note, a lab result, a movement."""
     table = stays(warehouse, start, end, hospital=hospital)

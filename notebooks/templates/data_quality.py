@@ -40,7 +40,7 @@ sejours_mois = volumes[volumes["table"] == "stays"]
 analysis.record("sejours_par_hopital_mois",
                 {f"{h}|{m}": int(n) for h, m, n in sejours_mois[["hopital", "mois", "lignes"]].itertuples(index=False)})
 analysis.record("lignes_par_table", volumes.groupby("table")["lignes"].sum().to_dict())
-volumes.pivot_table(index=["table", "hopital"], columns="mois", values="lignes", fill_value=0)
+volumes.pivot_table(index=["table", "hopital"], columns="mois", values="lignes", fill_value=0).astype(int)
 
 # %% [markdown]
 # ## Complétude relative (volume du mois ÷ volume maximal)
@@ -52,10 +52,13 @@ completude.hvplot.heatmap(x="mois", y="serie", C="completude", cmap="RdYlGn", cl
                           title="Complétude relative par table et hôpital", xlabel="Mois", ylabel="",
                           rot=45, height=600, width=900)
 
+# %% [markdown]
+# ## Ruptures de flux : mois sous la moitié du volume médian de l'hôpital (séjours)
+
 # %%
-ruptures = completude[(completude["completude"] < 0.5) & (completude["table"] == "stays")]
-analysis.record("mois_sous_50pct", len(ruptures))
-ruptures[["hopital", "mois", "lignes", "completude"]]
+ruptures = analysis.volume_breaks(volumes, "stays", ratio=0.5)
+analysis.record("ruptures_sejours", ruptures)
+ruptures
 
 # %% [markdown]
 # ## Séjours reliés aux autres tables

@@ -361,29 +361,39 @@ def test_deep_dive_shows_definition_sql_and_lineage(deep_dive):
 
 
 @pytest.fixture(scope="module")
-def quality(tmp_path_factory, demo_catalog: Path, year: int) -> nbformat.NotebookNode:
-    return run_template(
-        tmp_path_factory.mktemp("quality"), demo_catalog, "data_quality", f"start={year - 1}-01", f"end={year}-12"
-    )
+def quality(tmp_path_factory, demo_catalog: Path) -> nbformat.NotebookNode:
+    """Default period: the 24 months ending with the extraction month."""
+    return run_template(tmp_path_factory.mktemp("quality"), demo_catalog, "data_quality")
 
 
-def test_quality_monthly_volumes_match_sql(quality, sql: SQL, year: int):
-    period = (
-        f"visit_start_datetime >= DATE '{year - 1}-01-01' AND visit_start_datetime < DATE '{year + 1}-01-01'"
-    )
+def test_quality_monthly_volumes_match_sql(quality, sql: SQL, extraction: dt.date):
+    first, last = month_shift(extraction, -23), month_shift(extraction, 0)
+    in_period = "strftime({column}, '%Y-%m') BETWEEN '" + first + "' AND '" + last + "'"
     expected = {
         f"{hospital}|{month}": n
         for hospital, month, n in sql(
             f"SELECT h.hospital, strftime(v.visit_start_datetime, '%Y-%m'), count(*) FROM visit_occurrence v "
             f"JOIN {HOSPITAL_OF_VISIT} h ON h.sid = v.care_site_id WHERE {CURRENT.replace('row_status', 'v.row_status')} "
-            f"AND {period.replace('visit_start', 'v.visit_start')} GROUP BY 1, 2"
+            f"AND {in_period.format(column='v.visit_start_datetime')} GROUP BY 1, 2"
         )
     }
     found = results(quality)
     assert found["sejours_par_hopital_mois"] == expected
     diagnoses = sql(
         f"SELECT count(*) FROM condition_occurrence WHERE {CURRENT} "
-        f"AND condition_start_datetime >= DATE '{year - 1}-01-01' AND condition_start_datetime < DATE '{year + 1}-01-01'"
+        f"AND {in_period.format(column='condition_start_datetime')}"
     )[0][0]
     assert found["lignes_par_table"]["diagnoses"] == diagnoses
     check_no_error(quality)
+
+
+def test_quality_report_finds_the_stopped_feed(quality, sql: SQL, demo_dir: Path):
+    """The demo's `feed_stopped` flaw: a hospital without any stay in its last months."""
+    flaws = json.loads((Path(demo_dir) / "flaws.json").read_text(encoding="utf-8"))["flaws"]
+    stopped = next(f for f in flaws if f["id"] == "feed_stopped")["scope"]
+    hospital = sql("SELECT care_site_source_value FROM care_site WHERE care_site_id = ?", stopped["care_site_id"])[0][0]
+    breaks = results(quality)["ruptures_sejours"]
+    flagged = {r["mois"] for r in breaks if r["hopital"] == hospital}
+    assert set(stopped["months"]) <= flagged
+    assert all(r["lignes"] == 0 for r in breaks if r["hopital"] == hospital and r["mois"] in stopped["months"])
+    assert all(r["lignes"] < 0.5 * r["reference"] for r in breaks)
