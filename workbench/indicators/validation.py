@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
 from workbench.errors import UserError
-from workbench.indicators.dictionary import Dictionary, IndicatorPage, PageError
+from workbench.indicators.dictionary import LINK_PATTERN, Dictionary, IndicatorPage, PageError, link_target
 from workbench.indicators.model import (
     TIME_DIMENSIONS,
     DeclarativeComputation,
@@ -92,8 +92,6 @@ def check_syntax(dictionary: Dictionary) -> list[Outcome]:
 
 
 def _links_in(line: str) -> list[str]:
-    from workbench.indicators.dictionary import LINK_PATTERN, link_target
-
     return [link_target(match) for match in LINK_PATTERN.finditer(line)]
 
 
