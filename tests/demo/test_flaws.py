@@ -162,3 +162,13 @@ def test_arem_lag_months_are_incomplete(con, manifest):
     assert by_month["2026-10"] == 0
     assert all(by_month[m] < 1.0 for m in months if m in by_month)
     assert by_month["2026-01"] > 0.95
+
+
+def test_implausible_birth_dates_spare_weighed_patients(con, flawed):
+    # Otherwise the patient's weight and height would also look implausible for the (wrong) age: two flaws in one.
+    listed = ",".join(map(str, flawed["birth_date_implausible"]))
+    weighed = scalar(con, f"""
+        SELECT count(*) FROM measurement m JOIN concept_relationship r ON r.concept_id_1 = m.measurement_source_concept_id
+        JOIN concept l ON l.concept_id = r.concept_id_2
+        WHERE r.relationship_id = 'Maps to' AND l.concept_code IN ('29463-7', '8302-2') AND m.person_id IN ({listed})""")
+    assert weighed == 0

@@ -162,7 +162,9 @@ class _Generator:
         note = notes.generate(rng, stays, ids, coding, age, sex, self.profiles, self.now, self._next("note"))
         self._unknown_codes(rng, conditions, procedures, prescriptions)
         person = patients_mod.person_table(patients, death)
-        defects.person(rng, person, patients, self._first_starts(stays, len(patients)), self.now, self.flaws)
+        measured = np.zeros(len(patients), dtype=bool)
+        measured[stays.person[measured_stay[measurement["measurement_source_concept_id"] >= biology.LOCAL_CONCEPT_BASE + biology.WEIGHT]]] = True
+        defects.person(rng, person, patients, self._first_starts(stays, len(patients)), measured, self.now, self.flaws)
         return {
             "person": person, "person_identity": patients_mod.identity_table(patients), "visit_occurrence": visit,
             "visit_detail": detail, "condition_occurrence": conditions, "procedure_occurrence": procedures, "cost": cost,

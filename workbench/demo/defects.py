@@ -35,8 +35,13 @@ def _seconds(column: np.ndarray) -> np.ndarray:
     return column.view(np.int64)
 
 
-def person(rng: np.random.Generator, table: Table, patients: Patients, first_start: np.ndarray, now: int, flaws: FlawLog) -> None:
-    """sex_noise, birth_date_missing, birth_date_implausible on ``person``."""
+def person(rng: np.random.Generator, table: Table, patients: Patients, first_start: np.ndarray, measured: np.ndarray, now: int,
+           flaws: FlawLog) -> None:
+    """sex_noise, birth_date_missing, birth_date_implausible on ``person``.
+
+    An implausible birth date would make the patient's weight and height look
+    implausible for the age too, so it only goes to patients never weighed or measured.
+    """
     n = len(patients)
     flaws.mark("person", patients.duplicates, n)
     everyone = np.ones(n, dtype=bool)
@@ -47,7 +52,7 @@ def person(rng: np.random.Generator, table: Table, patients: Patients, first_sta
     birth = _seconds(table["birth_datetime"])
     missing = flaws.pick(rng, "birth_date_missing", everyone)
     birth[missing] = NAT
-    implausible = flaws.pick(rng, "birth_date_implausible", everyone & (first_start != NAT) & (first_start < now - DAY))
+    implausible = flaws.pick(rng, "birth_date_implausible", ~measured & (first_start != NAT) & (first_start < now - DAY))
     too_old = rng.random(len(implausible)) < 0.5
     old = OLDEST_IMPLAUSIBLE + rng.integers(0, 49 * 365, len(implausible)) * DAY
     late = np.minimum(first_start[implausible] + rng.integers(1, 400, len(implausible)) * DAY, now - HOUR)

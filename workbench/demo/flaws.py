@@ -39,7 +39,7 @@ ROW_FLAWS: dict[str, tuple[str, float, str]] = {
     "duplicate_identity": ("person_identity", 0.005, "Identité dupliquée : même nom, prénom et date de naissance qu'un autre patient, person_id différent (lignes = les doublons)"),
     "sex_noise": ("person", 0.005, "Sexe saisi hors nomenclature : « male », « F » ou vide au lieu de m/f"),
     "birth_date_missing": ("person", 0.003, "Date de naissance absente"),
-    "birth_date_implausible": ("person", 0.002, "Date de naissance aberrante : avant 1900 ou après le premier séjour du patient"),
+    "birth_date_implausible": ("person", 0.002, "Date de naissance aberrante : avant 1900 ou après le premier séjour du patient (parmi les patients sans poids ni taille mesurés)"),
     "stay_end_before_start": ("visit_occurrence", 0.002, "Séjour clos dont la date de sortie précède la date d'entrée"),
     "stay_end_missing_old": ("visit_occurrence", 0.01, "Séjour sans date de sortie, commencé plus de 90 jours avant l'extraction alors que le patient a des séjours plus récents (taux parmi ces séjours éligibles)"),
     "movement_outside_stay": ("visit_detail", 0.003, "Mouvement (PASS UF) daté hors des bornes de son séjour"),
