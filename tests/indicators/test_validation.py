@@ -134,6 +134,14 @@ def test_unknown_implementation_parameter(wiki: Path, warehouse) -> None:
     assert "fenetre" in error.message
 
 
+def test_unknown_quality_check(wiki: Path, warehouse) -> None:
+    line = edit(wiki, "Indicateurs/journees", "  - measureValueCompleteness:stays.end_datetime\n",
+                "  - measureValueCompleteness:stays.duree\n")
+    (error,) = stage_b_errors(wiki, warehouse, "Indicateurs/journees")
+    assert (error.field, error.line) == ("quality_checks[1]", line)
+    assert "stays.duree" in error.message
+
+
 # --------------------------------------------------------------------------- stage c
 
 

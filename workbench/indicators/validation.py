@@ -3,8 +3,8 @@
 Like a metric layer's CI, a page is checked in three stages, each cheaper than the next:
 
 a. **syntaxe** — the page parses, every required field is there, versions do not overlap;
-b. **noms** — every view, column, dimension, implementation and referent the page names
-   exists (columns against the real schema of the canonical view);
+b. **noms** — every view, column, dimension, implementation, quality check and referent
+   the page names exists (columns against the real schema of the canonical view);
 c. **exécution** — the indicator computes on the current warehouse over the default period.
 
 A page that fails a stage is not tried at the next one: its later errors would only
@@ -27,7 +27,7 @@ from workbench.indicators.model import (
 STAGES = ("syntaxe", "noms", "exécution")
 STAGE_TITLES = {
     "syntaxe": "a. Syntaxe des pages et champs obligatoires",
-    "noms": "b. Vues, colonnes, dimensions, implémentations et référents",
+    "noms": "b. Vues, colonnes, dimensions, implémentations, contrôles de qualité et référents",
     "exécution": "c. Exécution sur l'entrepôt courant",
 }
 
@@ -195,6 +195,18 @@ def _python_errors(page: IndicatorPage, comp: PythonComputation, schemas: _Schem
     return errors
 
 
+def _quality_errors(page: IndicatorPage) -> list[PageError]:
+    """Each required quality check must name a check of the quality module (id or DQD-style reference)."""
+    from workbench.quality.status import resolve
+
+    checks = page.definition.quality_checks
+    _, unknown = resolve(checks)
+    return [
+        page_error(page, f"quality_checks[{i}]", f"contrôle de qualité inconnu « {name} »")
+        for i, name in enumerate(checks) if name in unknown
+    ]
+
+
 def check_names_of(page: IndicatorPage, dictionary: Dictionary, schemas: _Schemas) -> list[PageError]:
     """Stage b on one page."""
     definition = page.definition
@@ -203,6 +215,7 @@ def check_names_of(page: IndicatorPage, dictionary: Dictionary, schemas: _Schema
         errors.append(page_error(page, "referent",
                                  f"référent « {definition.referent} » absent de la page Referents "
                                  f"(référents : {', '.join(dictionary.referents) or 'aucun'})"))
+    errors += _quality_errors(page)
     for index, source in enumerate(definition.sources):
         errors += _column_errors(page, schemas, f"sources[{index}]", source.table,
                                  [(f"columns[{i}]", c) for i, c in enumerate(source.columns)])
