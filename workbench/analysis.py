@@ -490,6 +490,22 @@ def biology_values(warehouse: Any, selected: ir.Table, loincs: Sequence[str]) ->
     return warehouse.execute(values.select("loinc", "label", "unit", "value"))
 
 
+def distribution_plots(values: pd.DataFrame, columns: int = 2) -> Any:
+    """One box plot per lab test and unit, each on its own scale (units must never share an axis).
+
+    A test measured in two units (a known flaw of the source) appears twice,
+    which is exactly what the analyst needs to see.
+    """
+    import holoviews as hv
+
+    label = values["label"].fillna(values["loinc"]) + " (" + values["unit"].fillna("sans unité") + ")"
+    plots = [
+        group.hvplot.box(y="value", title=name, ylabel="Valeur", xlabel="", height=260, width=330)
+        for name, group in values.assign(analyse=label).groupby("analyse", sort=True)
+    ]
+    return hv.Layout(plots).opts(shared_axes=False).cols(columns)
+
+
 # --------------------------------------------------------------------------- data quality
 
 QUALITY_TABLES: dict[str, str] = {

@@ -52,7 +52,7 @@ analysis.record("sejours", int(effectifs["sejours"]))
 # %%
 pyramide = analysis.age_pyramid(wh, sejours)
 analysis.record("pyramide", pyramide)
-pyramide.hvplot.barh(x="classe", y="effectif", by="sexe", title="Pyramide des âges (âge au premier séjour)",
+pyramide.hvplot.barh(x="classe", y="effectif", by="sexe", stacked=True, title="Pyramide des âges (âge au premier séjour)",
                      xlabel="Âge", ylabel="Patients (hommes à gauche)")
 
 # %% [markdown]
@@ -88,9 +88,4 @@ biologie
 
 # %%
 valeurs = analysis.biology_values(wh, sejours, list(biologie["loinc"].head(4)))
-if valeurs.empty:
-    print("Aucun résultat de biologie pour cette cohorte.")
-else:
-    valeurs["analyse"] = valeurs["label"] + " (" + valeurs["unit"].fillna("") + ")"
-    display(valeurs.hvplot.box(y="value", by="analyse", title="Distribution des résultats", ylabel="Valeur",
-                               invert=True, height=350))
+analysis.distribution_plots(valeurs) if not valeurs.empty else print("Aucun résultat de biologie pour cette cohorte.")
