@@ -374,6 +374,17 @@ def top_pathways(pathways: ir.Table, n: int = 10) -> ir.Table:
     )
 
 
+def care_site_names(warehouse: Any) -> dict[str, str]:
+    """Care-site code → name, to spell out codes in tables."""
+    frame = warehouse.execute(warehouse.view("care_sites").select("code", "name"))
+    return dict(zip(frame["code"], frame["name"]))
+
+
+def spell_pathways(frame: pd.DataFrame, names: dict[str, str]) -> pd.Series:
+    """Each ``A → B`` pathway with unit names instead of codes (codes kept when unnamed)."""
+    return frame["parcours"].map(lambda path: " → ".join(names.get(code, code) for code in path.split(" → ")))
+
+
 def transfers_distribution(pathways: ir.Table) -> ir.Table:
     """Stays per number of transfers between units (steps − 1)."""
     return (

@@ -45,7 +45,7 @@ n_parcours = int(wh.execute(parcours.count()))
 analysis.record("sejours_avec_mouvements", n_parcours)
 principaux = wh.execute(analysis.top_pathways(parcours, top_n))
 analysis.record("parcours_frequents", principaux)
-principaux
+principaux.assign(libelles=analysis.spell_pathways(principaux, analysis.care_site_names(wh)))
 
 # %% [markdown]
 # ## Transferts entre unités
@@ -53,7 +53,7 @@ principaux
 # %%
 transferts = wh.execute(analysis.transfers_distribution(parcours))
 analysis.record("transferts", transferts)
-transferts.hvplot.bar(x="transferts", y="sejours", title=f"Séjours selon le nombre de transferts ({level})",
+transferts.astype({"transferts": str}).hvplot.bar(x="transferts", y="sejours", title=f"Séjours selon le nombre de transferts ({level})",
                       xlabel="Transferts", ylabel="Séjours")
 
 # %% [markdown]
