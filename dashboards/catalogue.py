@@ -127,10 +127,7 @@ class CataloguePage:
         self.view = pn.widgets.Select(name="Vue canonique", options=list(VIEWS), value="stays" if "stays" in VIEWS else None)
         volume_views = ["stays", "unit_stays", "diagnoses", "procedures", "biology", "drugs", "notes"]
         self.volume_view = pn.widgets.Select(name="Volumes mensuels de la vue", options=volume_views, value="stays")
-        location = pn.state.location
-        if location is not None:
-            for widget, key in ((self.table, "table"), (self.view, "vue"), (self.volume_view, "volumes")):
-                location.sync(widget, {"value": key})
+        c.sync_url([(self.table, "value", "table"), (self.view, "value", "vue"), (self.volume_view, "value", "volumes")])
 
     @staticmethod
     @c.guarded("La liste des tables")

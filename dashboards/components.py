@@ -205,3 +205,49 @@ def indicator_result(
         str(catalog_path()), str(handle.snapshot_id), indicator, tuple(by), start, end, grain,
         _frozen_filters(filters or {}),
     )
+
+
+def _decode(text: str, current: Any) -> Any:
+    """A query-string value back into the widget's type (lists are comma-separated)."""
+    if isinstance(current, (list, tuple)):
+        return [item for item in text.split(",") if item]
+    if isinstance(current, bool):
+        return text.lower() in ("1", "true", "oui")
+    if isinstance(current, int):
+        return int(text)
+    return text
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return "" if value is None else str(value)
+
+
+def sync_url(bindings: list[tuple[Any, str, str]]) -> None:
+    """Mirror widget parameters in the query string, so a copied link reopens the same view.
+
+    `bindings` are ``(widget, parameter, key)`` in restore order (parents of a
+    cascade before their children). Values stay strings: Panel's own
+    ``location.sync`` turns a care-site code such as ``047`` into the number 47.
+    A value the widget refuses (an unknown code in an old link) is ignored.
+    """
+    from urllib.parse import parse_qs, urlencode
+
+    location = pn.state.location
+    if location is None:
+        return
+    query = {key: values[-1] for key, values in parse_qs((location.search or "").lstrip("?")).items()}
+    for owner, parameter, key in bindings:
+        if key in query:
+            try:
+                setattr(owner, parameter, _decode(query[key], getattr(owner, parameter)))
+            except Exception as error:  # noqa: BLE001 - a stale link must still open the page
+                log.warning("paramètre d'URL ignoré %s=%r : %s", key, query[key], error)
+
+    def write(*_: Any) -> None:
+        values = {key: _encode(getattr(owner, parameter)) for owner, parameter, key in bindings}
+        location.search = "?" + urlencode({key: value for key, value in values.items() if value != ""})
+
+    for owner, parameter, _ in bindings:
+        owner.param.watch(write, parameter)

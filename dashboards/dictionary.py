@@ -126,12 +126,11 @@ class DictionaryPage:
         )
         for widget in (self.search, self.theme, self.referent, self.status):
             widget.param.watch(self._filters_changed, "value")
-        location = pn.state.location
-        if location is not None:
-            for widget, key in ((self.search, "q"), (self.theme, "theme"), (self.referent, "referent"),
-                                (self.status, "statut"), (self.indicator, "indicateur"), (self.wiki_page, "page"),
-                                (self.tabs, "onglet")):
-                location.sync(widget, {"active" if widget is self.tabs else "value": key})
+        c.sync_url([
+            (self.search, "value", "q"), (self.theme, "value", "theme"), (self.referent, "value", "referent"),
+            (self.status, "value", "statut"), (self.indicator, "value", "indicateur"), (self.wiki_page, "value", "page"),
+            (self.tabs, "active", "onglet"),
+        ])
 
     def _filtered(self) -> list[Any]:
         """Indicator definitions passing the search box and the filters, by name."""

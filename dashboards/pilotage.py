@@ -124,26 +124,12 @@ class Pilotage:
         self.service.value = ALL
 
     def _sync_url(self) -> None:
-        """Mirror every choice in the query string; a shared link restores them in order.
-
-        The cascade is applied before the children's values are read back from
-        the URL, since a pole only exists once its hospital is chosen.
-        """
-        location = pn.state.location
-        if location is None:
-            return
-        query = dict(location.query_params or {})
-        if query.get("hopital"):
-            self.hospital.value = query["hopital"]
-        if query.get("pole"):
-            self.pole.value = query["pole"]
-        pairs = [
-            (self.hospital, "hopital"), (self.pole, "pole"), (self.service, "service"), (self.start, "debut"),
-            (self.end, "fin"), (self.grain, "grain"), (self.stay_type, "champ"), (self.kpis, "cartes"),
-            (self.detail, "indicateur"),
-        ]
-        for widget, key in pairs:
-            location.sync(widget, {"value": key})
+        """Every choice in the query string; the cascade is restored parents first."""
+        c.sync_url([
+            (self.hospital, "value", "hopital"), (self.pole, "value", "pole"), (self.service, "value", "service"),
+            (self.start, "value", "debut"), (self.end, "value", "fin"), (self.grain, "value", "grain"),
+            (self.stay_type, "value", "champ"), (self.kpis, "value", "cartes"), (self.detail, "value", "indicateur"),
+        ])
 
     # -- the request
 
@@ -168,11 +154,11 @@ class Pilotage:
             return "pole"
         return "hospital"
 
-    def result(self, indicator: str, by: tuple[str, ...] = (), years_back: int = 0) -> Any:
+    def result(self, indicator: str, by: tuple[str, ...] = (), years_back: int = 0, grain: str | None = None) -> Any:
         start, end = self.period()
         return c.indicator_result(
             indicator, by=by, start=shift_month(start, -12 * years_back), end=shift_month(end, -12 * years_back),
-            grain=self.grain.value, filters=self.filters(),
+            grain=grain or self.grain.value, filters=self.filters(),
         )
 
     # -- views
@@ -181,8 +167,9 @@ class Pilotage:
         """One card per chosen indicator, each refreshed on its own when a filter changes."""
         if not kpis:
             return pn.pane.Markdown("*Choisissez au moins un indicateur.*")
+        filters = (self.hospital, self.pole, self.service, self.start, self.end, self.stay_type)
         cards = [
-            pn.panel(pn.bind(self._kpi_card, indicator, *self.state), defer_load=True, loading_indicator=True,
+            pn.panel(pn.bind(self._kpi_card, indicator, *filters), defer_load=True, loading_indicator=True,
                      width=340, min_height=200)
             for indicator in kpis
         ]
@@ -192,8 +179,9 @@ class Pilotage:
         @c.guarded(f"L'indicateur « {indicator} »")
         def build() -> pn.viewable.Viewable:
             definition = self.dictionary.get(indicator).definition
-            result = self.result(indicator)
-            previous = single_value(self.result(indicator, years_back=1).frame)
+            # a card covers exactly the chosen months, whatever the grain of the series
+            result = self.result(indicator, grain="month")
+            previous = single_value(self.result(indicator, years_back=1, grain="month").frame)
             return pn.pane.HTML(kpi_html(definition, result, previous), width=330, margin=6)
 
         return build()
@@ -212,13 +200,13 @@ class Pilotage:
             start, end = self.period()
             both = c.indicator_result(indicator, by=(grain,), start=shift_month(start, -12), end=end, grain=grain,
                                       filters=self.filters()).frame
-            data = two_years(both, grain, start)
+            data = two_years(both, grain, start, end)
             if data.empty:
                 return pn.pane.Alert("Aucune donnée pour cette sélection.", alert_type="warning")
             plot = data.hvplot.line(
                 x="période", y="value", by="série", xlabel="Période", ylabel=f"{definition.name} ({definition.unit})",
                 title=f"{definition.name} : période choisie et année précédente", height=340, responsive=True,
-                line_dash=["solid", "dashed"], hover_cols=["libellé", "numerator", "denominator"],
+                line_dash=["dashed", "solid"], hover_cols=["libellé", "numerator", "denominator"],
             ) * data.hvplot.scatter(x="période", y="value", by="série", responsive=True, height=340, hover_cols=["libellé"])
             return pn.pane.HoloViews(plot, sizing_mode="stretch_width", height=360, css_classes=["wb-series"])
 
@@ -250,7 +238,8 @@ class Pilotage:
                 pagination=None, css_classes=["wb-breakdown"],
             )
             return pn.Column(
-                pn.pane.Markdown(f"#### {definition.name} par {LEVEL_LABELS[level].lower()}"), table, downloads,
+                pn.pane.Markdown(f"#### {definition.name} par {LEVEL_LABELS[level].lower()}", css_classes=["wb-breakdown-title"]),
+                table, downloads,
                 sizing_mode="stretch_width",
             )
 
@@ -321,19 +310,24 @@ def single_value(frame: pd.DataFrame) -> float | None:
 PERIODS_PER_YEAR = {"month": 12, "quarter": 4, "year": 1}
 
 
-def two_years(frame: pd.DataFrame, grain: str, start: str) -> pd.DataFrame:
-    """Split a series spanning [start - 12 months, end] into the chosen period and the year before,
-    the latter moved one year forward so both share the time axis."""
+def two_years(frame: pd.DataFrame, grain: str, start: str, end: str) -> pd.DataFrame:
+    """Split a series spanning [start - 12 months, end] into the chosen period and the same
+    period a year earlier, the latter moved one year forward so both share the time axis."""
+    freq = {"month": "M", "quarter": "Q", "year": "Y"}[grain]
     if frame.empty:
         return frame.assign(période=pd.Series(dtype="datetime64[ns]"), série="", libellé="")
-    periods = pd.PeriodIndex(frame[grain].astype(str), freq={"month": "M", "quarter": "Q", "year": "Y"}[grain])
-    first = pd.Period(start, freq="M").asfreq(periods.freqstr) if grain != "month" else pd.Period(start, freq="M")
-    current = periods >= first
-    shifted = periods.where(current, periods + PERIODS_PER_YEAR[grain])
-    out = frame.assign(
-        période=shifted.to_timestamp(),
-        série=["Période choisie" if flag else "Année précédente" for flag in current],
-        libellé=frame[grain].astype(str),
+    periods = pd.PeriodIndex(frame[grain].astype(str), freq=freq)
+    first, last = pd.Period(start, freq="M").asfreq(freq), pd.Period(end, freq="M").asfreq(freq)
+    step = PERIODS_PER_YEAR[grain]
+    current = (periods >= first) & (periods <= last)
+    previous = (periods >= first - step) & (periods <= last - step)
+    kept = frame[current | previous]
+    shifted = periods[current | previous]
+    flags = current[current | previous]
+    out = kept.assign(
+        période=shifted.where(flags, shifted + step).to_timestamp(),
+        série=["Période choisie" if flag else "Année précédente" for flag in flags],
+        libellé=kept[grain].astype(str),
     )
     return out.sort_values(["série", "période"]).reset_index(drop=True)
 

@@ -51,7 +51,7 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
     """A fresh browser context per test; a screenshot is kept whatever the outcome."""
     context = browser.new_context(viewport={"width": 1500, "height": 1100}, accept_downloads=True)  # type: ignore[attr-defined]
     tab = context.new_page()
-    tab.set_default_timeout(60_000)
+    tab.set_default_timeout(120_000)
     yield tab
     ARTIFACTS.mkdir(exist_ok=True)
     try:
