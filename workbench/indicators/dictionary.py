@@ -257,7 +257,7 @@ _PYDANTIC_MESSAGES = {
     "date_from_datetime_parsing": "date invalide (format attendu : AAAA-MM-JJ)",
     "date_parsing": "date invalide (format attendu : AAAA-MM-JJ)",
     "date_type": "date invalide (format attendu : AAAA-MM-JJ)",
-    "string_type": "texte attendu",
+    "string_type": "texte attendu (entre guillemets si la valeur ressemble à un nombre, ex. \"1\")",
     "list_type": "liste attendue",
     "dict_type": "dictionnaire de champs attendu",
     "model_type": "dictionnaire de champs attendu",
