@@ -39,7 +39,7 @@ from workbench.semantic import mapping_for
 from workbench.semantic.views import VIEWS, Built, conform, spec
 
 BACKENDS = ("duckdb", "pyspark")
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
 _DUCKDB_FILES: dict[tuple[str, int, int], Any] = {}
 _SPARK_EXPORTS: dict[tuple[str, int, int, str], str] = {}
 _SPARK_VIEWS: dict[tuple[int, str], str] = {}

@@ -284,3 +284,48 @@ def write_omop_csv(folder: Path, version: str) -> Path:
             for record in records:
                 writer.writerow(["" if record.get(c) is None else record.get(c) for c in columns])
     return folder
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def plain(value: Any) -> Any:
+    """A comparable Python value: None for any missing value, int for whole floats, ISO text for times."""
+    import numpy as np
+    import pandas as pd
+
+    if value is None or (not isinstance(value, (str, bool, np.bool_, list)) and pd.isna(value)):
+        return None
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return int(value) if float(value).is_integer() else float(value)
+    if hasattr(value, "isoformat"):
+        return pd.Timestamp(value).isoformat()
+    return value
+
+
+def plain_rows(frame, columns: list[str], key: str | list[str]) -> list[tuple]:
+    """The frame's `columns` as tuples of plain values, sorted by `key`."""
+    ordered = frame.sort_values(key)
+    return [tuple(plain(v) for v in row) for row in ordered[columns].itertuples(index=False)]
+
+
+def catalog_for_aphp(folder: Path) -> Path:
+    """The AP-HP fixture's DuckDB file and its catalogue written by `write_catalog`."""
+    from workbench.catalog import write_catalog
+
+    write_aphp(folder / "eds.duckdb")
+    write_catalog(folder / "eds.duckdb", "aphp", folder / "catalog.yaml")
+    return folder / "catalog.yaml"
+
+
+def catalog_for_omop(folder: Path, version: str) -> Path:
+    """The OMOP CSV fixture of `version` and its catalogue written by `write_catalog`."""
+    from workbench.catalog import write_catalog
+
+    write_omop_csv(folder / "csv", version)
+    write_catalog(folder / "csv", "omop", folder / "catalog.yaml")
+    return folder / "catalog.yaml"

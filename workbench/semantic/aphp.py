@@ -56,7 +56,7 @@ def missing_tables(view: str, tables: set[str]) -> list[str]:
 
 def patients(src: Sources) -> Built:
     person = current_rows(src.table("person"))
-    sex = person.gender_source_value.strip().lower().substitute(SEXES, else_="inconnu")
+    sex = person.gender_source_value.lower().substitute(SEXES, else_="inconnu")
     table = person.select(
         person_id=person.person_id,
         sex=sex,

@@ -318,4 +318,4 @@ def current_rows(table: ir.Table) -> ir.Table:
     """Rows not soft-deleted (`row_status_source_value = 'supprimé'`), when the table has the column."""
     if "row_status_source_value" not in table.columns:
         return table
-    return table.filter(table.row_status_source_value.fill_null("").strip() != "supprimé")
+    return table.filter(table.row_status_source_value.fill_null("") != "supprimé")
