@@ -56,7 +56,7 @@ par_type = case_mix.pivot_table(index="ghm_type", columns="ghm_severity", values
 par_type
 
 # %%
-case_mix.groupby(["ghm_type", "ghm_severity"], as_index=False)["sejours"].sum().hvplot.bar(
+case_mix.groupby(["ghm_type", "ghm_severity"], as_index=False)["sejours"].sum().sort_values(["ghm_type", "ghm_severity"]).hvplot.bar(
     x="ghm_type", y="sejours", by="ghm_severity", stacked=True,
     title="Séjours par type de GHM et niveau de sévérité", xlabel="Type de GHM", ylabel="Séjours",
 )
