@@ -267,8 +267,9 @@ class Warehouse:
     def to_sql(self, expr: ir.Expr, dialect: str | None = None) -> str:
         """The SQL of `expr` for this backend, or for `dialect` ("duckdb", "spark"…)."""
         if dialect in ("spark", "pyspark") or (dialect is None and self.backend_name == "pyspark"):
-            import ibis.backends.pyspark  # noqa: F401 - registers the dialect
+            import importlib
 
+            importlib.import_module("ibis.backends.pyspark")  # registers the dialect
             dialect = "pyspark"
         return str(ibis.to_sql(expr, dialect=dialect or "duckdb"))
 
