@@ -39,7 +39,7 @@ def test_builds_a_warehouse_and_prints_a_french_summary(tmp_path, vocab_dir):
         latest = con.execute("SELECT max(visit_start_datetime) FROM visit_occurrence").fetchone()[0]
         visits = con.execute("SELECT count(*) FROM visit_occurrence").fetchone()[0]
     assert persons == 150 and str(extraction) == "2025-06-30" and seed == 3 and str(latest) < "2025-06-30"
-    assert f"visit_occurrence" in result.stdout and f"{visits}" in result.stdout.replace(" ", "")
+    assert "visit_occurrence" in result.stdout and f"{visits}" in result.stdout.replace(" ", "")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
@@ -58,6 +58,7 @@ def test_bad_patient_count_and_seed(tmp_path):
     assert_user_error(run("--patients", "0", "--out", str(out)), "--patients")
     assert_user_error(run("--seed", "-1", "--out", str(out)), "--seed")
     assert_user_error(run("--extraction-date", "31/10/2026", "--out", str(out)), "--extraction-date")
+    assert_user_error(run("--extraction-date", "2019-05-01", "--out", str(out)), "--extraction-date", "2018")
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
 

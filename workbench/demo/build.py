@@ -33,6 +33,8 @@ from workbench.snapshot import snapshot_id, warehouse_hashes
 
 GENERATOR_VERSION = "1.0"
 HISTORY_START = date(2018, 1, 1)
+#: Two years of history at least, so that the feed flaws (late start, stop) have room.
+EARLIEST_EXTRACTION = date(2020, 1, 1)
 CHUNK_PATIENTS = 25_000
 ARTEFACTS = ("eds.duckdb", "parquet", "flaws.json", "catalog.yaml")
 #: Tables computed in SQL once the activity is loaded.
@@ -56,8 +58,11 @@ def _validate(out: Path, patients: int, seed: int, extraction_date: date) -> Non
         raise UserError(f"--patients {patients} : le nombre de patients doit être au moins 1")
     if seed < 0:
         raise UserError(f"--seed {seed} : la graine doit être un entier positif ou nul")
-    if extraction_date <= date(2018, 3, 1):
-        raise UserError(f"--extraction-date {extraction_date} : la date d'extraction doit être postérieure au 1er mars 2018")
+    if extraction_date < EARLIEST_EXTRACTION:
+        raise UserError(
+            f"--extraction-date {extraction_date} : la date d'extraction doit être au plus tôt le {EARLIEST_EXTRACTION:%d/%m/%Y}"
+            " (l'historique commence en janvier 2018)"
+        )
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} : ce chemin existe et n'est pas un dossier")
     existing = out if out.exists() else next((p for p in out.parents if p.exists()), Path("/"))
@@ -119,10 +124,19 @@ class _Generator:
             int(stopped), int(stop_month.astype("datetime64[s]").astype(np.int64)), int(silent),
         )
         hospital = self.sites.hospital_ids
-        self.flaws.add_feed("feed_late_start", "visit_occurrence", "Hôpital dont le flux démarre tard (déploiement) : aucun séjour avant le mois de déploiement", int(hospital[plan.late_hospital]), _month_labels(self.start, plan.deployed - DAY))
-        self.flaws.add_feed("feed_stopped", "visit_occurrence", "Hôpital dont le flux s'arrête : aucun séjour depuis le début du mois indiqué jusqu'à l'extraction", int(hospital[plan.stopped_hospital]), _month_labels(plan.stopped, self.now - 1))
-        self.flaws.add_feed("hospital_no_deaths", "visit_occurrence", "Hôpital qui n'enregistre aucun décès (mode de sortie 9 jamais saisi)", int(hospital[plan.no_death_hospital]), _month_labels(self.start, self.now - 1))
-        self.flaws.add_feed("arem_lag", "condition_occurrence", f"Codage AREM absent ou partiel pour les séjours sortis moins de {pmsi.AREM_LAG_DAYS[1]} jours avant l'extraction (tous hôpitaux)", int(self.sites.care_site["care_site_id"][0]), _month_labels(self.now - pmsi.AREM_LAG_DAYS[1] * DAY, self.now - 1))
+        root = int(self.sites.care_site["care_site_id"][0])
+        arem_from = self.now - pmsi.AREM_LAG_DAYS[1] * DAY
+        for flaw_id, table, description, care_site, months in (
+            ("feed_late_start", "visit_occurrence", "Hôpital dont le flux démarre tard (déploiement) : aucun séjour avant le mois de déploiement",
+             hospital[plan.late_hospital], _month_labels(self.start, plan.deployed - DAY)),
+            ("feed_stopped", "visit_occurrence", "Hôpital dont le flux s'arrête : aucun séjour depuis le début du mois indiqué jusqu'à l'extraction",
+             hospital[plan.stopped_hospital], _month_labels(plan.stopped, self.now - 1)),
+            ("hospital_no_deaths", "visit_occurrence", "Hôpital qui n'enregistre aucun décès (mode de sortie 9 jamais saisi)",
+             hospital[plan.no_death_hospital], _month_labels(self.start, self.now - 1)),
+            ("arem_lag", "condition_occurrence", f"Codage AREM absent ou partiel pour les séjours sortis moins de {pmsi.AREM_LAG_DAYS[1]} jours "
+             "avant l'extraction (tous hôpitaux : AP-HP)", root, _month_labels(arem_from, self.now - 1)),
+        ):
+            self.flaws.add_feed(flaw_id, table, description, int(care_site), months)
         return plan
 
     def chunk(self, warehouse: Warehouse, index: int, first_person: int, n: int) -> None:
@@ -294,7 +308,14 @@ def build_demo(
     extraction_date: date = date(2026, 10, 31),
     progress: bool = True,
 ) -> Path:
-    """Build a demo warehouse of ``patients`` patients into ``out``; returns the path of ``eds.duckdb``."""
+    """Build a demo warehouse of ``patients`` patients into ``out``; returns the path of ``eds.duckdb``.
+
+    ``out`` receives ``eds.duckdb``, ``parquet/<table>.parquet``, ``flaws.json``
+    and ``catalog.yaml`` (previous versions of these are replaced, other files
+    are left alone). Raises :class:`UserError` for a patient count below 1, a
+    negative seed, an extraction date before 2020, an output path that cannot
+    be written or a missing vocabulary file.
+    """
     out = Path(out).expanduser()
     _validate(out, patients, seed, extraction_date)
     generator = _Generator(seed, extraction_date, vocab)
