@@ -65,3 +65,13 @@ def test_environment_variable_points_to_the_folder(tmp_path, vocab_dir, monkeypa
     assert len(vocab.unit_types()) == 45
     with pytest.raises(UserError, match=str(Path(tmp_path) / "cim10_fr.csv.gz")):
         vocab.cim10()
+
+
+def test_file_missing_a_field_is_a_user_error(tmp_path):
+    import gzip
+    import json
+
+    with gzip.open(tmp_path / "ucd_drugs.json.gz", "wt", encoding="utf-8") as handle:
+        json.dump([{"code_ucd": "1234567", "libelle_long_ucd": "X"}], handle)
+    with pytest.raises(UserError, match=r"ucd_drugs.json.gz : champs manquants \['code_atc', 'libelle_atc', 'libelle_forme'\]"):
+        vocab.ucd(tmp_path)

@@ -51,21 +51,31 @@ def _read_json(path: Path) -> pd.DataFrame:
         raise UserError(f"Nomenclature illisible : {path} ({error})") from error
 
 
+def _require(frame: pd.DataFrame, path: Path, fields: tuple[str, ...]) -> pd.DataFrame:
+    """Fail with the file and the missing fields rather than a bare KeyError later."""
+    missing = [name for name in fields if name not in frame.columns]
+    if missing:
+        raise UserError(f"Nomenclature {path} : champs manquants {missing}")
+    return frame
+
+
 @lru_cache(maxsize=8)
 def _cim10(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, dtype={"code": str, "type": "int64"}, keep_default_na=False)
     except (OSError, ValueError) as error:
         raise UserError(f"Nomenclature illisible : {path} ({error})") from error
-    missing = {"code", "type", "long"} - set(frame.columns)
-    if missing:
-        raise UserError(f"Nomenclature {path} : colonnes manquantes {sorted(missing)}")
-    return frame.rename(columns={"long": "label", "short": "short_label"})
+    return _require(frame, path, ("code", "type", "long", "short")).rename(columns={"long": "label", "short": "short_label"})
 
 
 @lru_cache(maxsize=8)
-def _json_vocab(path: Path) -> pd.DataFrame:
-    return _read_json(path)
+def _json_vocab(path: Path, fields: tuple[str, ...]) -> pd.DataFrame:
+    return _require(_read_json(path), path, fields)
+
+
+CCAM_FIELDS = ("code", "libelle_long", "libelle_court", "compatibilite_sexe", "date_debut")
+UCD_FIELDS = ("code_ucd", "libelle_long_ucd", "code_atc", "libelle_atc", "libelle_forme")
+UNIT_FIELDS = ("code_um", "libelle_code_um", "libelle_code_um_abrege", "type_hospitalisation", "flag_rea_si_sc", "discipline_sae")
 
 
 def cim10(vocab: Path | None = None) -> pd.DataFrame:
@@ -91,7 +101,7 @@ def cim10_codes(vocab: Path | None = None) -> frozenset[str]:
 
 def ccam(vocab: Path | None = None) -> pd.DataFrame:
     """CCAM acts: code, label, sex (``0`` both, ``1`` men only, ``2`` women only), start date."""
-    frame = _json_vocab(_file(vocab, CCAM_FILE))
+    frame = _json_vocab(_file(vocab, CCAM_FILE), CCAM_FIELDS)
     return pd.DataFrame(
         {
             "code": frame["code"].astype(str),
@@ -105,12 +115,12 @@ def ccam(vocab: Path | None = None) -> pd.DataFrame:
 
 def ccam_codes(vocab: Path | None = None) -> frozenset[str]:
     """The set of CCAM codes that exist."""
-    return frozenset(_json_vocab(_file(vocab, CCAM_FILE))["code"])
+    return frozenset(_json_vocab(_file(vocab, CCAM_FILE), CCAM_FIELDS)["code"])
 
 
 def ucd(vocab: Path | None = None) -> pd.DataFrame:
     """UCD drug units: ucd (7 digits), label, atc (may be empty), atc_label, form."""
-    frame = _json_vocab(_file(vocab, UCD_FILE))
+    frame = _json_vocab(_file(vocab, UCD_FILE), UCD_FIELDS)
     return pd.DataFrame(
         {
             "ucd": frame["code_ucd"].astype(str),
@@ -124,12 +134,12 @@ def ucd(vocab: Path | None = None) -> pd.DataFrame:
 
 def ucd_codes(vocab: Path | None = None) -> frozenset[str]:
     """The set of UCD codes that exist."""
-    return frozenset(_json_vocab(_file(vocab, UCD_FILE))["code_ucd"].astype(str))
+    return frozenset(_json_vocab(_file(vocab, UCD_FILE), UCD_FIELDS)["code_ucd"].astype(str))
 
 
 def unit_types(vocab: Path | None = None) -> pd.DataFrame:
     """PMSI MCO medical unit types: code, label, short_label, hospitalisation (HC/HP), intensive flag."""
-    frame = _json_vocab(_file(vocab, UNIT_TYPES_FILE))
+    frame = _json_vocab(_file(vocab, UNIT_TYPES_FILE), UNIT_FIELDS)
     return pd.DataFrame(
         {
             "code": frame["code_um"].astype(str),
