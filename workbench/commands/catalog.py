@@ -100,19 +100,23 @@ def _print_detail(detail: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True)  # long lines wrap in the terminal, not mid-sentence by rich
+
     label = "Table" if detail["kind"] == "table" else "Vue canonique"
-    console.print(f"[bold]{label} {detail['name']}[/bold] ({detail['flavour']}, source : {detail['source']})")
-    console.print(detail["description"])
+    say(f"[bold]{label} {detail['name']}[/bold] ({detail['flavour']}, source : {detail['source']})")
+    say(detail["description"])
     span = f"du {detail['first_date']} au {detail['last_date']}" if detail.get("first_date") else "sans date"
     rows = f"{detail['rows']:,}".replace(",", "\u202f")
-    console.print(f"{rows} lignes, {span}")
+    say(f"{rows} lignes, {span}")
     if detail["activity"]:
-        console.print(f"Volume : {detail['activity']}")
+        say(f"Volume : {detail['activity']}")
     if detail.get("unavailable"):
-        console.print(f"Non disponible pour cette source : {', '.join(detail['unavailable'])}")
+        say(f"Non disponible pour cette source : {', '.join(detail['unavailable'])}")
     others = {c: n for c, n in detail.get("autre", {}).items() if n}
     if others:
-        console.print("Codes non reconnus (catégorie « autre ») : " + ", ".join(f"{c} {n}" for c, n in others.items()))
+        say("Codes non reconnus (catégorie « autre ») : " + ", ".join(f"{c} {n}" for c, n in others.items()))
     table = Table()
     for header in ("colonne", "type", "description", "exemples / valeurs"):
         table.add_column(header)
