@@ -44,15 +44,12 @@ class Cat:
         indices = pa.array(self.codes, type=pa.int32(), mask=self.codes < 0)
         return pa.DictionaryArray.from_arrays(indices, pa.array(self.labels, type=pa.string()))
 
-    def take(self, index: np.ndarray) -> "Cat":
-        return Cat(self.codes[index], self.labels)
-
     def __len__(self) -> int:
         return len(self.codes)
 
 
 def to_arrow(values: object) -> pa.Array:
-    """Arrow array of a column: Cat, Arrow array, timestamps (int64 named *_ts) handled by caller."""
+    """Arrow array of a generated column: Cat, Arrow array, or numpy (NaN and NaT become nulls)."""
     if isinstance(values, Cat):
         return values.to_arrow()
     if isinstance(values, (pa.Array, pa.ChunkedArray)):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from workbench.demo.common import DAY, HOUR, NAT, Cat, Table, group_positions, timestamps
+from workbench.demo.common import DAY, NAT, Cat, Table, group_positions, timestamps
 from workbench.demo.profiles import KINDS, Compiled
 from workbench.demo.stays import Stays
 
@@ -53,10 +53,10 @@ def generate(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray],
     stay, _ = group_positions(count)
     drug = profiles.drugs.draw(rng, stays.profile[stay])
     stay, drug = stay[drug >= 0], drug[drug >= 0]
-    end_of_stay = np.where(stays.end == NAT, now, stays.end)[stay]
+    end_of_stay = np.where(stays.end == NAT, now - 60, stays.end)[stay]
     start = stays.start[stay] + ((end_of_stay - stays.start[stay]) * rng.random(len(stay)) * 0.5).astype(np.int64) // 60 * 60
-    end = np.minimum(start + rng.integers(1, 6, len(stay)) * DAY, end_of_stay)
-    end = np.maximum(end, start + HOUR // 2)
+    # One to five days, never beyond the end of the stay (or the extraction for a stay still open).
+    end = np.maximum(np.minimum(start + rng.integers(1, 6, len(stay)) * DAY, end_of_stay), start)
     n = len(stay)
     prescriptions = {
         "drug_exposure_id": first_prescription + np.arange(n, dtype=np.int64),
@@ -80,7 +80,7 @@ def generate(rng: np.random.Generator, stays: Stays, ids: dict[str, np.ndarray],
         **_drug_columns(drug[owner], profiles),
         "quantity": prescriptions["quantity"][owner],
         "drug_exposure_start_datetime": timestamps(when),
-        "drug_exposure_end_datetime": timestamps(np.minimum(when + 30 * 60, np.maximum(now - 60, when))),
+        "drug_exposure_end_datetime": timestamps(np.maximum(np.minimum(when + 30 * 60, now - 60), when)),
         "row_status_source_value": Cat.of(np.zeros(m, dtype=np.int32), ["courant", "supprimé"]),
     }
     return prescriptions, administrations

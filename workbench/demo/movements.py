@@ -1,8 +1,9 @@
 """Unit movements (``visit_detail``) that tile each stay in time.
 
-A hospitalisation is one to three consecutive unit segments (critical care,
-or the emergency short-stay unit, first when the case calls for it); each segment is a RUM in its UF with two
-passages under it, the UF passage and the bed passage (UH). Emergency visits
+A hospitalisation is one to three consecutive unit segments (critical care, or
+a few hours in the emergency short-stay unit, first when the case calls for
+it); each segment is a RUM in its UF with two passages under it, the UF
+passage and the bed passage (UH). Emergency visits
 and consultations have a UF passage and a UH/UC passage. Open stays leave their
 last segment open. Segments always lie in units of the stay's hospital.
 """
@@ -44,12 +45,14 @@ def segments(rng: np.random.Generator, stays: Stays, sites: CareSites, profiles:
     critical = full & (critical_role >= 0) & (rng.random(n) < profiles.critical_p[stays.profile])
     # Some admissions through the emergency unit first spend a few hours in its short-stay unit (UHCD).
     short_stay = (stays.kind == KIND["hcu"]) & ~critical & (length > 86_400) & (rng.random(n) < 0.15)
+    first_elsewhere = critical | short_stay
     first_role = np.where(critical, critical_role, ROLE["UHCD"])
-    critical |= short_stay
     extra = full & (length > 3 * 86_400) & (rng.random(n) < 0.25)
-    count = 1 + critical + extra
+    count = 1 + first_elsewhere + extra
     stay, position = group_positions(count)
     cuts = np.sort(rng.uniform(0.1, 0.9, (n, 2)), axis=1)
+    hours_in_uhcd = rng.integers(4, 21, n) * 3_600 / np.maximum(length, 1)
+    cuts[:, 0] = np.where(short_stay, np.minimum(cuts[:, 0], hours_in_uhcd), cuts[:, 0])
     bounds = np.zeros((n, 4))
     bounds[:, 1] = np.where(count == 1, 1, cuts[:, 0])
     bounds[:, 2] = np.where(count == 3, cuts[:, 1], 1)
@@ -61,7 +64,7 @@ def segments(rng: np.random.Generator, stays: Stays, sites: CareSites, profiles:
     seg_end = np.where(last, np.where(stays.end[stay] == NAT, NAT, stays.end[stay]), seg_end)
     main_role = profiles.role[stays.profile[stay]]
     middle_role = np.where(main_role == ROLE["MEDINT"], ROLE["GERIA"], ROLE["MEDINT"])
-    role = np.where(last, main_role, np.where(critical[stay] & (position == 0), first_role[stay], middle_role))
+    role = np.where(last, main_role, np.where(first_elsewhere[stay] & (position == 0), first_role[stay], middle_role))
     return Segments(stay, sites.uf[stays.hospital[stay], role], seg_start, seg_end, last)
 
 
