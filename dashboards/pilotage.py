@@ -312,24 +312,20 @@ PERIODS_PER_YEAR = {"month": 12, "quarter": 4, "year": 1}
 
 def two_years(frame: pd.DataFrame, grain: str, start: str, end: str) -> pd.DataFrame:
     """Split a series spanning [start - 12 months, end] into the chosen period and the same
-    period a year earlier, the latter moved one year forward so both share the time axis."""
+    period a year earlier (the two overlap when the period is longer than a year), the
+    latter moved one year forward so both share the time axis."""
     freq = {"month": "M", "quarter": "Q", "year": "Y"}[grain]
     if frame.empty:
         return frame.assign(période=pd.Series(dtype="datetime64[ns]"), série="", libellé="")
     periods = pd.PeriodIndex(frame[grain].astype(str), freq=freq)
     first, last = pd.Period(start, freq="M").asfreq(freq), pd.Period(end, freq="M").asfreq(freq)
     step = PERIODS_PER_YEAR[grain]
-    current = (periods >= first) & (periods <= last)
-    previous = (periods >= first - step) & (periods <= last - step)
-    kept = frame[current | previous]
-    shifted = periods[current | previous]
-    flags = current[current | previous]
-    out = kept.assign(
-        période=shifted.where(flags, shifted + step).to_timestamp(),
-        série=["Période choisie" if flag else "Année précédente" for flag in flags],
-        libellé=kept[grain].astype(str),
-    )
-    return out.sort_values(["série", "période"]).reset_index(drop=True)
+    parts = []
+    for label, shift in (("Période choisie", 0), ("Année précédente", step)):
+        kept = (periods >= first - shift) & (periods <= last - shift)
+        parts.append(frame[kept].assign(période=(periods[kept] + shift).to_timestamp(), série=label,
+                                        libellé=frame[grain][kept].astype(str)))
+    return pd.concat(parts, ignore_index=True).sort_values(["série", "période"]).reset_index(drop=True)
 
 
 def unit_digits(unit: str) -> int:

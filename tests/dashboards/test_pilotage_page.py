@@ -102,6 +102,31 @@ def expect_value(page: Any, indicator: str, value: Any, attribute: str = "data-v
     expect(kpi(page, indicator)).to_have_attribute(attribute, repr(float(value)))
 
 
+SERIES_JS = """() => {
+  // the newest line source of each series (a re-rendered plot may leave older models in the document)
+  const newest = {};
+  const number = (model) => parseInt(String(model.id).replace(/[^0-9]/g, ''), 10);
+  for (const doc of Bokeh.documents) for (const model of doc.all_models) {
+    const data = model.data;
+    if (model.constructor.__name__ !== 'ColumnDataSource' || !data || !data['série'] || !data['numerator']) continue;
+    if (data['série'].length === 0) continue;
+    const label = data['série'][0];
+    if (!newest[label] || number(model) > number(newest[label])) newest[label] = model;
+  }
+  const points = {};
+  for (const [label, model] of Object.entries(newest)) {
+    points[label] = {};
+    for (let i = 0; i < model.data['value'].length; i++) points[label][model.data['libellé'][i]] = model.data['value'][i];
+  }
+  return points;
+}"""
+
+
+def series_points(page: Any) -> dict[str, dict[str, float]]:
+    """{series label: {period label: value}} read from the plot's data sources in the browser."""
+    return page.evaluate(SERIES_JS)
+
+
 def single(result: Any) -> float:
     assert result.available and len(result.frame) == 1, result.frame
     return float(result.frame["value"].iloc[0])
@@ -241,6 +266,15 @@ def test_clinician_walkthrough_dms_of_a_service_over_24_months(open_page, engine
     expect_value(page, "dms", current)
     expect_value(page, "dms", previous, "data-previous")
     expect(kpi(page, "dms").locator(".wb-kpi-change")).to_contain_text("vs N-1")
+
+    # the series: the chosen 24 months and the 24 before, each month as the engine gives it
+    expect(page.locator(".pn-loading")).to_have_count(0)
+    page.wait_for_function(BOKEH_IDLE)
+    plotted = series_points(page)
+    for label, first, last in (("Période choisie", start, last_month),
+                               ("Année précédente", months_before(start, 12), months_before(last_month, 12))):
+        monthly = engine("dms", by=("month",), start=first, end=last, filters={"service": [service]}).frame
+        assert plotted[label] == pytest.approx(dict(zip(monthly["month"], monthly["value"].astype(float))))
 
     meaning = " ".join(front_matter("dms")["definition"].split())
     expect(page.locator(".wb-definition")).to_contain_text(meaning[:80])
