@@ -647,6 +647,7 @@ def _dump(document: dict[str, Any], out: Path) -> None:
 
 _SPARK_CHARS = "▁▂▃▄▅▆▇█"
 _MAX_MONTHS = 48
+_RECENT_MONTHS = 24
 
 
 def sparkline(values: list[int]) -> str:
@@ -718,13 +719,17 @@ def monthly_rows(wh: Any, name: str) -> pd.DataFrame:
 
 
 def activity_line(monthly: pd.DataFrame) -> str:
-    """The sparkline of monthly volumes, by year when the history is too long for one line."""
+    """The sparkline of monthly volumes; a long history gets a yearly line plus its last 24 months."""
     if monthly.empty:
         return ""
-    if len(monthly) > _MAX_MONTHS:
-        yearly = monthly.groupby(monthly["month"].str[:4])["rows"].sum()
-        return f"{sparkline(list(yearly))} (par an, {yearly.index[0]}–{yearly.index[-1]})"
-    return f"{sparkline(list(monthly['rows']))} (par mois, {monthly['month'].iloc[0]} → {monthly['month'].iloc[-1]})"
+    if len(monthly) <= _MAX_MONTHS:
+        return f"{sparkline(list(monthly['rows']))} (par mois, {monthly['month'].iloc[0]} → {monthly['month'].iloc[-1]})"
+    yearly = monthly.groupby(monthly["month"].str[:4])["rows"].sum()
+    recent = monthly.tail(_RECENT_MONTHS)
+    return (
+        f"{sparkline(list(yearly))} (par an, {yearly.index[0]}–{yearly.index[-1]}) ; "
+        f"{sparkline(list(recent['rows']))} (par mois, {recent['month'].iloc[0]} → {recent['month'].iloc[-1]})"
+    )
 
 
 def other_counts(wh: Any, view: str) -> dict[str, int]:

@@ -53,10 +53,14 @@ def list_(ctx: typer.Context, format: FormatOption = OutputFormat.table, out: Ou
     """Toutes les tables et vues, avec leur nombre de lignes et leurs premières et dernières dates."""
     with _open(ctx, backend) as wh:
         rows = _rows(wh)
+        frame = pd.DataFrame(rows)
         if format is OutputFormat.json:
             emit_json(rows, out)
+        elif format is OutputFormat.table:
+            compact = frame[["name", "kind", "rows", "first_date", "last_date", "description"]]
+            emit(compact, format, out, _stamp(wh), title=f"Catalogue {wh.catalog_path.name} ({wh.flavour})")
         else:
-            emit(pd.DataFrame(rows), format, out, _stamp(wh), title=f"Catalogue {wh.catalog_path.name}")
+            emit(frame, format, out, _stamp(wh), title=f"Catalogue {wh.catalog_path.name}")
 
 
 def _columns(wh: Any, name: str, kind: str) -> list[dict[str, Any]]:
