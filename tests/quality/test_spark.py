@@ -46,5 +46,7 @@ def test_spark_matches_duckdb(demo_dir: Path, spark_session):
         assert right.status.value == left.status.value, (right.id, right.reason)
         assert (right.num_violated_rows, right.num_denominator_rows) == (left.num_violated_rows, left.num_denominator_rows), right.id
         assert right.sample_ids == left.sample_ids, right.id
-    assert {r.status.value for r in on_spark} == {"failed"}
+    # the key checks pass on the demo, the eight others find its flaws
+    assert [r.id for r in on_spark if r.status.value == "passed"] == [
+        "visit_occurrence_person_id_foreign_key", "visit_occurrence_primary_key"]
     assert violating_ids(spark, "visit_occurrence_feed_start") == violating_ids(duck, "visit_occurrence_feed_start")
