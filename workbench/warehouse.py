@@ -174,10 +174,32 @@ def read_table(
     return _typed(con.table(table), columns)
 
 
+def _check_spark_tables(catalog: Catalog, con: Any) -> None:
+    """What `load_catalog` checks on files, checked against the metastore once Spark is up."""
+    (database,) = set(catalog.locations.values())
+    present = set(con.list_tables(database=database))
+    for name, info in catalog.tables.items():
+        if info.table not in present:
+            raise UserError(
+                f"{catalog.path.name} : entrée « {name} », clé « kwargs.table » : "
+                f"table « {info.table} » absente de la base Spark « {database} »"
+            )
+        columns = {c.lower() for c in con.table(info.table, database=database).columns}
+        for column in info.columns:
+            if column.lower() not in columns:
+                raise UserError(
+                    f"{catalog.path.name} : entrée « {name} », clé « metadata.columns.{column} » : "
+                    f"la table « {info.table} » n'a pas cette colonne"
+                )
+
+
 def _connect(catalog: Catalog, backend: str) -> tuple[Any, bool]:
     """The backend connection for a catalogue, and whether the `Warehouse` owns (closes) it."""
     if backend == "pyspark":
-        return shared_spark(), False
+        con = shared_spark()
+        if catalog.source_kind == "spark":
+            _check_spark_tables(catalog, con)
+        return con, False
     if catalog.source_kind == "spark":
         raise UserError(f"{catalog.path.name} : source Spark/Hive, ouvrez-la avec backend='pyspark'")
     if catalog.source_kind == "duckdb":
