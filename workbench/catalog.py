@@ -284,7 +284,10 @@ def _locations(file: Path, spec: CatalogFile) -> tuple[SourceKind, dict[str, str
         if kind != "spark":
             value = resolve_location(value, file.parent)
             if not Path(value).exists():
-                raise UserError(f"{file.name} : donnée « {key} », clé « kwargs.url » : fichier introuvable ({value})")
+                hint = " ; entrepôt de démonstration : lancez `workbench demo`" if spec.metadata.demo else ""
+                raise UserError(
+                    f"{file.name} : donnée « {key} », clé « kwargs.url » : fichier introuvable ({value}){hint}"
+                )
         locations[key] = value
     return kind, locations
 
