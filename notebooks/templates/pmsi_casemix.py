@@ -18,14 +18,19 @@
 
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
+wiki: str = ""  # dossier du wiki (vide : $WORKBENCH_WIKI ou ./wiki)
 hospital: str = ""  # code de l'hôpital (vide : tout l'AP-HP)
 year: int = 0  # année de sortie des séjours (0 : dernière année complète avant l'extraction)
 source: str = "AREM"  # source des diagnostics principaux (ORBIS ou AREM)
 top_n: int = 15  # nombre de diagnostics principaux affichés
 
 # %%
+from pathlib import Path
+
 import workbench
-from workbench import analysis
+from workbench import analysis, paths
+from workbench.indicators.dictionary import load_dictionary
+from workbench.indicators.engine import compute
 
 analysis.enable_plots()
 wh = workbench.open(catalog=catalog or None)
@@ -50,6 +55,18 @@ analysis.record("case_mix", case_mix)
 par_cmd = case_mix.groupby("cmd", as_index=False)["sejours"].sum().sort_values("cmd")
 analysis.record("sejours_par_cmd", dict(zip(par_cmd["cmd"], par_cmd["sejours"])))
 par_cmd.hvplot.bar(x="cmd", y="sejours", title="Séjours par CMD", xlabel="CMD", ylabel="Séjours", rot=90)
+
+# %% [markdown]
+# ### Le même chiffre que le tableau de bord : indicateur `case_mix` du dictionnaire
+
+# %%
+page = load_dictionary(paths.wiki_path(Path(wiki) if wiki else None)).get("case_mix")
+filtres = {"hospital": [hospital]} if hospital else {}
+indicateur = compute(page.definition, wh, by=("year",), start=f"{year}-01", end=f"{year}-12", filters=filtres,
+                     params={"axis": "cmd"}).frame
+analysis.record("case_mix_indicateur", indicateur)
+indicateur[["cmd", "numerator", "denominator", "value"]].rename(
+    columns={"numerator": "sejours", "denominator": "total", "value": "part (%)"})
 
 # %%
 par_type = case_mix.pivot_table(index="ghm_type", columns="ghm_severity", values="sejours", aggfunc="sum", fill_value=0)

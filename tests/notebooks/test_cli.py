@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from .helpers import TEMPLATE_IDS, TEMPLATES, workbench
+from .helpers import TEMPLATE_IDS, TEMPLATES, WIKI, workbench
 from workbench import notebooks
 
 
@@ -85,7 +85,7 @@ def test_new_writes_an_unexecuted_notebook_with_parameters_injected(tmp_path: Pa
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     stamp = nb.metadata.workbench
     assert stamp.template == "pmsi_casemix"
-    assert stamp.parameters == {"catalog": str(catalog.resolve()), "year": 2024, "top_n": 5}
+    assert stamp.parameters == {"catalog": str(catalog.resolve()), "wiki": str(WIKI), "year": 2024, "top_n": 5}
     assert stamp.template_sha256 == notebooks.load_template(TEMPLATES / "pmsi_casemix.py").sha256
     # an existing file is kept unless --force
     again = workbench("notebook", "new", "pmsi_casemix", "--out", str(out))

@@ -99,6 +99,9 @@ def test_casemix_total_and_cmd_match_sql(casemix, sql: SQL, year: int):
     by_cmd = dict(sql(_casemix_sql(year, "substr(g.ghm, 1, 2), count(*)", "GROUP BY 1")))
     assert found["sejours_par_cmd"] == by_cmd
     assert sum(row["sejours"] for row in found["case_mix"]) == total
+    # the dictionary's case_mix indicator, computed by the engine in the notebook, gives the same numbers
+    engine = {row["cmd"]: (row["numerator"], row["denominator"]) for row in found["case_mix_indicateur"]}
+    assert engine == {cmd: (n, total) for cmd, n in by_cmd.items()}
 
 
 def test_casemix_by_hospital_matches_sql(casemix, sql: SQL, year: int):
