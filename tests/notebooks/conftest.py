@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,32 @@ def sql(demo_dir: Path):
 
     yield run
     con.close()
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """The `workbench` command run in this process (fast), with its real exit code and streams.
+
+    For checks that stop before any kernel starts; runs that execute notebooks
+    go through a subprocess (`helpers.workbench`).
+    """
+    from workbench.cli import main
+
+    from .helpers import PROJECT
+
+    monkeypatch.chdir(PROJECT)
+    monkeypatch.delenv("WORKBENCH_TEMPLATES", raising=False)
+    monkeypatch.delenv("WORKBENCH_CATALOG", raising=False)
+
+    def run(*args: str, catalog: Path | None = None) -> subprocess.CompletedProcess[str]:
+        argv = (["--catalog", str(catalog)] if catalog is not None else []) + list(args)
+        capsys.readouterr()
+        try:
+            main(argv)
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else 1
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(argv, code, out, err)
+
+    return run

@@ -14,8 +14,8 @@ from .helpers import TEMPLATE_IDS, TEMPLATES, WIKI, workbench
 from workbench import notebooks
 
 
-def test_list_json_reads_every_template_from_the_notebooks():
-    done = workbench("notebook", "list", "--format", "json")
+def test_list_json_reads_every_template_from_the_notebooks(cli):
+    done = cli("notebook", "list", "--format", "json")
     assert done.returncode == 0, done.stderr
     listed = {entry["name"]: entry for entry in json.loads(done.stdout)}
     assert set(listed) == set(TEMPLATE_IDS)
@@ -36,13 +36,13 @@ def test_list_json_reads_every_template_from_the_notebooks():
         assert entry["parameters"][0]["name"] == "catalog"
 
 
-def test_list_follows_the_templates_option(tmp_path: Path):
+def test_list_follows_the_templates_option(cli, tmp_path: Path):
     (tmp_path / "mon_modele.py").write_text(
         '# %% [markdown]\n# # Mon modèle\n#\n# Une description.\n\n'
         '# %% tags=["parameters"]\nseuil: float = 0.5  # seuil\nactif = True\n\n# %%\nprint(seuil)\n',
         encoding="utf-8",
     )
-    done = workbench("notebook", "list", "--format", "json", "--templates", str(tmp_path))
+    done = cli("notebook", "list", "--format", "json", "--templates", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [
         {
@@ -58,17 +58,17 @@ def test_list_follows_the_templates_option(tmp_path: Path):
     ]
 
 
-def test_a_template_without_parameters_cell_is_named(tmp_path: Path):
+def test_a_template_without_parameters_cell_is_named(cli, tmp_path: Path):
     (tmp_path / "casse.py").write_text("# %% [markdown]\n# # Casse\n\n# %%\nx = 1\n", encoding="utf-8")
-    done = workbench("notebook", "list", "--templates", str(tmp_path))
+    done = cli("notebook", "list", "--templates", str(tmp_path))
     assert done.returncode == 1
     assert "casse.py" in done.stderr and "parameters" in done.stderr
 
 
-def test_new_writes_an_unexecuted_notebook_with_parameters_injected(tmp_path: Path):
+def test_new_writes_an_unexecuted_notebook_with_parameters_injected(cli, tmp_path: Path):
     out = tmp_path / "analyse.ipynb"
     catalog = tmp_path / "catalog.yaml"
-    done = workbench(
+    done = cli(
         "notebook", "new", "pmsi_casemix", "--param", "year=2024", "--param", "top_n=5", "--out", str(out),
         catalog=catalog,
     )
@@ -88,7 +88,7 @@ def test_new_writes_an_unexecuted_notebook_with_parameters_injected(tmp_path: Pa
     assert stamp.parameters == {"catalog": str(catalog.resolve()), "wiki": str(WIKI), "year": 2024, "top_n": 5}
     assert stamp.template_sha256 == notebooks.load_template(TEMPLATES / "pmsi_casemix.py").sha256
     # an existing file is kept unless --force
-    again = workbench("notebook", "new", "pmsi_casemix", "--out", str(out))
+    again = cli("notebook", "new", "pmsi_casemix", "--out", str(out))
     assert again.returncode == 1 and "existe déjà" in again.stderr
 
 
@@ -106,26 +106,26 @@ def test_new_writes_an_unexecuted_notebook_with_parameters_injected(tmp_path: Pa
         (["modele_absent"], "modèle de notebook inconnu"),
     ],
 )
-def test_bad_parameters_are_refused_in_french_before_execution(tmp_path: Path, args: list[str], message: str):
+def test_bad_parameters_are_refused_in_french_before_execution(cli, tmp_path: Path, args: list[str], message: str):
     out = tmp_path / "sortie.ipynb"
-    done = workbench("notebook", "run", *args, "--out", str(out), catalog=tmp_path / "absent.yaml")
+    done = cli("notebook", "run", *args, "--out", str(out), catalog=tmp_path / "absent.yaml")
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Erreur : ") and message in lines[0], done.stderr
     assert not out.exists()
 
 
-def test_unknown_indicator_is_refused_with_the_known_ids(tmp_path: Path):
+def test_unknown_indicator_is_refused_with_the_known_ids(cli, tmp_path: Path):
     out = tmp_path / "sortie.ipynb"
-    done = workbench("notebook", "run", "indicator_deep_dive", "--param", "indicator=nb_sejour", "--out", str(out))
+    done = cli("notebook", "run", "indicator_deep_dive", "--param", "indicator=nb_sejour", "--out", str(out))
     assert done.returncode == 1
     assert "indicateur inconnu pour 'indicator' : 'nb_sejour'" in done.stderr and "nb_sejours" in done.stderr
     assert not out.exists()
 
 
-def test_unknown_indicator_version_is_refused(tmp_path: Path):
+def test_unknown_indicator_version_is_refused(cli, tmp_path: Path):
     out = tmp_path / "sortie.ipynb"
-    done = workbench(
+    done = cli(
         "notebook", "run", "indicator_deep_dive", "--param", "indicator=dms", "--param", "version=99", "--out", str(out)
     )
     assert done.returncode == 1
@@ -133,17 +133,17 @@ def test_unknown_indicator_version_is_refused(tmp_path: Path):
     assert not out.exists()
 
 
-def test_unknown_hospital_is_refused_against_care_sites(tmp_path: Path, demo_catalog: Path):
+def test_unknown_hospital_is_refused_against_care_sites(cli, tmp_path: Path, demo_catalog: Path):
     out = tmp_path / "sortie.ipynb"
-    done = workbench("notebook", "run", "pmsi_casemix", "--param", "hospital=999", "--out", str(out), catalog=demo_catalog)
+    done = cli("notebook", "run", "pmsi_casemix", "--param", "hospital=999", "--out", str(out), catalog=demo_catalog)
     assert done.returncode == 1
     assert "code hôpital inconnu pour 'hospital' : '999'" in done.stderr
     assert not out.exists()
 
 
-def test_unknown_care_site_is_refused(tmp_path: Path, demo_catalog: Path):
+def test_unknown_care_site_is_refused(cli, tmp_path: Path, demo_catalog: Path):
     out = tmp_path / "sortie.ipynb"
-    done = workbench(
+    done = cli(
         "notebook", "run", "cohort_profile", "--param", "care_site=ZZZ", "--out", str(out), catalog=demo_catalog
     )
     assert done.returncode == 1
