@@ -81,6 +81,11 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 def test_lab_listens_on_localhost_only_and_requires_the_token(lab: Lab):
     assert requests.get(lab.base + "/api/contents", timeout=10).status_code == 403
     port = int(lab.base.rsplit(":", 1)[1])
+    from jupyter_server.serverapp import list_running_servers
+
+    ours = [server for server in list_running_servers() if server["port"] == port]
+    assert len(ours) == 1 and ours[0]["hostname"] == "127.0.0.1"
+    assert Path(ours[0]["root_dir"]) == lab.workspace
     try:
         addresses = socket.gethostbyname_ex(socket.gethostname())[2]
     except OSError:  # no resolvable host name: nothing but loopback to probe
