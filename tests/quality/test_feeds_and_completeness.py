@@ -25,19 +25,21 @@ def test_late_start_and_stopped_feeds_are_reported_by_hospital_and_month(make_wa
     ids = itertools.count(1)
     normal = [m for m in MONTHS if m != "2023-09"]  # hospital 100: one empty month in the middle (a dip)
     visits = (
-        _visits_per_month(100, normal, 4, ids)
-        + _visits_per_month(200, MONTHS[4:], 4, ids)  # deployed in 2023-05
-        + _visits_per_month(300, MONTHS[:14], 4, ids)  # stopped after 2024-02
-        + _visits_per_month(300, ["2024-04"], 1, ids)  # a straggler: 1 / 4 = 0.25, still low? no: not < 0.25
+        _visits_per_month(100, normal, 10, ids)
+        + _visits_per_month(200, MONTHS[4:], 10, ids)  # deployed in 2023-05
+        + _visits_per_month(300, MONTHS[:14], 10, ids)  # stopped after 2024-02
+        + _visits_per_month(300, ["2024-04"], 3, ids)  # a straggler: 3 / 10 = 0.3, not below 0.25
+        + _visits_per_month(400, MONTHS[6:], 2, ids)  # 2 stays a month: too few to judge (expected < 8)
     )
     warehouse = make_warehouse({"person": [{"person_id": 1}], "visit_occurrence": visits},
                                extraction=dt.date(2024, 6, 30))
     assert violating_ids(warehouse, "visit_occurrence_feed_start") == [
         "200:2023-01", "200:2023-02", "200:2023-03", "200:2023-04",
     ]
-    # The straggler month 2024-04 (ratio 0.25, not below) becomes the last normal month of 300.
+    # The straggler month 2024-04 (ratio 0.3) becomes the last normal month of 300.
     assert violating_ids(warehouse, "visit_occurrence_feed_stop") == ["300:2024-05", "300:2024-06"]
     (start,) = run_checks(warehouse, ["visit_occurrence_feed_start"]).results
+    # judged cells: hospitals 100, 200, 300 over 18 months; hospital 400 is never judged
     assert (start.num_violated_rows, start.num_denominator_rows) == (4, 3 * 18)
 
 
@@ -56,10 +58,17 @@ def test_arem_lag_cells(make_warehouse):
     visits, conditions = [], []
     ids = itertools.count(1)
     for month in ("2024-03", "2024-04", "2024-05", "2024-06"):
+        emergency = next(ids)  # emergency visits are coded in ORBIS only, never sent to AREM: not counted
+        visits.append({"visit_occurrence_id": emergency, "person_id": 1, "care_site_id": 100,
+                       "visit_start_datetime": ts(f"{month}-20"), "visit_end_datetime": ts(f"{month}-20"),
+                       "visit_source_value": "urgence"})
+        conditions.append({"condition_occurrence_id": next(ids), "visit_occurrence_id": emergency, "person_id": 1,
+                           "condition_start_datetime": ts(f"{month}-20"), "cdm_source": "ORBIS"})
         for day in range(1, 6):
             visit = next(ids)
             visits.append({"visit_occurrence_id": visit, "person_id": 1, "care_site_id": 100,
-                           "visit_start_datetime": ts(f"{month}-{day:02d}")})
+                           "visit_start_datetime": ts(f"{month}-{day:02d}"),
+                           "visit_end_datetime": ts(f"{month}-{day + 2:02d}"), "visit_source_value": "hospitalisés"})
             sources = ["ORBIS"] + (["AREM"] if month <= "2024-04" or (month == "2024-05" and day <= 2) else [])
             for source in sources:
                 conditions.append({"condition_occurrence_id": next(ids), "visit_occurrence_id": visit, "person_id": 1,
@@ -67,7 +76,7 @@ def test_arem_lag_cells(make_warehouse):
                                    "condition_source_value": "I10", "condition_status_source_value": "DP"})
     warehouse = make_warehouse({"person": [{"person_id": 1}], "visit_occurrence": visits,
                                 "condition_occurrence": conditions})
-    # May: AREM has 2 of 5 stays (40 % < 80 %); June: none.
+    # Cells by discharge month. March, April: 5 of 5 stays in AREM; May: 2 of 5 (40 % < 95 %); June: none.
     assert violating_ids(warehouse, "condition_occurrence_arem_lag") == ["100:2024-05", "100:2024-06"]
 
 
@@ -118,6 +127,7 @@ def test_completeness_family(make_warehouse):
             {"care_site_id": 101, "care_site_type_source_value": "UF"},
         ],
         "fact_relationship": [{"fact_id_1": 100, "fact_id_2": 1}],
+        "care_site_capacity": [{"care_site_id": 101, "beds_installed": 12}, {"care_site_id": 102, "beds_installed": None}],
     }, extraction=extraction)
     assert violating_ids(warehouse, "visit_occurrence_end_missing_old") == [1]
     assert violating_ids(warehouse, "person_has_stay") == [4]
@@ -128,6 +138,10 @@ def test_completeness_family(make_warehouse):
     assert violating_ids(warehouse, "measurement_unit_present") == [2]
     assert violating_ids(warehouse, "measurement_value_present") == [3]
     assert violating_ids(warehouse, "care_site_in_tree") == [101]
+    assert violating_ids(warehouse, "care_site_capacity_beds_installed_required") == [102]
+    # stay 2 (the only discharged MCO hospital stay) has neither mode of discharge nor mode of entry
+    assert violating_ids(warehouse, "visit_occurrence_discharge_to_source_value_present") == [2]
+    assert violating_ids(warehouse, "visit_occurrence_admitted_from_source_value_present") == [2]
     (person,) = run_checks(warehouse, ["person_has_stay"]).results
     # 1 of 4 persons without a stay = 25 % > 5 % tolerated
     assert (person.status.value, person.pct_violated_rows) == ("failed", 25.0)

@@ -58,20 +58,39 @@ def test_every_flaw_of_the_manifest_has_a_detector(demo):
     assert set(flaws) == set(DETECTORS)
 
 
-ROW_FLAWS_WITHOUT_EXTRAS = [f for f in DETECTORS if f not in {
+ROW_FLAWS = [f for f in DETECTORS if f not in {
     "duplicate_identity", "feed_late_start", "feed_stopped", "hospital_no_deaths", "arem_lag"}]
 
 
-@pytest.mark.parametrize("flaw_id", ROW_FLAWS_WITHOUT_EXTRAS)
-def test_row_flaw_found_with_nothing_beyond_the_manifest(demo, flaw_id):
-    warehouse, flaws, results, _ = demo
+def _year_boundary_stays(demo_dir: Path, ids: set[int]) -> set[int]:
+    """Stays among `ids` that end on 31 December or start on 1 January (read straight from the file)."""
+    if not ids:
+        return set()
+    with duckdb.connect(str(demo_dir / "eds.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT visit_occurrence_id FROM visit_occurrence WHERE list_contains(?, visit_occurrence_id) AND "
+            "((month(visit_end_datetime) = 12 AND day(visit_end_datetime) = 31) OR "
+            "(month(visit_start_datetime) = 1 AND day(visit_start_datetime) = 1))", [sorted(ids)]).fetchall()
+    return {row[0] for row in rows}
+
+
+@pytest.mark.parametrize("flaw_id", ROW_FLAWS)
+def test_row_flaw_found_and_extras_explained(demo, flaw_id):
+    warehouse, flaws, results, demo_dir = demo
     expected = set(flaws[flaw_id]["row_ids"])
     assert expected, f"{flaw_id}: the demo injected no row"
     assert results[DETECTORS[flaw_id]].status.value == "failed"
     found = set(violating_ids(warehouse, DETECTORS[flaw_id]))
     assert len(found & expected) / len(expected) >= RECALL, sorted(expected - found)
-    # Measured on the demo: these detectors flag no row outside the manifest.
-    assert found - expected == set()
+    extras = found - expected
+    if flaw_id == "year_end_split":
+        # Genuine stays that happen to end on 31 December and be followed on 1 January by another stay
+        # of the same patient at the same hospital look exactly like a split (10 of 526 on 20,000 patients).
+        assert _year_boundary_stays(demo_dir, extras) == extras
+        assert len(extras) <= 0.05 * len(found)
+    else:
+        # Measured on the demo: the other detectors flag no row outside the manifest.
+        assert extras == set()
 
 
 def test_duplicate_identities_flag_the_duplicates_and_their_originals(demo):
