@@ -45,9 +45,8 @@ def month_calendar(request: Request) -> ir.Table:
     ]
     if not rows:
         rows = [{"month_start": request.start, "month_next": request.start, "month": "", "quarter": "", "year": ""}]
-    frame = pd.DataFrame(rows).astype({"month_start": "datetime64[s]", "month_next": "datetime64[s]"})
-    table = ibis.memtable(frame)
-    return table.mutate(month_start=table.month_start.date(), month_next=table.month_next.date())
+    schema = {"month_start": "date", "month_next": "date", "month": "string", "quarter": "string", "year": "string"}
+    return ibis.memtable(pd.DataFrame(rows, columns=list(schema)).astype(object), schema=schema)
 
 
 def _days(first: ir.DateValue, stop: ir.DateValue, calendar: ir.Table) -> ir.IntegerValue:
