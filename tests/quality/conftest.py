@@ -47,11 +47,11 @@ def make_warehouse(tmp_path: Path) -> Callable[..., Any]:
     from workbench.catalog import write_catalog
     from workbench.warehouse import open as open_warehouse
 
-    def make(tables: dict[str, list[dict[str, Any]]], **options: Any) -> Any:
+    def make(tables: dict[str, list[dict[str, Any]]], flavour: str = "aphp", **options: Any) -> Any:
         folder = tmp_path / f"wh{next(_counter)}"
         folder.mkdir()
         write_duckdb(folder / "eds.duckdb", tables, **options)
-        write_catalog(folder / "eds.duckdb", "aphp", folder / "catalog.yaml")
+        write_catalog(folder / "eds.duckdb", flavour, folder / "catalog.yaml")
         return open_warehouse(folder / "catalog.yaml")
 
     return make

@@ -44,6 +44,13 @@ def test_missing_column_is_not_applicable_and_others_still_run(make_warehouse):
     assert birth.status.value == "passed" and birth.num_denominator_rows == 2
 
 
+def test_aphp_conventions_are_not_judged_on_a_standard_omop_source(make_warehouse):
+    warehouse = make_warehouse({"person": PERSONS}, flavour="omop")
+    sex, key = run_checks(warehouse, ["person_gender_source_value_values", "person_primary_key"]).results
+    assert sex.status.value == "not_applicable" and "omop" in sex.reason
+    assert key.status.value == "passed"
+
+
 def test_a_check_that_breaks_is_an_error_with_its_reason(make_warehouse, tmp_path):
     # visit_start_datetime stored as text: date arithmetic on it cannot even be expressed.
     import duckdb

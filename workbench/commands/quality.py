@@ -13,7 +13,9 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 
-from workbench.output import emit, emit_json
+from workbench.output import OutputFormat, emit, emit_json
+
+TABLE = OutputFormat.table
 
 quality_app = typer.Typer(help="Qualité des données : contrôles, historique, rapport.", no_args_is_help=True)
 
@@ -53,13 +55,7 @@ def list_checks(
         emit_json(described)
         return
     frame = pd.DataFrame(described)[["id", "category", "level", "table", "threshold", "severity", "description"]]
-    emit(frame, fmt=_table_format(), title=f"{len(frame)} contrôles qualité")
-
-
-def _table_format():
-    from workbench.output import OutputFormat
-
-    return OutputFormat.table
+    emit(frame, fmt=TABLE, title=f"{len(frame)} contrôles qualité")
 
 
 @quality_app.command("run")
@@ -86,7 +82,7 @@ def run(
         frame = pd.DataFrame([r.to_json() for r in result.results])
         frame = frame[["id", "category", "status", "threshold", "num_violated_rows", "num_denominator_rows",
                        "pct_violated_rows", "execution_time_s"]]
-        emit(frame, fmt=_table_format(), out=out, title=f"Exécution {result.run_id} ({result.duration_s:.1f} s)")
+        emit(frame, fmt=TABLE, out=out, title=f"Exécution {result.run_id} ({result.duration_s:.1f} s)")
     _exit_on(result, fail_on)
 
 
@@ -109,7 +105,7 @@ def history(fmt: Annotated[RunFormat, typer.Option("--format", help="table ou js
     if fmt is RunFormat.json:
         emit_json(runs)
     else:
-        emit(pd.DataFrame(runs), fmt=_table_format(), title="Exécutions des contrôles qualité")
+        emit(pd.DataFrame(runs), fmt=TABLE, title="Exécutions des contrôles qualité")
 
 
 @quality_app.command("compare")
@@ -130,7 +126,7 @@ def compare(
         emit_json({"run_id": after.run_id, "against": before.run_id if before else None, "changes": changes})
     else:
         emit(pd.DataFrame(changes, columns=["id", "before", "after", "pct_before", "pct_after", "verdict"]),
-             fmt=_table_format(), title=f"{after.run_id} comparé à {before.run_id if before else '(aucune)'}")
+             fmt=TABLE, title=f"{after.run_id} comparé à {before.run_id if before else '(aucune)'}")
 
 
 @quality_app.command("violations")

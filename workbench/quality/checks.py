@@ -10,7 +10,12 @@ from __future__ import annotations
 from typing import Sequence
 
 from workbench.errors import UserError
-from workbench.quality import biology, completeness, conformance, feeds, plausibility  # noqa: F401 - declarations
+# Declaration order is listing and report order: conformance, completeness, plausibility.
+from workbench.quality import conformance  # noqa: F401, I001 - declarations
+from workbench.quality import completeness  # noqa: F401
+from workbench.quality import feeds  # noqa: F401
+from workbench.quality import plausibility  # noqa: F401
+from workbench.quality import biology  # noqa: F401
 from workbench.quality.model import Check
 from workbench.quality.registry import registered
 

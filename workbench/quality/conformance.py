@@ -15,7 +15,7 @@ import ibis
 import yaml
 
 from workbench.quality.context import CheckContext, flag
-from workbench.quality.model import Category, Context, Level, NotApplicable, Probe, Severity
+from workbench.quality.model import Category, Context, Level, Probe, Severity
 from workbench.quality.registry import declare
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "aphp_tables.yaml"
@@ -27,15 +27,9 @@ def _schema() -> dict:
     return yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
-def _aphp_only(ctx: CheckContext) -> None:
-    flavour = getattr(ctx.warehouse, "flavour", "aphp")
-    if flavour != "aphp":
-        raise NotApplicable(f"schéma AP-HP non applicable à la saveur « {flavour} »")
-
-
 def _schema_rows(ctx: CheckContext, compare_types: bool) -> Probe:
     """One row per expected (table, column); violating when absent, or of another type."""
-    _aphp_only(ctx)
+    ctx.require_aphp()
     ids, violated = [], []
     for table_name, spec in _schema().items():
         if not ctx.has_table(table_name):
@@ -168,6 +162,7 @@ for _child, _column, _parent, _parent_key in FOREIGN_KEYS:
 # --- value sets ----------------------------------------------------------------------
 
 def _value_set(ctx: CheckContext, table_name: str, column: str, allowed: tuple[str, ...], null_violates: bool) -> Probe:
+    ctx.require_aphp()
     table = ctx.table(table_name, PRIMARY_KEYS[table_name], column)
     value = table[column]
     outside = ~value.isin(list(allowed))
@@ -213,6 +208,7 @@ for _table, _column, _allowed, _null_violates, _description in VALUE_SETS:
 # --- code formats ---------------------------------------------------------------------
 
 def _pattern(ctx: CheckContext, table_name: str, column: str, regex: str) -> Probe:
+    ctx.require_aphp()
     table = ctx.table(table_name, PRIMARY_KEYS[table_name], column)
     value = table[column]
     return flag(table, PRIMARY_KEYS[table_name], value.notnull() & ~value.re_search(regex))
@@ -239,6 +235,7 @@ for _table, _column, _regex, _description in PATTERNS:
 
 def _known_codes(ctx: CheckContext, table_name: str, column: str, vocabulary: str) -> Probe:
     """Rows whose code is absent from the nomenclature (in-memory table joined in the database)."""
+    ctx.require_aphp()
     table = ctx.table(table_name, PRIMARY_KEYS[table_name], column)
     codes = ctx.codes(vocabulary)
     rows = table.select(_row=table[PRIMARY_KEYS[table_name]], _code=table[column])
@@ -292,6 +289,7 @@ def _shape(value: "ibis.expr.types.StringValue") -> "ibis.expr.types.StringValue
 
 def _legacy_ids(ctx: CheckContext) -> Probe:
     """NDA whose shape differs from the dominant shape of the table (another numbering system)."""
+    ctx.require_aphp()
     visits = ctx.table("visit_occurrence", "visit_occurrence_id", "visit_occurrence_source_value")
     shaped = visits.select(_row=visits.visit_occurrence_id, _shape=_shape(visits.visit_occurrence_source_value))
     counted = shaped.filter(shaped._shape.notnull()).group_by("_shape").aggregate(_n=ibis._.count())

@@ -35,6 +35,12 @@ class CheckContext:
     def view_names(self) -> set[str]:
         return set(_names(getattr(self.warehouse, "views", [])))
 
+    def require_aphp(self) -> None:
+        """Value sets, code formats and nomenclatures are AP-HP conventions: other flavours are not judged."""
+        flavour = getattr(self.warehouse, "flavour", "aphp")
+        if flavour != "aphp":
+            raise NotApplicable(f"convention AP-HP non applicable à la saveur « {flavour} »")
+
     def has_table(self, name: str) -> bool:
         return name in self.table_names
 

@@ -165,6 +165,7 @@ declare(
 
 def _no_deaths(ctx: CheckContext) -> Probe:
     """Hospitals without any death (mode de sortie 9) where the group's death rate predicts ≥ 5."""
+    ctx.require_aphp()
     visits = ctx.table("visit_occurrence", "care_site_id", "visit_source_value", "discharge_to_source_value")
     stays = visits.filter(visits.visit_source_value == "hospitalisés")
     died = (stays.discharge_to_source_value == "9").cast("int64")

@@ -232,6 +232,7 @@ declare(
 # --- sex-specific codes ---------------------------------------------------------------------
 
 def _sexes(ctx: CheckContext) -> ir.Table:
+    ctx.require_aphp()  # m/f source values and CIM-10/CCAM codes
     person = ctx.table("person", "person_id", "gender_source_value")
     return person.select(_person=person.person_id, _sex=person.gender_source_value.lower())
 
