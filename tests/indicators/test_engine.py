@@ -37,8 +37,9 @@ def warehouse(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def without_ghm(tmp_path_factory):
-    """The same stays in a source without the `cost` table: the GHM fact does not exist there."""
-    return build_warehouse(Fixture(stays=STAYS, persons=PERSONS, omit=("cost",)), tmp_path_factory.mktemp("no_ghm"))
+    """The same stays in a source without GHM (`cost`) nor bed capacities (`care_site_capacity`)."""
+    omit = ("cost", "care_site_capacity")
+    return build_warehouse(Fixture(stays=STAYS, persons=PERSONS, omit=omit), tmp_path_factory.mktemp("no_ghm"))
 
 
 # --- validation -------------------------------------------------------------------------------------
@@ -113,6 +114,14 @@ def test_indicators_needing_the_ghm_are_not_available_without_it(without_ghm, in
     assert result.sql == "" and result.expr is None
     assert "ghm" in result.missing["stays"]
     assert result.stamp["statut"] == UNAVAILABLE
+
+
+def test_an_indicator_whose_reference_table_is_absent_is_not_available(without_ghm):
+    occupancy = definition("taux_occupation", dimensions=["hospital", "month"])
+    result = compute(occupancy, without_ghm, by=["hospital"])
+    assert result.status == UNAVAILABLE
+    assert result.missing == {"tables": ["care_site_capacity"]}
+    assert result.frame.empty
 
 
 def test_indicators_not_needing_the_ghm_still_compute_without_it(without_ghm):

@@ -164,6 +164,14 @@ def missing_facts(warehouse: Any, required: Mapping[str, Sequence[str]]) -> dict
     return missing
 
 
+def missing_tables(warehouse: Any, computation: DeclarativeComputation | PythonComputation) -> list[str]:
+    """Raw tables a Python implementation reads (capacities, reference DMS) that the catalogue lacks."""
+    if not isinstance(computation, PythonComputation):
+        return []
+    present = set(getattr(warehouse, "tables", ()))
+    return [t for t in implementations.get(computation.implementation).tables if t not in present]
+
+
 def build_expression(
     computation: DeclarativeComputation | PythonComputation, warehouse: Any, request: Request
 ) -> ir.Table:
@@ -283,6 +291,9 @@ def compute(
     chosen, request = prepare(definition, warehouse, by, start, end, grain, filters, version, params)
     stamp = _stamp(warehouse, definition, chosen, request)
     missing = missing_facts(warehouse, _required(chosen.computation, request.params))
+    absent = missing_tables(warehouse, chosen.computation)
+    if absent:
+        missing["tables"] = absent
     if missing:
         return IndicatorResult(
             indicator_id=definition.id, frame=_empty_frame(request.by), status=UNAVAILABLE,
