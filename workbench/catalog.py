@@ -585,7 +585,7 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
         reads = {t: ("warehouse", con.table(t)) for t in names}
     elif kind == "spark":
         con = warehouse.shared_spark()
-        names = {t: t for t in con.list_tables(database=location)}
+        names = {t: t for t in warehouse.spark_tables(con, location)}
         data = {"warehouse": {"datatype": _DATATYPE_OF_KIND[kind], "kwargs": {"database": location}}}
         reads = {t: ("warehouse", con.table(t, database=location)) for t in names}
     else:

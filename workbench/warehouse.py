@@ -43,6 +43,7 @@ _LOCK = threading.RLock()
 _DUCKDB_FILES: dict[tuple[str, int, int], Any] = {}
 _SPARK_EXPORTS: dict[tuple[str, int, int, str], str] = {}
 _SPARK_VIEWS: dict[tuple[int, str], str] = {}
+_SPARK_CONNECTIONS: dict[int, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def scratch_duckdb(path: str | Path) -> Any:
 
 
 def shared_spark() -> Any:
-    """An ibis PySpark connection over the active SparkSession, or a small local one."""
+    """The process's ibis PySpark connection over the active SparkSession (or a small local one)."""
     from pyspark.sql import SparkSession
 
     session = SparkSession.getActiveSession()
@@ -93,7 +94,16 @@ def shared_spark() -> Any:
             .config("spark.sql.shuffle.partitions", "2")
             .getOrCreate()
         )
-    return ibis.pyspark.connect(session)
+    with _LOCK:
+        con = _SPARK_CONNECTIONS.get(id(session))
+        if con is None or con._session is not session:
+            con = _SPARK_CONNECTIONS[id(session)] = ibis.pyspark.connect(session)
+        return con
+
+
+def spark_tables(con: Any, database: str) -> list[str]:
+    """Tables of a metastore database (Spark also lists the session's temporary views: left out)."""
+    return sorted(t.name for t in con._session.catalog.listTables(database) if not t.isTemporary)
 
 
 def _parquet_glob(location: str) -> str:
@@ -177,7 +187,7 @@ def read_table(
 def _check_spark_tables(catalog: Catalog, con: Any) -> None:
     """What `load_catalog` checks on files, checked against the metastore once Spark is up."""
     (database,) = set(catalog.locations.values())
-    present = set(con.list_tables(database=database))
+    present = set(spark_tables(con, database))
     for name, info in catalog.tables.items():
         if info.table not in present:
             raise UserError(
