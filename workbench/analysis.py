@@ -358,9 +358,16 @@ def unit_pathways(warehouse: Any, table: ir.Table, movement_type: str = "UF", le
     ordered = ibis.window(group_by=moves.stay_id, order_by=[moves.start_datetime, moves.unit_stay_id])
     moves = moves.mutate(unit=unit, previous=unit.lag().over(ordered))
     steps = moves.filter(moves.previous.isnull() | (moves.unit != moves.previous))
-    return steps.group_by("stay_id").aggregate(
-        parcours=steps.unit.group_concat(" → ", order_by=[steps.start_datetime, steps.unit_stay_id]),
-        etapes=steps.count(),
+    steps = steps.mutate(
+        step=ibis.row_number().over(group_by=steps.stay_id, order_by=[steps.start_datetime, steps.unit_stay_id])
+    )
+    # An ordered string aggregation is not portable (Spark refuses it): collect (step, unit)
+    # pairs, sort the array by step, then join the units.
+    collected = steps.group_by("stay_id").aggregate(
+        pairs=ibis.struct({"step": steps.step, "unit": steps.unit}).collect(), etapes=steps.count()
+    )
+    return collected.select(
+        "stay_id", parcours=collected.pairs.sort().map(lambda pair: pair.unit).join(" → "), etapes=collected.etapes
     )
 
 

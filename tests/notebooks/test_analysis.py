@@ -24,7 +24,7 @@ from semantic.fixtures import APHP_ROWS, D, _cs, _detail, _link, _visit, write_a
 
 
 @pytest.fixture(scope="module")
-def wh(tmp_path_factory: pytest.TempPathFactory):
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rows = copy.deepcopy(APHP_ROWS)
     rows["care_site"] += [_cs(2000, "S02", "Service/Département"), _cs(30000, "3001", "UF")]
     rows["fact_relationship"] += [_link(2000, 100), _link(30000, 2000)]
@@ -38,7 +38,12 @@ def wh(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("analysis")
     write_aphp(folder / "eds.duckdb", rows)
     write_catalog(folder / "eds.duckdb", "aphp", folder / "catalog.yaml")
-    with workbench.open(folder / "catalog.yaml") as warehouse:
+    return folder / "catalog.yaml"
+
+
+@pytest.fixture(scope="module")
+def wh(catalog: Path):
+    with workbench.open(catalog) as warehouse:
         yield warehouse
 
 
@@ -65,6 +70,19 @@ def test_pathways_collapse_repeats_within_a_unit(wh):
     assert dict(zip(transfers["transferts"], transfers["sejours"])) == {0: 2, 2: 1}
     top = wh.execute(analysis.top_pathways(analysis.unit_pathways(wh, selected, level="service")))
     assert list(zip(top["parcours"], top["sejours"])) == [("S01", 2), ("S01 → S02 → S01", 1)]
+
+
+@pytest.mark.spark
+def test_pathways_and_cohort_on_spark_match_duckdb(wh, catalog: Path):
+    """The helpers are ibis expressions: the same ones run on Spark (ordered aggregation avoided)."""
+    with workbench.open(catalog, backend="pyspark") as spark:
+        for warehouse in (wh, spark):
+            selected = analysis.stays(warehouse, "2020-01", "2020-12")
+            frame = warehouse.execute(analysis.unit_pathways(warehouse, selected, level="uf"))
+            found = dict(zip(frame["stay_id"], frame["parcours"]))
+            assert found == {101: "1001 → 1002", 111: "1001", 301: "1001 → 1002 → 3001 → 1001"}, warehouse.backend_name
+            cohort = warehouse.execute(analysis.cohort_stays(warehouse, "2020-01", "2020-12", cim10=["E11"]))
+            assert list(cohort["stay_id"]) == [101]
 
 
 def test_spelled_pathways_use_unit_names(wh):
