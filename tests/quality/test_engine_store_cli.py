@@ -146,3 +146,16 @@ def test_cli_run_json_fail_on_report_and_compare(make_warehouse, tmp_path, monke
     assert "<svg" in html and "person_gender_source_value_values" in html and "échoué" in html
     ids = runner.invoke(app, base + ["violations", "person_gender_source_value_values"])
     assert json.loads(ids.stdout)["ids"] == [2]
+
+
+def test_previous_run_is_taken_on_the_same_catalogue(tmp_path):
+    from workbench.quality.model import RunResult
+
+    store = ResultStore(tmp_path / "state")
+    runs = [RunResult(f"run{i}", f"snap{i}", f"2026-01-0{i + 1}T00:00:00", 1.0, [], catalog=catalog)
+            for i, catalog in enumerate(["a.yaml", "b.yaml", "a.yaml"])]
+    for run in runs:
+        store.save(run)
+    assert store.previous("run2").run_id == "run0"
+    assert store.previous("run1") is None
+    assert store.previous("run0") is None

@@ -69,6 +69,7 @@ def run(
 ) -> None:
     """Lancer les contrôles qualité sur l'entrepôt et enregistrer le résultat."""
     from workbench.quality import run_checks
+    from workbench.quality.engine import summarise
     from workbench.quality.store import ResultStore
 
     selection = _split(checks)
@@ -83,6 +84,13 @@ def run(
         frame = frame[["id", "category", "status", "threshold", "num_violated_rows", "num_denominator_rows",
                        "pct_violated_rows", "execution_time_s"]]
         emit(frame, fmt=TABLE, out=out, title=f"Exécution {result.run_id} ({result.duration_s:.1f} s)")
+    counts = summarise(result.results)
+    typer.echo(
+        f"{len(result.results)} contrôles en {result.duration_s:.1f} s : {counts['passed']} réussis, "
+        f"{counts['failed']} échoués, {counts['not_applicable']} non applicables, {counts['error']} en erreur "
+        f"(exécution {result.run_id}, instantané {result.snapshot_id})",
+        err=True,
+    )
     _exit_on(result, fail_on)
 
 

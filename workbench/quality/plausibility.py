@@ -24,7 +24,6 @@ TEMPORAL = dict(PLAUS, subcategory="temporal")
 ATEMPORAL = dict(PLAUS, subcategory="atemporal")
 
 OLDEST_BIRTH = dt.datetime(1900, 1, 1)
-WEIGHT_LOINC, HEIGHT_LOINC = "29463-7", "8302-2"
 
 
 def _visits(ctx: CheckContext) -> ir.Table:

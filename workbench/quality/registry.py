@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from workbench.quality.model import Category, Check, Context, Level, Probe, Severity
+from workbench.quality.model import Category, Check, Context, Level, Severity
 
 _REGISTRY: dict[str, Check] = {}
 
@@ -45,5 +45,3 @@ def declare(
 def registered() -> list[Check]:
     return list(_REGISTRY.values())
 
-
-ProbeBuilder = Callable[..., Probe]

@@ -105,20 +105,28 @@ def _category_chart(results: list[CheckResult]) -> str:
 
 
 def _failed_chart(failed: list[CheckResult]) -> str:
-    """Share of violating rows of each failed check (bar) against its threshold (black tick)."""
+    """Share of violating rows of each failed check (bar) against its threshold (black tick).
+
+    Square-root scale: shares range from 0.01 % to 100 %, and a linear axis would
+    flatten every small share against the largest one.
+    """
     rows = [r for r in failed if r.pct_violated_rows is not None]
     if not rows:
         return "<p class='muted'>Aucun contrôle en échec.</p>"
     rows.sort(key=lambda r: -(r.pct_violated_rows or 0))
     width, bar, left = 900, 16, 360
     height = len(rows) * (bar + 4) + 24
-    top = max(max(r.pct_violated_rows or 0 for r in rows), max(r.threshold for r in rows), 0.01)
-    scale = (width - left - 70) / top
+    top = max(max(r.pct_violated_rows or 0 for r in rows), max(r.threshold for r in rows), 0.01) ** 0.5
+    span = (width - left - 70) / top
+
+    def position(pct: float) -> float:
+        return max(pct, 0.0) ** 0.5 * span
+
     shapes = []
     for i, r in enumerate(rows):
         y = i * (bar + 4)
-        w = max(1.0, (r.pct_violated_rows or 0) * scale)
-        tick = left + r.threshold * scale
+        w = max(1.0, position(r.pct_violated_rows or 0))
+        tick = left + position(r.threshold)
         shapes.append(
             f"<text x='{left - 6}' y='{y + bar - 4}' font-size='11' text-anchor='end'>{escape(r.id)}</text>"
             f"<rect x='{left}' y='{y}' width='{w:.1f}' height='{bar}' fill='{STATUS_COLOURS[r.status.value]}'>"
@@ -127,7 +135,7 @@ def _failed_chart(failed: list[CheckResult]) -> str:
             f"<text x='{left + w + 4:.1f}' y='{y + bar - 4}' font-size='11'>{_pct(r.pct_violated_rows)}</text>"
         )
     caption = (f"<text x='{left}' y='{height - 4}' font-size='11' fill='#666'>% de lignes en violation "
-               "(trait noir : seuil toléré)</text>")
+               "(échelle en racine carrée ; trait noir : seuil toléré)</text>")
     return f"<svg width='{width}' height='{height}' role='img' aria-label='Contrôles en échec'>{''.join(shapes)}{caption}</svg>"
 
 
@@ -155,8 +163,11 @@ def _failed_table(failed: list[CheckResult]) -> str:
 def _changes(run: RunResult, previous: RunResult | None) -> str:
     if previous is None:
         return "<p class='muted'>Première exécution enregistrée : pas de comparaison.</p>"
-    moved = [c for c in compare(previous, run) if c.verdict != "stable"]
-    intro = f"<p>Comparée à l'exécution {escape(previous.run_id)} (instantané <code>{escape(str(previous.snapshot_id))}</code>).</p>"
+    changes = compare(previous, run)
+    moved = [c for c in changes if c.verdict not in ("stable", "retiré")]
+    removed = sum(c.verdict == "retiré" for c in changes)
+    intro = f"<p>Comparée à l'exécution {escape(previous.run_id)} (instantané <code>{escape(str(previous.snapshot_id))}</code>)."
+    intro += f" {removed} contrôle(s) de l'exécution précédente non relancé(s).</p>" if removed else "</p>"
     if not moved:
         return intro + "<p class='muted'>Aucun changement.</p>"
     rows = "".join(

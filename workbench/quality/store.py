@@ -13,7 +13,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from workbench import paths
 from workbench.errors import UserError
@@ -123,11 +123,12 @@ class ResultStore:
         )
 
     def previous(self, run_id: str) -> RunResult | None:
-        """The run stored just before `run_id`, if any."""
+        """The run stored just before `run_id` on the same catalogue (any catalogue if unknown)."""
         with closing(self._connect()) as con:
             row = con.execute(
-                """SELECT run_id FROM runs WHERE rowid < (SELECT rowid FROM runs WHERE run_id = ?)
-                   ORDER BY rowid DESC LIMIT 1""",
+                """SELECT p.run_id FROM runs p JOIN runs r ON r.run_id = ?
+                   WHERE p.rowid < r.rowid AND (r.catalog IS NULL OR p.catalog IS r.catalog)
+                   ORDER BY p.rowid DESC LIMIT 1""",
                 (run_id,),
             ).fetchone()
         return None if row is None else self.load(row["run_id"])
@@ -180,6 +181,3 @@ def _change(old: CheckResult | None, new: CheckResult | None) -> Change:
         verdict = "stable"
     return Change(ident, before_status, after_status, pct_before, pct_after, verdict)
 
-
-def iter_failed(run: RunResult) -> Iterator[CheckResult]:
-    return (result for result in run.results if result.status in (Status.failed, Status.error))
