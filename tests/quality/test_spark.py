@@ -14,7 +14,7 @@ CHECKS = [
     "person_gender_source_value_values",
     "visit_occurrence_person_id_foreign_key",
     "visit_occurrence_primary_key",
-    "condition_occurrence_condition_source_value_in_cim10",
+    "procedure_occurrence_procedure_source_value_in_ccam",
     "visit_occurrence_feed_start",
     "condition_occurrence_arem_lag",
     "visit_occurrence_nda_format",
