@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
+import param
 
 from dashboards import components as c
 
@@ -82,6 +83,12 @@ def site_options(tree: pd.DataFrame, level: str, parent_column: str | None, pare
 
 # --------------------------------------------------------------------------- the page
 
+class Request(param.Parameterized):
+    """The settled request of a session: what every figure of the page is computed for."""
+
+    value = param.Dict(default={})
+
+
 class Pilotage:
     """The widgets of one session and the views bound to them."""
 
@@ -105,9 +112,15 @@ class Pilotage:
         self.kpis = pn.widgets.MultiChoice(name="Indicateurs des cartes", options=names, value=kpis, css_classes=["wb-cartes"])
         self.detail = pn.widgets.Select(name="Indicateur détaillé", options=names, value=detail, css_classes=["wb-indicateur"])
 
-        self.hospital.param.watch(self._hospital_changed, "value")
-        self.pole.param.watch(self._pole_changed, "value")
+        self.request = Request()
+        self._settling = 0
+        # the cascade runs before the request is published (watchers run by increasing precedence)
+        self.hospital.param.watch(self._hospital_changed, "value", precedence=0)
+        self.pole.param.watch(self._pole_changed, "value", precedence=0)
         self._sync_url()
+        self._publish()
+        for widget in self.state:
+            widget.param.watch(self._publish, "value", precedence=1)
 
     def site_names(self) -> dict[str, str]:
         """Care-site code → name, to label the breakdown rows (hospitals, poles, services)."""
@@ -116,12 +129,31 @@ class Pilotage:
     # -- cascade
 
     def _hospital_changed(self, event: Any) -> None:
-        self.pole.options = site_options(self.tree, "pole", "hospital", event.new, "Tous les pôles")
-        self.pole.value = ALL
+        self._settling += 1
+        try:
+            self.pole.param.update(options=site_options(self.tree, "pole", "hospital", event.new, "Tous les pôles"), value=ALL)
+        finally:
+            self._settling -= 1
 
     def _pole_changed(self, event: Any) -> None:
-        self.service.options = site_options(self.tree, "service", "pole", event.new, "Tous les services")
-        self.service.value = ALL
+        self._settling += 1
+        try:
+            self.service.param.update(
+                options=site_options(self.tree, "service", "pole", event.new, "Tous les services"), value=ALL
+            )
+        finally:
+            self._settling -= 1
+
+    def _publish(self, *_: Any) -> None:
+        """Announce the request once the cascade has settled, so one user action computes once.
+
+        Choosing a hospital also resets the pole and the service: without this,
+        every figure would be computed for each intermediate state.
+        """
+        if self._settling:
+            return
+        start, end = self.period()
+        self.request.value = {"filters": self.filters(), "start": start, "end": end, "grain": self.grain.value}
 
     def _sync_url(self) -> None:
         """Every choice in the query string; the cascade is restored parents first."""
@@ -167,9 +199,8 @@ class Pilotage:
         """One card per chosen indicator, each refreshed on its own when a filter changes."""
         if not kpis:
             return pn.pane.Markdown("*Choisissez au moins un indicateur.*")
-        filters = (self.hospital, self.pole, self.service, self.start, self.end, self.stay_type)
         cards = [
-            pn.panel(pn.bind(self._kpi_card, indicator, *filters), defer_load=True, loading_indicator=True,
+            pn.panel(pn.bind(self._kpi_card, indicator, self.request.param.value), defer_load=True, loading_indicator=True,
                      width=340, min_height=200)
             for indicator in kpis
         ]
@@ -272,12 +303,13 @@ class Pilotage:
 
     @property
     def state(self) -> tuple[pn.widgets.Widget, ...]:
-        """The widgets every figure depends on (the indicator choice aside)."""
+        """The widgets that make up the request (the indicator choice aside)."""
         return (self.hospital, self.pole, self.service, self.start, self.end, self.grain, self.stay_type)
 
     def layout(self) -> pn.template.BaseTemplate:
         def deferred(view: Any, *extra: Any) -> pn.viewable.Viewable:
-            return pn.panel(pn.bind(view, *extra, self.detail, *self.state), defer_load=True, loading_indicator=True,
+            return pn.panel(pn.bind(view, *extra, self.detail, self.request.param.value), defer_load=True,
+                            loading_indicator=True,
                             sizing_mode="stretch_width")
 
         show_sql = pn.widgets.Toggle(name="Voir le SQL", button_type="light", css_classes=["wb-sql-toggle"], width=160)
@@ -287,7 +319,7 @@ class Pilotage:
             pn.Row(pn.Column(deferred(self.series), deferred(self.breakdown), sizing_mode="stretch_width"),
                    pn.Column(pn.pane.Markdown("### Définition"), pn.panel(pn.bind(self.definition, self.detail)), width=420),
                    sizing_mode="stretch_width"),
-            pn.Column(show_sql, pn.panel(pn.bind(self.sql, show_sql, self.detail, *self.state), loading_indicator=True,
+            pn.Column(show_sql, pn.panel(pn.bind(self.sql, show_sql, self.detail, self.request.param.value), loading_indicator=True,
                                          sizing_mode="stretch_width"), css_classes=["wb-sql"], sizing_mode="stretch_width"),
         ]
         sidebar = [

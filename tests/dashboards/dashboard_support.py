@@ -26,6 +26,16 @@ SERVER_START_TIMEOUT = 180.0
 """Seconds allowed for the server to listen (imports of Panel/HoloViews, maybe a demo build)."""
 
 
+def _die_with_parent() -> None:
+    """Linux: the server gets SIGTERM if the test run dies before its teardown (no orphans)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -63,6 +73,7 @@ def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     server = Server(url=f"http://127.0.0.1:{port}", pid=process.pid, process=process)
     ready = threading.Event()

@@ -6,9 +6,11 @@ file) and descriptions from the catalogue YAML, never from the app.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 import yaml
 
@@ -43,3 +45,40 @@ def test_catalogue_shows_columns_of_a_table_and_of_a_view(open_page, demo_catalo
     # every column the architecture document promises for `stays`
     for column in ("stay_category", "nights", "is_open", "age_band"):
         page.locator(".tabulator-cell", has_text=column).first.wait_for()
+
+
+HEATMAP_JS = """() => {
+  // the newest completeness source (the heat map of the chosen view)
+  let newest = null;
+  const number = (model) => parseInt(String(model.id).replace(/[^0-9]/g, ''), 10);
+  for (const doc of Bokeh.documents) for (const model of doc.all_models) {
+    if (model.constructor.__name__ !== 'ColumnDataSource' || !model.data || !model.data['completude']) continue;
+    if (!newest || number(model) > number(newest)) newest = model;
+  }
+  if (!newest) return null;
+  const d = newest.data;
+  return Array.from(d['completude'], (value, i) => [d['hopital'][i], d['mois'][i], value]);
+}"""
+
+
+def test_monthly_volumes_show_the_stopped_feed_at_a_glance(open_page, demo_dir: Path, demo_database: Path) -> None:
+    flaws = json.loads((Path(demo_dir) / "flaws.json").read_text(encoding="utf-8"))["flaws"]
+    stopped = next(flaw for flaw in flaws if flaw["id"] == "feed_stopped")["scope"]
+    with duckdb.connect(str(demo_database), read_only=True) as con:
+        code, name = con.execute(
+            "SELECT care_site_source_value, care_site_name FROM care_site WHERE care_site_id = ?", [stopped["care_site_id"]]
+        ).fetchone()
+    page = open_page("/catalogue?volumes=stays")
+    page.locator(".bk-tab", has_text="Volumes mensuels").click()
+    page.wait_for_function(f"() => ({HEATMAP_JS})() !== null", timeout=180_000)
+    cells = page.evaluate(HEATMAP_JS)
+    by_cell = {(hospital, pd.Timestamp(month, unit="ms").strftime("%Y-%m")): value for hospital, month, value in cells}
+    label = f"{name} ({code})"
+    shown_months = [month for month in stopped["months"] if (label, month) in by_cell]
+    assert shown_months, "les mois d'arrêt du flux doivent figurer sur la carte"
+    for month in shown_months:
+        assert by_cell[(label, month)] == 0
+        others = [value for (hospital, m), value in by_cell.items() if m == month and hospital != label]
+        assert others and max(others) > 0
+    before = pd.Period(stopped["months"][0], freq="M") - 3
+    assert by_cell[(label, str(before))] > 0
