@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from workbench.indicators.implementations._common import HOSPITAL_CATEGORIES, ended, literals
+from workbench.indicators.implementations._common import FULL_HOSPITALISATION, HOSPITAL_CATEGORIES, ended, literals
 
 CARE_SITE_LEVELS = ("hospital", "pole", "service", "uf")
 LOS_BINS: tuple[tuple[int, int | None, str], ...] = (
@@ -205,6 +205,12 @@ def rss_stays(warehouse: Any, start: str, end: str, hospital: str = "") -> ir.Ta
     """
     table = stays(warehouse, start, end, hospital=hospital, stay_type="MCO")
     return table.filter(table.stay_category.isin(literals(HOSPITAL_CATEGORIES)))
+
+
+def full_hospital_stays(warehouse: Any, start: str, end: str, hospital: str = "") -> ir.Table:
+    """Full-hospitalisation stays (≥ 1 night, séances excluded) discharged in the period: the stays that move between units."""
+    table = stays(warehouse, start, end, hospital=hospital)
+    return table.filter(table.stay_category == FULL_HOSPITALISATION)
 
 
 def pmsi_stays(warehouse: Any, year: int, hospital: str = "") -> ir.Table:

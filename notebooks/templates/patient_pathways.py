@@ -31,8 +31,7 @@ from workbench import analysis
 analysis.enable_plots()
 wh = workbench.open(catalog=catalog or None)
 start, end = analysis.resolve_period(wh, start, end)
-sejours = analysis.stays(wh, start, end, hospital)
-sejours = sejours.filter(sejours.stay_category == "hospitalisation_complete")
+sejours = analysis.full_hospital_stays(wh, start, end, hospital)
 parcours = analysis.unit_pathways(wh, sejours, level=level)
 perimetre = f"hôpital {hospital}" if hospital else "AP-HP"
 print(f"Périmètre : {perimetre}, hospitalisations complètes sorties de {start} à {end}")
