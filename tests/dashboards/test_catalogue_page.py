@@ -72,7 +72,8 @@ def test_monthly_volumes_show_the_stopped_feed_at_a_glance(open_page, demo_dir: 
     page.locator(".bk-tab", has_text="Volumes mensuels").click()
     page.wait_for_function(f"() => ({HEATMAP_JS})() !== null", timeout=180_000)
     cells = page.evaluate(HEATMAP_JS)
-    by_cell = {(hospital, pd.Timestamp(month, unit="ms").strftime("%Y-%m")): value for hospital, month, value in cells}
+    # HoloViews hands the colour values to Bokeh as text: compare them as numbers
+    by_cell = {(hospital, pd.Timestamp(month, unit="ms").strftime("%Y-%m")): float(value) for hospital, month, value in cells}
     label = f"{name} ({code})"
     shown_months = [month for month in stopped["months"] if (label, month) in by_cell]
     assert shown_months, "les mois d'arrêt du flux doivent figurer sur la carte"
