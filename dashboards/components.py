@@ -251,3 +251,22 @@ def sync_url(bindings: list[tuple[Any, str, str]]) -> None:
 
     for owner, parameter, _ in bindings:
         owner.param.watch(write, parameter)
+
+
+@pn.cache(max_items=512, policy="LRU")
+def _cached_quality(catalog: str, snapshot: str, indicator: str, start: str, end: str, hospitals: tuple[str, ...]) -> Any:
+    """The fit-for-use status of one indicator on one scope, shared by all sessions."""
+    import datetime as dt
+
+    from workbench.quality.status import quality_status
+
+    first = dt.date.fromisoformat(f"{start}-01")
+    year, month = (int(part) for part in end.split("-"))
+    last = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+    filters = {"hospital": list(hospitals)} if hospitals else {}
+    return quality_status(warehouse(), dictionary().get(indicator).definition, first, last, filters)
+
+
+def indicator_quality(indicator: str, start: str, end: str, hospitals: tuple[str, ...] = ()) -> Any:
+    """Whether the checks an indicator depends on pass for these months and hospitals."""
+    return _cached_quality(str(catalog_path()), str(warehouse().snapshot_id), indicator, start, end, tuple(sorted(hospitals)))

@@ -188,7 +188,8 @@ class DictionaryPage:
             previous = c.indicator_result(indicator, start=shift_month(start, -12), end=shift_month(last, -12))
             definition = self.dictionary.get(indicator).definition
             return pn.Column(
-                pn.pane.HTML(kpi_html(definition, current, single_value(previous.frame))),
+                pn.pane.HTML(kpi_html(definition, current, single_value(previous.frame),
+                                      c.indicator_quality(indicator, start, last))),
                 pn.pane.Markdown(f"De {start} à {last}, toute l'AP-HP.\n\n**Lignage** (tables et colonnes lues) :\n\n"
                                  f"{lineage_markdown(current)}", css_classes=["wb-lineage"]),
             )

@@ -213,7 +213,8 @@ class Pilotage:
             # a card covers exactly the chosen months, whatever the grain of the series
             result = self.result(indicator, grain="month")
             previous = single_value(self.result(indicator, years_back=1, grain="month").frame)
-            return pn.pane.HTML(kpi_html(definition, result, previous), width=330, margin=6)
+            quality = c.indicator_quality(indicator, *self.period(), hospitals=tuple(self.filters().get("hospital", ())))
+            return pn.pane.HTML(kpi_html(definition, result, previous, quality), width=330, margin=6)
 
         return build()
 
@@ -364,8 +365,27 @@ def unit_digits(unit: str) -> int:
     return 0 if unit.lower() in {"séjours", "patients", "passages", "journées", "nombre"} else 2
 
 
-def kpi_html(definition: Any, result: Any, previous: float | None) -> str:
-    """One KPI card: value, change vs previous year, definition, referent, version, quality slot."""
+QUALITY_BADGES = {
+    "fit": ("✔ données conformes", "#1a7f37"),
+    "caution": ("⚠ à lire avec prudence", "#9a6700"),
+    "unfit": ("✖ données non fiables", "#cf222e"),
+}
+
+
+def quality_html(quality: Any | None) -> str:
+    """The quality badge: status of the checks the indicator depends on, failing checks in the tooltip."""
+    if quality is None:
+        return '<div class="wb-quality" data-quality="">Qualité : non évaluée</div>'
+    label, colour = QUALITY_BADGES.get(quality.status, (quality.status, "#555"))
+    reasons = [f"{r.id} : {r.description}" for r in quality.failing] + [f"contrôle inconnu : {u}" for u in quality.unknown]
+    tooltip = html.escape("\n".join(reasons) or "tous les contrôles requis passent sur ce périmètre")
+    return (f'<div class="wb-quality" data-quality="{quality.status}" title="{tooltip}" style="font-size:0.85em;'
+            f'color:{colour};font-weight:600">Qualité : {label}'
+            f'{f" ({len(quality.failing)} contrôle(s) en échec)" if quality.failing else ""}</div>')
+
+
+def kpi_html(definition: Any, result: Any, previous: float | None, quality: Any | None = None) -> str:
+    """One KPI card: value, change vs previous year, definition, referent, version, quality badge."""
     indicator = definition.id
     current = single_value(result.frame)
     digits = unit_digits(definition.unit)
@@ -389,7 +409,7 @@ def kpi_html(definition: Any, result: Any, previous: float | None) -> str:
         f'<div class="wb-kpi-change">{escape(evolution)}</div>'
         f'<div style="font-size:0.85em;color:#555">{escape(definition.definition)}</div>'
         f'<div style="font-size:0.8em;color:#555">Référent : {escape(definition.referent)} · version {escape(version)}</div>'
-        f'<div class="wb-quality" style="font-size:0.8em">Qualité : <span title="contrôles qualité à venir">non évaluée</span></div>'
+        f"{quality_html(quality)}"
         "</div>"
     )
 

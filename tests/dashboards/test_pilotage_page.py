@@ -9,6 +9,7 @@ dashboard and the raw data are all held to the same number.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import subprocess
@@ -163,6 +164,14 @@ def test_hospital_filter_changes_kpi_to_engine_and_sql_value(open_page, engine, 
     previous = single(engine("nb_sejours", start=months_before(month, 12), end=months_before(month, 12),
                              filters={"hospital": [code]}))
     expect_value(page, "nb_sejours", previous, "data-previous")
+    # the quality badge: the checks nb_sejours depends on, on this hospital and month
+    from workbench.quality.status import quality_status
+
+    day = engine.warehouse.extraction_date.replace(day=1)
+    first = (day - dt.timedelta(days=1)).replace(day=1)
+    quality = quality_status(engine.warehouse, front_matter("nb_sejours")["quality_checks"], first,
+                             day - dt.timedelta(days=1), {"hospital": [code]})
+    expect(kpi(page, "nb_sejours").locator(".wb-quality")).to_have_attribute("data-quality", quality.status)
     # the pole list now holds this hospital's poles only
     poles = page.locator(".wb-pole select option").all_inner_texts()
     sites = engine.warehouse.execute(engine.warehouse.view("care_sites"))
