@@ -49,13 +49,10 @@ def routes() -> dict[str, Callable[[], Any]]:
 
 def serve(port: int, address: str, websocket_origin: list[str], show: bool = False) -> None:
     """Serve every page in this process until interrupted."""
+    from dashboards.components import PAGES, SITE_TITLE
+
     _extension()
     pn.serve(
-        routes(),
-        port=port,
-        address=address,
-        websocket_origin=websocket_origin,
-        show=show,
-        title={"/": "EDS Workbench", "catalogue": "Catalogue", "pilotage": "Pilotage",
-               "dictionnaire": "Dictionnaire des indicateurs"},
+        routes(), port=port, address=address, websocket_origin=websocket_origin, show=show,
+        title={"/": SITE_TITLE, **dict(PAGES)},
     )
