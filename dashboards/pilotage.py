@@ -31,8 +31,10 @@ COLUMN_LABELS = {
     "month": "Mois", "quarter": "Trimestre", "year": "Année", "value": "Valeur", "numerator": "Numérateur",
     "denominator": "Dénominateur", "n_patients": "Patients", "indicator_version": "Version",
     "snapshot_id": "Instantané", "stay_type": "Champ", "visit_type": "Type de visite",
-    "age_band": "Tranche d'âge", "sex": "Sexe",
+    "age_band": "Tranche d'âge", "sex": "Sexe", "libellé": "Libellé",
 }
+NUMBER_FORMAT = {"type": "money", "decimal": ",", "thousand": "\u202f", "precision": 2}
+"""Tabulator's French number format for the value column (the download keeps full precision)."""
 
 
 # --------------------------------------------------------------------------- periods
@@ -267,6 +269,7 @@ class Pilotage:
             table = pn.widgets.Tabulator(
                 shown, titles={column: COLUMN_LABELS.get(column, column) for column in shown.columns},
                 show_index=False, disabled=True, sizing_mode="stretch_width", height=min(480, 70 + 42 * len(shown)),
+                formatters={"value": NUMBER_FORMAT}, hidden_columns=["indicator_version", "snapshot_id"],
                 pagination=None, css_classes=["wb-breakdown"],
             )
             return pn.Column(
