@@ -172,6 +172,16 @@ def test_hospital_filter_changes_kpi_to_engine_and_sql_value(open_page, engine, 
     quality = quality_status(engine.warehouse, front_matter("nb_sejours")["quality_checks"], first,
                              day - dt.timedelta(days=1), {"hospital": [code]})
     expect(kpi(page, "nb_sejours").locator(".wb-quality")).to_have_attribute("data-quality", quality.status)
+    # the PMSI field narrows the same request
+    fields = engine("nb_sejours", by=("stay_type",), start=month, end=month, filters={"hospital": [code]}).frame
+    labels = {"MCO": "MCO", "SSR": "SSR", "PSY": "Psychiatrie", "SLD": "SLD"}
+    fields = fields[fields.stay_type.isin(list(labels))].sort_values(["value", "stay_type"], ascending=[False, True])
+    field = fields.iloc[-1].stay_type if len(fields) > 1 else "SSR"
+    choose(page, "wb-champ", labels[field])
+    narrowed = engine("nb_sejours", start=month, end=month, filters={"hospital": [code], "stay_type": [field]})
+    expected_field = single(narrowed) if len(narrowed.frame) else None
+    assert expected_field is None or expected_field < in_hospital
+    expect(kpi(page, "nb_sejours")).to_have_attribute("data-value", "" if expected_field is None else repr(expected_field))
     # the pole list now holds this hospital's poles only
     poles = page.locator(".wb-pole select option").all_inner_texts()
     sites = engine.warehouse.execute(engine.warehouse.view("care_sites"))
