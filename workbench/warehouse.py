@@ -48,11 +48,18 @@ _SPARK_CONNECTIONS: dict[int, Any] = {}
 
 @dataclass(frozen=True)
 class UserContext:
-    """Who is asking. The seam for perimeters and masking: today the local administrator."""
+    """Who is asking (see `workbench.access`): the default is the local administrator.
+
+    `perimeter` lists care-site codes (covering their descendants; empty =
+    everything), `nominative` the right to read `person_identity`, `min_count`
+    the disclosure threshold applied to users without patient-level rights.
+    """
 
     name: str = "local"
     role: str = "admin"
     perimeter: frozenset[str] = field(default_factory=frozenset)  # empty = everything
+    nominative: bool = True
+    min_count: int = 10
 
 
 # ----------------------------------------------------------------- connections
@@ -234,6 +241,42 @@ class Warehouse:
         self._mapping = mapping_for(catalog.flavour)
         self._tables: dict[str, ir.Table] = {}
         self._built: dict[str, Built] = {}
+        self._rows: Any = None  # the perimeter's RowFilter, built on first use
+
+    # access control: views are built from the raw tables unrestricted, then filtered (see workbench.access)
+    def _raw_table(self, name: str) -> ir.Table:
+        if name not in self.catalog.tables:
+            raise UserError(
+                f"table « {name} » absente du catalogue {self.catalog_path.name} (tables : {', '.join(self.tables)})"
+            )
+        if name not in self._tables:
+            self._tables[name] = self.catalog.read(name, con=self.con, backend=self.backend_name)
+        return self._tables[name]
+
+    def _raw_view(self, name: str) -> ir.Table:
+        return conform(name, self._build(name))
+
+    def _row_filter(self) -> Any:
+        """The perimeter's row filter, or None when the user reads every row."""
+        from workbench import access
+        from workbench.access.perimeter import RowFilter, resolve
+
+        if access.unrestricted(self.user) or not access.is_patient_level(self.user):
+            return None
+        if self._rows is None:
+            coverage = resolve(self.con.execute(self._raw_view("care_sites")), self.user.perimeter)
+            self._rows = RowFilter(self._raw_view, coverage)
+        return self._rows
+
+    def _is_reference(self, name: str) -> bool:
+        from workbench.access.perimeter import PERSON_COLUMN, STAY_COLUMN
+
+        columns = set(self._raw_table(name).columns)
+        return not columns & {PERSON_COLUMN, STAY_COLUMN}
+
+    def unrestricted(self) -> "Unrestricted":
+        """Every row, for the disclosure policy only: aggregates leave it through the policy, never rows."""
+        return Unrestricted(self)
 
     def __repr__(self) -> str:
         return f"Warehouse({self.catalog_path}, flavour={self.flavour}, backend={self.backend_name})"
@@ -250,14 +293,13 @@ class Warehouse:
         return list(self.catalog.tables)
 
     def table(self, name: str) -> ir.Table:
-        """The raw table `name` (lazy), or a `UserError` naming it and the catalogue."""
-        if name not in self.catalog.tables:
-            raise UserError(
-                f"table « {name} » absente du catalogue {self.catalog_path.name} (tables : {', '.join(self.tables)})"
-            )
-        if name not in self._tables:
-            self._tables[name] = self.catalog.read(name, con=self.con, backend=self.backend_name)
-        return self._tables[name]
+        """The raw table `name` (lazy) restricted to the user's perimeter, or a `UserError` (unknown, refused)."""
+        from workbench import access
+
+        table = self._raw_table(name)
+        access.check_table(self.user, name, self._is_reference(name))
+        rows = self._row_filter()
+        return rows.table(table) if rows is not None else table
 
     # canonical views
     @property
@@ -273,12 +315,18 @@ class Warehouse:
                 f"vue « {name} » indisponible pour {self.catalog_path.name} : table(s) absente(s) : {', '.join(missing)}"
             )
         if name not in self._built:
-            self._built[name] = self._mapping.BUILDERS[name](self)
+            self._built[name] = self._mapping.BUILDERS[name](_RawSources(self))
         return self._built[name]
 
     def view(self, name: str) -> ir.Table:
-        """The canonical view `name`, shaped exactly as the contract in `semantic/views.py`."""
-        return conform(name, self._build(name))
+        """The canonical view `name`, shaped exactly as the contract in `semantic/views.py`, within the perimeter."""
+        from workbench import access
+
+        spec(name)
+        access.check_view(self.user, name)
+        table = self._raw_view(name)
+        rows = self._row_filter()
+        return rows.view(name, table) if rows is not None else table
 
     def unavailable(self, view: str) -> set[str]:
         """Columns of `view` whose fact this flavour lacks (null in the view, never zeros)."""
@@ -293,8 +341,11 @@ class Warehouse:
         """Run an ibis expression: the single point every query of the workbench goes through.
 
         A table expression gives a DataFrame, a column a Series, a scalar a value.
+        Each execution is written to the audit log (who, which tables, how many rows).
         """
-        return self.con.execute(expr)
+        result = self.con.execute(expr)
+        _audit_execute(self.user, expr, result)
+        return result
 
     def to_sql(self, expr: ir.Expr, dialect: str | None = None) -> str:
         """The SQL of `expr` for this backend, or for `dialect` ("duckdb", "spark"…)."""
@@ -309,7 +360,7 @@ class Warehouse:
     def _metadata_row(self) -> dict[str, Any]:
         if "_metadata" not in self.catalog.tables:
             return {}
-        frame = self.execute(self.table("_metadata").limit(1))
+        frame = self.con.execute(self._raw_table("_metadata").limit(1))
         return {} if frame.empty else frame.iloc[0].to_dict()
 
     @cached_property
@@ -320,8 +371,8 @@ class Warehouse:
             return stamped
         digest = hashlib.sha256()
         for name in sorted(self.tables):
-            table = self.table(name)
-            rows = int(self.execute(table.count()))
+            table = self._raw_table(name)
+            rows = int(self.con.execute(table.count()))
             digest.update(f"{name}|{','.join(table.columns)}|{rows};".encode())
         return digest.hexdigest()[:16]
 
@@ -333,8 +384,8 @@ class Warehouse:
             return pd.Timestamp(stamped).date()
         if "stays" not in self.views:
             raise UserError(f"{self.catalog_path.name} : ni _metadata ni visites : date d'extraction inconnue")
-        stays = self.view("stays")
-        last = self.execute(ibis.greatest(stays.start_date.max(), stays.end_date.max()))
+        stays = self._raw_view("stays")
+        last = self.con.execute(ibis.greatest(stays.start_date.max(), stays.end_date.max()))
         if last is None or pd.isna(last):
             raise UserError(f"{self.catalog_path.name} : aucune visite datée : date d'extraction inconnue")
         return pd.Timestamp(last).date()
@@ -346,6 +397,89 @@ class Warehouse:
             self._owns_con = False
 
 
+class _RawSources:
+    """What the semantic builders read: the warehouse's tables and views before any row filter.
+
+    Views are derived from whole tables (a stay's unit comes from its movements,
+    wherever they are) and only their result is restricted to the perimeter.
+    """
+
+    def __init__(self, warehouse: Warehouse):
+        self._warehouse = warehouse
+        self.tables = warehouse.tables
+
+    def table(self, name: str) -> ir.Table:
+        return self._warehouse._raw_table(name)
+
+    def view(self, name: str) -> ir.Table:
+        return self._warehouse._raw_view(name)
+
+
+class Unrestricted:
+    """The warehouse seen by the disclosure policy: every row, queries audited under the real user.
+
+    The indicator engine computes on it for users without patient-level rights
+    and passes what it returns through `workbench.access.disclosure`; nothing
+    else in the workbench hands it out.
+    """
+
+    def __init__(self, warehouse: Warehouse):
+        self._warehouse = warehouse
+        self.user = UserContext()  # no row filter, no nested policy: the policy is applied by the caller
+        for name in ("catalog", "catalog_path", "flavour", "backend_name", "con"):
+            setattr(self, name, getattr(warehouse, name))
+
+    @property
+    def tables(self) -> list[str]:
+        return self._warehouse.tables
+
+    @property
+    def views(self) -> list[str]:
+        return self._warehouse.views
+
+    def table(self, name: str) -> ir.Table:
+        return self._warehouse._raw_table(name)
+
+    def view(self, name: str) -> ir.Table:
+        return self._warehouse._raw_view(name)
+
+    def unavailable(self, view: str) -> set[str]:
+        return self._warehouse.unavailable(view)
+
+    def view_reads(self, view: str) -> tuple[str, ...]:
+        return self._warehouse.view_reads(view)
+
+    def execute(self, expr: ir.Expr) -> Any:
+        result = self.con.execute(expr)
+        _audit_execute(self._warehouse.user, expr, result, through="politique de diffusion")
+        return result
+
+    def to_sql(self, expr: ir.Expr, dialect: str | None = None) -> str:
+        return self._warehouse.to_sql(expr, dialect)
+
+    @property
+    def snapshot_id(self) -> str:
+        return self._warehouse.snapshot_id
+
+    @property
+    def extraction_date(self) -> date:
+        return self._warehouse.extraction_date
+
+
+def _tables_read(expr: ir.Expr) -> list[str]:
+    """Names of the physical tables an expression reads (for the audit log)."""
+    import ibis.expr.operations as ops
+
+    return sorted({node.name for node in expr.op().find(ops.DatabaseTable)})
+
+
+def _audit_execute(user: UserContext, expr: ir.Expr, result: Any, **fields: Any) -> None:
+    from workbench import audit
+
+    rows = len(result) if isinstance(result, (pd.DataFrame, pd.Series)) else 1
+    audit.write("execute", user, tables=_tables_read(expr), rows=rows, **fields)
+
+
 def open(  # noqa: A001 - the public name the notebooks use: workbench.open()
     catalog: str | Path | None = None,
     backend: str | None = None,
@@ -355,6 +489,8 @@ def open(  # noqa: A001 - the public name the notebooks use: workbench.open()
 
     `backend` is "duckdb" or "pyspark" (default: `$WORKBENCH_BACKEND`, else the
     catalogue's own default: pyspark for a Spark database, duckdb otherwise).
+    `user` (from `workbench.access.authenticate`) restricts every view and raw
+    table to its perimeter; the default is the local administrator.
     """
     loaded = load_catalog(paths.catalog_path(Path(catalog) if catalog is not None else None))
     chosen = backend or os.environ.get("WORKBENCH_BACKEND") or loaded.default_backend

@@ -286,8 +286,14 @@ def compute(
     `grain` widens the period to whole quarters or years; `filters` keep the
     listed members of a dimension; `version` forces a version (default: the
     one in force at the end of the period); `params` override the parameters
-    of a Python implementation (e.g. ``{"source": "AREM"}``).
+    of a Python implementation (e.g. ``{"source": "AREM"}``). A user without
+    patient-level rights on the requested scope gets the cube cells of the
+    disclosure policy instead (:mod:`workbench.access.disclosure`).
     """
+    from workbench.access import disclosure
+
+    if disclosure.applies(warehouse, filters):
+        return disclosure.compute_protected(definition, warehouse, by, start, end, grain, filters, version, params)
     chosen, request = prepare(definition, warehouse, by, start, end, grain, filters, version, params)
     stamp = _stamp(warehouse, definition, chosen, request)
     missing = missing_facts(warehouse, _required(chosen.computation, request.params))
@@ -303,10 +309,22 @@ def compute(
     sql, read = compiled(warehouse, expr)
     frame = warehouse.execute(expr)
     frame = frame.assign(indicator_version=chosen.version, snapshot_id=getattr(warehouse, "snapshot_id", None))
+    _audit(warehouse, definition, request, len(frame))
     return IndicatorResult(
         indicator_id=definition.id, frame=frame.reset_index(drop=True), status=OK, version=chosen.version,
         sql=sql, expr=expr, lineage=read, stamp={**stamp, "statut": OK},
     )
+
+
+def _audit(warehouse: Any, definition: IndicatorDefinition, request: Request, cells: int) -> None:
+    """An indicator computed without the disclosure policy (the user may read the rows behind it)."""
+    user = getattr(warehouse, "user", None)
+    if user is None or getattr(warehouse, "unrestricted", None) is None:
+        return  # the policy's own lattice computations: audited by the policy as one request
+    from workbench import audit
+
+    audit.write("indicator", user, indicator=definition.id, by=list(request.by), filters=dict(request.filters),
+                period=f"{request.start:%Y-%m}/{request.end:%Y-%m}", cells=cells, masked=0, policy=False)
 
 
 def compute_by_id(indicator_id: str, warehouse: Any, dictionary: Any, **request: Any) -> IndicatorResult:

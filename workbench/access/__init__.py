@@ -1,0 +1,112 @@
+"""Access control: who may read which rows, and what aggregates they may see.
+
+`load_access(path)` reads access.yaml, `authenticate(name, password)` turns a
+login into a :class:`~workbench.warehouse.UserContext` (and writes the login to
+the audit log); `workbench.open(user=…)` then restricts every view and raw table
+to the user's perimeter, and the indicator engine passes the results of users
+without patient-level rights through the disclosure policy
+(:mod:`workbench.access.disclosure`). `policy_key(user)` is what any cache of
+results must include.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from workbench.access.model import (
+    DEFAULT_MIN_COUNT,
+    ROLES,
+    AccessFile,
+    Role,
+    UserEntry,
+    access_path,
+    hash_password,
+    load_access,
+    save_access,
+    verify_password,
+)
+from workbench.errors import UserError
+
+__all__ = [
+    "ROLES", "Role", "AccessFile", "UserEntry", "access_path", "authenticate", "hash_password",
+    "load_access", "save_access", "verify_password", "user_context", "policy_key", "role_of",
+    "is_patient_level", "check_table", "check_view",
+]
+
+
+def user_context(name: str, entry: UserEntry, access: AccessFile):  # -> UserContext (lazy import: ibis)
+    """The `UserContext` of an account of access.yaml."""
+    from workbench.warehouse import UserContext
+
+    return UserContext(
+        name=name, role=entry.role, perimeter=frozenset(entry.perimeter),
+        nominative=entry.nominative or entry.role == "admin", min_count=access.policy.min_count,
+    )
+
+
+def authenticate(name: str, password: str, path: str | Path | None = None):  # -> UserContext | None
+    """The user's context when the password matches, else None; every attempt is audited."""
+    from workbench import audit
+
+    access = load_access(path)
+    entry = access.users.get(name)
+    ok = entry is not None and verify_password(password, entry.password_hash)
+    if entry is None:
+        verify_password(password, _DUMMY_HASH)  # same cost for unknown names: no user enumeration by timing
+    audit.log_login(name, ok)
+    return user_context(name, entry, access) if ok and entry is not None else None
+
+
+_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+
+
+def role_of(user) -> Role:
+    """The user's role, or a `UserError` for an unknown one (a forged context)."""
+    try:
+        return ROLES[user.role]
+    except KeyError:
+        raise UserError(f"rôle inconnu {user.role!r} pour l'utilisateur {user.name!r}") from None
+
+
+def is_patient_level(user) -> bool:
+    """True when the user may read patient-level rows (within their perimeter)."""
+    return role_of(user).patient_level
+
+
+def unrestricted(user) -> bool:
+    """True when no row filter applies: admin, or a patient-level role without perimeter."""
+    return user.role == "admin" or (is_patient_level(user) and not user.perimeter)
+
+
+def check_view(user, name: str) -> None:
+    """Refuse patient-level views to aggregates-only roles (care sites are reference data)."""
+    if not is_patient_level(user) and name != "care_sites":
+        raise UserError(
+            f"accès refusé : le rôle {user.role} ne consulte que des agrégats (vue « {name} » "
+            "non accessible ; utilisez les indicateurs)"
+        )
+
+
+def check_table(user, name: str, reference: bool) -> None:
+    """Refuse patient tables to aggregates-only roles and `person_identity` without the nominative right."""
+    from workbench.access.perimeter import IDENTITY_TABLE
+
+    if name == IDENTITY_TABLE and not (is_patient_level(user) and getattr(user, "nominative", False)):
+        raise UserError(
+            f"accès refusé : la table « {name} » (identité des patients) exige le droit nominatif, "
+            f"que l'utilisateur {user.name} n'a pas"
+        )
+    if not is_patient_level(user) and not reference:
+        raise UserError(
+            f"accès refusé : le rôle {user.role} ne consulte que des agrégats (table « {name} » non accessible)"
+        )
+
+
+def policy_key(user) -> str:
+    """A short key for caches: role, perimeter, nominative right and threshold (users sharing it see the same results)."""
+    text = "|".join([
+        user.role, ",".join(sorted(user.perimeter)), str(bool(getattr(user, "nominative", False))),
+        str(getattr(user, "min_count", DEFAULT_MIN_COUNT)),
+    ])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

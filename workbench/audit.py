@@ -1,0 +1,114 @@
+"""The audit trail: append-only JSON lines in ``state_path()/audit.jsonl``.
+
+One event per line, written with a single ``write`` on a file opened in append
+mode, then flushed and fsynced, so concurrent processes never interleave lines
+and an event is on disk before the result is returned. The reader skips a torn
+last line (a crash mid-write) instead of failing on the whole log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+from workbench import paths
+from workbench.errors import UserError
+
+FILE_NAME = "audit.jsonl"
+_LOCK = threading.Lock()
+
+
+def log_path(state: Path | None = None) -> Path:
+    """Where the audit log lives (the state folder, never the warehouse)."""
+    return paths.state_path(state) / FILE_NAME
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def write(event: str, user: Any = None, **fields: Any) -> dict[str, Any]:
+    """Append one event (with time, user name and role) and return it."""
+    record = {
+        "time": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+        "event": event,
+        "user": getattr(user, "name", user),
+        "role": getattr(user, "role", None),
+        **fields,
+    }
+    line = json.dumps(record, ensure_ascii=False, default=_jsonable) + "\n"
+    path = log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _LOCK:
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(descriptor, line.encode("utf-8"))
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    return record
+
+
+def log_login(name: str, ok: bool) -> dict[str, Any]:
+    """A login attempt, successful or not (the password is never logged)."""
+    return write("login", name, ok=bool(ok))
+
+
+def log_export(user: Any, what: str, rows: int, destination: str | None = None, **fields: Any) -> dict[str, Any]:
+    """An export of data leaving the workbench (file, download)."""
+    return write("export", user, what=what, rows=int(rows), destination=destination, **fields)
+
+
+def read(path: Path | None = None) -> Iterator[dict[str, Any]]:
+    """Events in order; a line that does not parse (a torn write) is skipped."""
+    path = path or log_path()
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record
+
+
+def _since(value: str) -> str:
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(f"--since : date invalide {value!r} (format AAAA-MM-JJ ou AAAA-MM-JJTHH:MM)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds")
+
+
+def search(user: str | None = None, event: str | None = None, since: str | None = None,
+           path: Path | None = None) -> list[dict[str, Any]]:
+    """Events matching every given criterion (user name, event kind, at or after a date)."""
+    threshold = _since(since) if since else None
+    return [
+        record for record in read(path)
+        if (user is None or record.get("user") == user)
+        and (event is None or record.get("event") == event)
+        and (threshold is None or str(record.get("time", "")) >= threshold)
+    ]
+
+
+def tail(count: int = 20, path: Path | None = None) -> list[dict[str, Any]]:
+    """The last `count` events."""
+    if count < 0:
+        raise UserError("-n : nombre d'événements négatif")
+    events = list(read(path))
+    return events[-count:] if count else []

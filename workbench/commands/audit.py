@@ -1,0 +1,52 @@
+"""`workbench audit tail|search`: read the append-only audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from workbench.output import OutputFormat, emit, emit_json
+
+app = typer.Typer(help="Journal d'audit : requêtes, exports, connexions.", no_args_is_help=True)
+FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table ou json.")]
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="audit")
+
+
+def _show(events: list[dict], format: OutputFormat) -> None:
+    import pandas as pd
+
+    if format is OutputFormat.json:
+        emit_json(events)
+        return
+    frame = pd.DataFrame(events)
+    if not frame.empty:
+        frame = frame.astype(str)
+    emit(frame, format, None, {"evenements": len(events)}, title="Journal d'audit")
+
+
+@app.command("tail")
+def tail(
+    n: Annotated[int, typer.Option("-n", help="Nombre d'événements (les plus récents).")] = 20,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Les derniers événements."""
+    from workbench import audit
+
+    _show(audit.tail(n), format)
+
+
+@app.command("search")
+def search(
+    user: Annotated[Optional[str], typer.Option("--user", help="Nom d'utilisateur.")] = None,
+    event: Annotated[Optional[str], typer.Option("--event", help="execute, indicator, export, login.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", help="À partir de (AAAA-MM-JJ[THH:MM]).")] = None,
+    format: FormatOption = OutputFormat.table,
+) -> None:
+    """Les événements correspondant à tous les critères donnés."""
+    from workbench import audit
+
+    _show(audit.search(user=user, event=event, since=since), format)
