@@ -1,9 +1,10 @@
 """The audit trail: append-only JSON lines in ``state_path()/audit.jsonl``.
 
 One event per line, written with a single ``write`` on a file opened in append
-mode, then flushed and fsynced, so concurrent processes never interleave lines
-and an event is on disk before the result is returned. The reader skips a torn
-last line (a crash mid-write) instead of failing on the whole log.
+mode, then fsynced, so concurrent processes never interleave lines and an
+event is on disk before the result is returned. The reader skips a torn line
+(a crash mid-write) instead of failing on the whole log, and the next writer
+starts a fresh line after it so the following events stay readable.
 """
 
 from __future__ import annotations
@@ -50,9 +51,11 @@ def write(event: str, user: Any = None, **fields: Any) -> dict[str, Any]:
     path = log_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with _LOCK:
-        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(descriptor, line.encode("utf-8"))
+            size = os.fstat(descriptor).st_size
+            torn = size > 0 and os.pread(descriptor, 1, size - 1) != b"\n"
+            os.write(descriptor, (("\n" if torn else "") + line).encode("utf-8"))
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
