@@ -21,6 +21,7 @@ with value, numerator, denominator and n_patients null.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -146,6 +147,7 @@ class Lattice:
 
 _LATTICES: OrderedDict[tuple, Lattice] = OrderedDict()
 _LATTICE_CACHE = 16
+_LATTICE_LOCK = threading.Lock()  # dashboard sessions share the cache
 
 
 def _key(row: pd.Series, site_depth: int, time_depth: int) -> Key:
@@ -210,9 +212,10 @@ def lattice(definition: Any, source: Any, years: tuple[int, int], version: str |
     time_levels = [level for level in TIME_LEVELS if level in definition.dimensions]
     key = (definition.id, version, tuple(sorted((params or {}).items())), years,
            getattr(source, "snapshot_id", None), str(source.catalog_path), min_count)
-    if key in _LATTICES:
-        _LATTICES.move_to_end(key)
-        return _LATTICES[key]
+    with _LATTICE_LOCK:
+        if key in _LATTICES:
+            _LATTICES.move_to_end(key)
+            return _LATTICES[key]
     frames = {}
     for site_depth in range(len(site_levels) + 1):
         for time_depth in range(1, len(time_levels) + 1):
@@ -222,9 +225,10 @@ def lattice(definition: Any, source: Any, years: tuple[int, int], version: str |
                 version=version, params=params,
             )
     result = Lattice(frames, suppress(cells(frames), min_count))
-    _LATTICES[key] = result
-    if len(_LATTICES) > _LATTICE_CACHE:
-        _LATTICES.popitem(last=False)
+    with _LATTICE_LOCK:
+        _LATTICES[key] = result
+        if len(_LATTICES) > _LATTICE_CACHE:
+            _LATTICES.popitem(last=False)
     return result
 
 
