@@ -25,7 +25,8 @@ def _extension() -> None:
     pn.extension("tabulator", raw_css=[RAW_CSS], loading_indicator=True, notifications=True)
 
 
-PAGE_MODULES = {"catalogue": "dashboards.catalogue", "pilotage": "dashboards.pilotage", "dictionnaire": "dashboards.dictionary"}
+PAGE_MODULES = {"catalogue": "dashboards.catalogue", "pilotage": "dashboards.pilotage", "dictionnaire": "dashboards.dictionary",
+                "qualite": "dashboards.quality"}
 
 
 def _page(route: str) -> Callable[[], Any]:

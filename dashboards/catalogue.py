@@ -125,8 +125,7 @@ class CataloguePage:
         self.views = VIEWS
         self.table = pn.widgets.Select(name="Table", options=tables, value=tables[0] if tables else None)
         self.view = pn.widgets.Select(name="Vue canonique", options=list(VIEWS), value="stays" if "stays" in VIEWS else None)
-        volume_views = ["stays", "unit_stays", "diagnoses", "procedures", "biology", "drugs", "notes"]
-        self.volume_view = pn.widgets.Select(name="Volumes mensuels de la vue", options=volume_views, value="stays")
+        self.volume_view = pn.widgets.Select(name="Volumes mensuels de la vue", options=VOLUME_VIEWS, value="stays")
         c.sync_url([(self.table, "value", "table"), (self.view, "value", "vue"), (self.volume_view, "value", "volumes")])
 
     @staticmethod
@@ -156,34 +155,13 @@ class CataloguePage:
             sizing_mode="stretch_width",
         )
 
-    @c.guarded("Les volumes mensuels")
-    def volume_plot(self, name: str) -> pn.viewable.Viewable:
-        frame = volumes()
-        frame = frame[frame["table"] == name]
-        if frame.empty:
-            return pn.pane.Alert("Aucune ligne sur la période.", alert_type="warning")
-        hospitals = dict(zip(*_hospital_names(self.handle)))
-        frame = frame.assign(hopital=frame["hopital"].map(lambda code: hospitals.get(code, code)),
-                             mois=pd.to_datetime(frame["mois"] + "-01"))
-        lines = frame.hvplot.line(
-            x="mois", y="lignes", by="hopital", height=320, responsive=True, xlabel="Mois", ylabel="Lignes",
-            title=f"Lignes par mois et par hôpital : {name}", legend="right",
-        )
-        heat = frame.hvplot.heatmap(
-            x="mois", y="hopital", C="completude", cmap="RdYlGn", clim=(0, 1), height=300, responsive=True,
-            xlabel="Mois", ylabel="Hôpital", title="Complétude (volume du mois ÷ volume maximal) : une bande rouge = flux arrêté",
-            colorbar=True,
-        )
-        return pn.Column(pn.pane.HoloViews(lines, sizing_mode="stretch_width"), pn.pane.HoloViews(heat, sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
-
     def layout(self) -> pn.template.BaseTemplate:
         main = [
             pn.panel(self.table_list, loading_indicator=True, sizing_mode="stretch_width"),
             pn.Tabs(
                 ("Colonnes d'une table", pn.Column(self.table, pn.bind(self.table_detail, self.table), sizing_mode="stretch_width")),
                 ("Vues canoniques", pn.Column(self.view, pn.bind(self.view_detail, self.view), sizing_mode="stretch_width")),
-                ("Volumes mensuels", pn.Column(self.volume_view, pn.panel(pn.bind(self.volume_plot, self.volume_view), loading_indicator=True),
+                ("Volumes mensuels", pn.Column(self.volume_view, pn.panel(pn.bind(volume_figure, self.volume_view), loading_indicator=True),
                                                sizing_mode="stretch_width")),
                 sizing_mode="stretch_width", dynamic=True,
             ),
@@ -192,6 +170,36 @@ class CataloguePage:
                  f"Date d'extraction : {_date(getattr(self.handle, 'extraction_date', None))}\n\n"
                  f"Saveur : {getattr(self.handle, 'flavour', '—')}")
         return c.page("catalogue", main, [pn.pane.Markdown(f"### Entrepôt\n{stamp}")])
+
+
+VOLUME_VIEWS = ["stays", "unit_stays", "diagnoses", "procedures", "biology", "drugs", "notes"]
+"""Canonical views whose monthly volumes per hospital can be plotted."""
+
+
+@c.guarded("Les volumes mensuels")
+def volume_figure(name: str) -> pn.viewable.Viewable:
+    """Monthly rows of a canonical view per hospital, and the completeness heat map (a stopped feed is a red band).
+
+    Shared by the catalogue and the quality pages.
+    """
+    frame = volumes()
+    frame = frame[frame["table"] == name]
+    if frame.empty:
+        return pn.pane.Alert("Aucune ligne sur la période.", alert_type="warning")
+    hospitals = dict(zip(*_hospital_names(c.warehouse())))
+    frame = frame.assign(hopital=frame["hopital"].map(lambda code: hospitals.get(code, code)),
+                         mois=pd.to_datetime(frame["mois"] + "-01"))
+    lines = frame.hvplot.line(
+        x="mois", y="lignes", by="hopital", height=320, responsive=True, xlabel="Mois", ylabel="Lignes",
+        title=f"Lignes par mois et par hôpital : {name}", legend="right",
+    )
+    heat = frame.hvplot.heatmap(
+        x="mois", y="hopital", C="completude", cmap="RdYlGn", clim=(0, 1), height=300, responsive=True,
+        xlabel="Mois", ylabel="Hôpital", title="Complétude (volume du mois ÷ volume maximal) : une bande rouge = flux arrêté",
+        colorbar=True,
+    )
+    return pn.Column(pn.pane.HoloViews(lines, sizing_mode="stretch_width"), pn.pane.HoloViews(heat, sizing_mode="stretch_width"),
+                     sizing_mode="stretch_width")
 
 
 def _hospital_names(handle: Any) -> tuple[list[str], list[str]]:

@@ -29,6 +29,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("catalogue", "Catalogue"),
     ("pilotage", "Pilotage"),
     ("dictionnaire", "Dictionnaire des indicateurs"),
+    ("qualite", "Qualité des données"),
 )
 """(route, French title) of each page, in the order of the navigation menu."""
 
