@@ -235,3 +235,30 @@ def test_injection_through_engine_filters(nb_sejours, catalog):
         request(nb_sejours, cardio, ("month",), "month", filters={"service": [CARDIO, INJECTION]})
     admin = workbench.open(catalog)
     assert request(nb_sejours, admin, ("month",), "month", filters={"hospital": [INJECTION]}).empty
+
+
+def test_a_dim_analyst_is_exact_on_own_hospital_and_protected_elsewhere(nb_sejours, catalog, cube):
+    dim = workbench.open(catalog, user=user("analyste_dim", ("014",)))
+    own = request(nb_sejours, dim, ("hospital", "quarter"), "quarter", filters={"hospital": ["014"]})
+    admin = request(nb_sejours, workbench.open(catalog), ("hospital", "quarter"), "quarter",
+                    filters={"hospital": ["014"]})
+    assert "masked" not in own.columns
+    assert list(own["numerator"]) == list(admin["numerator"])
+    other = request(nb_sejours, dim, ("hospital", "pole", "quarter"), "quarter", filters={"hospital": ["028"]})
+    reference = cube[(2, 2)]
+    reference = reference[reference["hospital"] == "028"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(other, reference[other.columns], check_dtype=False)
+
+
+def test_a_ratio_indicator_is_masked_on_its_patients(catalog):
+    from workbench import paths
+
+    dms = load_dictionary(paths.PROJECT_ROOT / "wiki").get("dms").definition
+    pilote = workbench.open(catalog, user=user("referent_pilotage"))
+    frame = request(dms, pilote, ("hospital", "pole", "quarter"), "quarter")
+    shown = frame[~frame["masked"]]
+    assert len(shown) > 0 and (shown["n_patients"] >= K).all()
+    assert frame.loc[frame["masked"], ["value", "numerator", "denominator"]].isna().all().all()
+    parents = request(dms, pilote, ("hospital", "quarter"), "quarter").set_index(["hospital", "quarter"])["masked"]
+    for cell, poles in frame.groupby(["hospital", "quarter"]):
+        assert int(poles["masked"].sum()) + int(parents[cell]) != 1, cell
