@@ -8,7 +8,6 @@ cell can be recomputed from the shown ones.
 
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pandas as pd
