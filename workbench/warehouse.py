@@ -32,7 +32,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from workbench import paths
+from workbench import materialize, paths
 from workbench.catalog import Catalog, load_catalog
 from workbench.errors import UserError
 from workbench.semantic import mapping_for
@@ -77,7 +77,9 @@ def shared_duckdb(path: str | Path) -> Any:
         con = _DUCKDB_FILES.get(key)
         if con is None:
             for stale in [k for k in _DUCKDB_FILES if k[0] == key[0]]:
-                _DUCKDB_FILES.pop(stale).disconnect()
+                old = _DUCKDB_FILES.pop(stale)
+                materialize.forget(old)
+                old.disconnect()
             con = _DUCKDB_FILES[key] = ibis.duckdb.connect(key[0], read_only=True)
         return con
 
@@ -254,7 +256,8 @@ class Warehouse:
         return self._tables[name]
 
     def _raw_view(self, name: str) -> ir.Table:
-        return conform(name, self._build(name))
+        # registered so that execute() reads the view's table, built once per snapshot (workbench.materialize)
+        return materialize.register(self.con, name, conform(name, self._build(name)))
 
     def _row_filter(self) -> Any:
         """The perimeter's row filter, or None when the user reads every row."""
@@ -343,7 +346,7 @@ class Warehouse:
         A table expression gives a DataFrame, a column a Series, a scalar a value.
         Each execution is written to the audit log (who, which tables, how many rows).
         """
-        result = self.con.execute(expr)
+        result = self.con.execute(materialize.swap(self.con, expr))
         _audit_execute(self.user, expr, result)
         return result
 
@@ -354,7 +357,7 @@ class Warehouse:
 
             importlib.import_module("ibis.backends.pyspark")  # registers the dialect
             dialect = "pyspark"
-        return str(ibis.to_sql(expr, dialect=dialect or "duckdb"))
+        return materialize.to_sql(self.con, expr, dialect or "duckdb")
 
     # provenance
     def _metadata_row(self) -> dict[str, Any]:
@@ -393,6 +396,7 @@ class Warehouse:
     def close(self) -> None:
         """Release a connection this warehouse owns (shared ones stay open for the process)."""
         if self._owns_con:
+            materialize.forget(self.con)
             self.con.disconnect()
             self._owns_con = False
 
@@ -450,7 +454,7 @@ class Unrestricted:
         return self._warehouse.view_reads(view)
 
     def execute(self, expr: ir.Expr) -> Any:
-        result = self.con.execute(expr)
+        result = self.con.execute(materialize.swap(self.con, expr))
         _audit_execute(self._warehouse.user, expr, result, through="politique de diffusion")
         return result
 
