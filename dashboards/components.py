@@ -48,6 +48,20 @@ def wiki_path() -> Path:
     return beside if beside.exists() else paths.PROJECT_ROOT / "wiki"
 
 
+def templates_path() -> Path:
+    """The notebook templates: ``$WORKBENCH_TEMPLATES`` or ``notebooks/templates`` here, else the project's."""
+    explicit = paths.templates_path()
+    return explicit if explicit.exists() else paths.PROJECT_ROOT / "notebooks" / "templates"
+
+
+def notebook_download(template: str, values: Mapping[str, Any]) -> io.BytesIO:
+    """A parameterised, unexecuted .ipynb of `template` reproducing a view (``workbench.notebooks.notebook_for``)."""
+    from workbench.notebooks import notebook_for
+
+    text = notebook_for(template, values, catalog=catalog_path(), wiki=wiki_path(), templates=templates_path())
+    return io.BytesIO(text.encode("utf-8"))
+
+
 def _open_warehouse(catalog: str) -> Any:
     from workbench.warehouse import open as open_warehouse
 

@@ -17,9 +17,11 @@ import panel as pn
 import param
 
 from dashboards import components as c
+from dashboards.reports import report_form
 
 DEFAULT_KPIS = ("nb_sejours", "dms", "mortalite_hospitaliere")
 DEFAULT_DETAIL = "nb_sejours"
+NOTEBOOK_TEMPLATE = "indicator_deep_dive"
 ALL = ""
 """Widget value meaning 'no filter on this dimension'."""
 
@@ -305,6 +307,37 @@ class Pilotage:
 
         return build()
 
+    def notebook(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
+        """« Ouvrir comme notebook » : the `indicator_deep_dive` template with this view's parameters.
+
+        The template reproduces a view restricted to at most one hospital; with a
+        pole, a service or a PMSI field chosen it would compute another figure,
+        so the button is then disabled and says why.
+        """
+        start, end = self.period()
+        values = {"indicator": indicator, "by": [], "start": start, "end": end, "hospital": self.hospital.value}
+        beyond = [label for label, widget in (("pôle", self.pole), ("service", self.service), ("champ PMSI", self.stay_type))
+                  if widget.value]
+        button = pn.widgets.FileDownload(
+            callback=lambda: c.notebook_download(NOTEBOOK_TEMPLATE, values),
+            filename=f"{NOTEBOOK_TEMPLATE}_{indicator}_{start}_{end}{'_' + self.hospital.value if self.hospital.value else ''}.ipynb",
+            label="Ouvrir comme notebook", button_type="success", css_classes=["wb-notebook"], disabled=bool(beyond),
+            width=220,
+        )
+        note = (f"Le modèle de notebook ne reproduit pas le filtre {', '.join(beyond)} : choisissez au plus un hôpital."
+                if beyond else "Notebook Jupyter (modèle « analyse approfondie ») qui recalcule l'indicateur détaillé "
+                               "sur la même période et le même hôpital.")
+        return pn.Row(button, pn.pane.Markdown(note, css_classes=["wb-notebook-note"], sizing_mode="stretch_width"),
+                      sizing_mode="stretch_width")
+
+    def report_context(self) -> dict[str, Any]:
+        """What a problem report records about the figure: the detailed indicator, the filters, the view's link."""
+        start, end = self.period()
+        location = pn.state.location
+        url = f"{location.pathname}{location.search}" if location is not None else None
+        return {"indicator": self.detail.value, "filters": {**self.filters(), "start": start, "end": end,
+                                                              "grain": self.grain.value}, "url": url}
+
     @property
     def state(self) -> tuple[pn.widgets.Widget, ...]:
         """The widgets that make up the request (the indicator choice aside)."""
@@ -320,6 +353,8 @@ class Pilotage:
         main = [
             pn.Column(pn.pane.Markdown("## Indicateurs clés (évolution par rapport à la même période l'année précédente)"),
                       pn.panel(pn.bind(self.kpi_cards, self.kpis), sizing_mode="stretch_width"), sizing_mode="stretch_width"),
+            pn.panel(pn.bind(self.notebook, self.detail, self.request.param.value), sizing_mode="stretch_width"),
+            report_form(self.report_context),
             pn.Row(pn.Column(deferred(self.series), deferred(self.breakdown), sizing_mode="stretch_width"),
                    pn.Column(pn.pane.Markdown("### Définition"), pn.panel(pn.bind(self.definition, self.detail)), width=420),
                    sizing_mode="stretch_width"),

@@ -19,6 +19,7 @@ import panel as pn
 
 from dashboards import components as c
 from dashboards.catalogue import VOLUME_VIEWS, volume_figure
+from dashboards.reports import reports_view
 
 STATUS_LABELS = {"failed": "échoué", "error": "erreur", "not_applicable": "non applicable", "passed": "réussi"}
 STATUS_ORDER = {"failed": 0, "error": 1, "not_applicable": 2, "passed": 3}
@@ -188,11 +189,6 @@ class QualityPage:
 
         return build()
 
-    def reports(self) -> pn.viewable.Viewable:
-        from dashboards.reports import reports_view
-
-        return reports_view()
-
     def layout(self) -> pn.template.BaseTemplate:
         run = self.run
         main = [
@@ -206,7 +202,7 @@ class QualityPage:
             pn.Column(self.volume_view, pn.panel(pn.bind(volume_figure, self.volume_view), loading_indicator=True),
                       sizing_mode="stretch_width"),
             pn.pane.Markdown("## Problèmes signalés"),
-            pn.panel(self.reports, sizing_mode="stretch_width"),
+            reports_view(),
         ]
         button = pn.widgets.Button(name="Relancer les contrôles", button_type="primary", css_classes=["wb-rerun"])
 
