@@ -28,3 +28,28 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory, vocab_dir: Path) -> Path:
     out = tmp_path_factory.mktemp("demo") / "warehouse"
     build_demo(out, patients=DEMO_PATIENTS, seed=DEMO_SEED, vocab=vocab_dir, progress=False)
     return out
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Debian Chromium for the whole session, driven by Playwright's sync API.
+
+    Shared because Playwright's sync API keeps an event loop running in the main
+    thread while it is open: a second `sync_playwright()` (or `asyncio.run`) in
+    the same session would fail. `make test` installs Chromium; a missing one is
+    an error, not a skip.
+    """
+    assert CHROMIUM.exists(), "Chromium de Debian absent (/usr/bin/chromium) : lancez `make test`, qui l'installe"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

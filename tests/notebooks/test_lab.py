@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import socket
@@ -115,7 +116,10 @@ def test_project_kernel_is_the_default_and_starts(lab: Lab):
     assert response.status_code == 201, response.text
     kernel_id = response.json()["id"]
     try:
-        output = asyncio.run(_execute(lab, kernel_id, "import os, workbench; print(os.environ['WORKBENCH_CATALOG'], workbench.__name__)"))
+        code = "import os, workbench; print(os.environ['WORKBENCH_CATALOG'], workbench.__name__)"
+        # A fresh thread has no event loop, whatever the session's browser left running in this one.
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            output = worker.submit(asyncio.run, _execute(lab, kernel_id, code)).result()
         assert output.split() == [str(lab.catalog.resolve()), "workbench"]
         assert lab.get(f"/api/kernels/{kernel_id}")["execution_state"] in ("idle", "busy")
     finally:

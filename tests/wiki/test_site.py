@@ -199,26 +199,19 @@ def test_links_use_the_label_and_mark_missing_pages() -> None:
 
 
 @pytest.mark.browser
-def test_search_box_finds_indicators_from_a_file_url_without_server(site: Path) -> None:
-    chromium_path = Path("/usr/bin/chromium")
-    if not chromium_path.exists():
-        pytest.skip("Chromium Debian absent (/usr/bin/chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(chromium_path), args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.goto((site / "index.html").as_uri())
-            page.fill("#recherche", "duree sejour")  # accents folded: « durée », « séjour »
-            titles = page.locator("#resultats li a").all_inner_texts()
-            assert titles[:1] == ["Durée moyenne de séjour (DMS)"]
-            page.fill("#recherche", "urgences")
-            titles = page.locator("#resultats li a").all_inner_texts()
-            assert {"Passages aux urgences", "Taux d'hospitalisation après passage aux urgences",
-                    "Part des entrées par les urgences"} <= set(titles)
-            page.locator("#resultats li a", has_text="Passages aux urgences").first.click()
-            assert page.url.endswith("/Indicateurs-passages_urgences.html")
-            assert page.locator("h1").inner_text() == "Passages aux urgences"
-        finally:
-            browser.close()
+def test_search_box_finds_indicators_from_a_file_url_without_server(site: Path, browser) -> None:
+    page = browser.new_page()
+    try:
+        page.goto((site / "index.html").as_uri())
+        page.fill("#recherche", "duree sejour")  # accents folded: « durée », « séjour »
+        titles = page.locator("#resultats li a").all_inner_texts()
+        assert titles[:1] == ["Durée moyenne de séjour (DMS)"]
+        page.fill("#recherche", "urgences")
+        titles = page.locator("#resultats li a").all_inner_texts()
+        assert {"Passages aux urgences", "Taux d'hospitalisation après passage aux urgences",
+                "Part des entrées par les urgences"} <= set(titles)
+        page.locator("#resultats li a", has_text="Passages aux urgences").first.click()
+        assert page.url.endswith("/Indicateurs-passages_urgences.html")
+        assert page.locator("h1").inner_text() == "Passages aux urgences"
+    finally:
+        page.close()
