@@ -14,6 +14,9 @@ default) and driven like a user would:
   Each hospital is a new request (cold); re-choosing one already seen is warm.
 
 Usage: ``python benchmarks/dashboard.py [--patients 20000] [--data DIR] [--hospitals 4]``.
+The server inherits the environment: ``WORKBENCH_MATERIALIZE=0`` measures the
+dashboard without materialised views (every engine call compiles and runs the
+full views), for comparison.
 Data: ``$WORKBENCH_BENCH_DATA/<N>/`` or ``~/.cache/eds-workbench/bench/<N>/``
 (built with ``workbench.demo.build_demo`` when missing).
 """

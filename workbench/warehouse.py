@@ -388,7 +388,7 @@ class Warehouse:
         if "stays" not in self.views:
             raise UserError(f"{self.catalog_path.name} : ni _metadata ni visites : date d'extraction inconnue")
         stays = self._raw_view("stays")
-        last = self.con.execute(ibis.greatest(stays.start_date.max(), stays.end_date.max()))
+        last = self.con.execute(materialize.swap(self.con, ibis.greatest(stays.start_date.max(), stays.end_date.max())))
         if last is None or pd.isna(last):
             raise UserError(f"{self.catalog_path.name} : aucune visite datée : date d'extraction inconnue")
         return pd.Timestamp(last).date()
