@@ -26,7 +26,7 @@ def _extension() -> None:
 
 
 PAGE_MODULES = {"catalogue": "dashboards.catalogue", "pilotage": "dashboards.pilotage", "dictionnaire": "dashboards.dictionary",
-                "qualite": "dashboards.quality"}
+                "qualite": "dashboards.quality", "admin": "dashboards.admin"}
 
 
 def _page(route: str) -> Callable[[], Any]:
@@ -55,5 +55,19 @@ def serve(port: int, address: str, websocket_origin: list[str], show: bool = Fal
     _extension()
     pn.serve(
         routes(), port=port, address=address, websocket_origin=websocket_origin, show=show,
-        title={"/": SITE_TITLE, **dict(PAGES)},
+        title={"/": SITE_TITLE, **dict(PAGES)}, **_login_options(),
     )
+
+
+def _login_options() -> dict[str, Any]:
+    """Panel's auth provider and a cookie secret when login is on (`workbench serve --access`)."""
+    import os
+    import secrets
+
+    from dashboards.auth import WorkbenchAuthProvider, access_file
+
+    if access_file() is None:
+        return {}
+    # a fixed secret ($WORKBENCH_COOKIE_SECRET) keeps sessions across restarts; else one per process
+    secret = os.environ.get("WORKBENCH_COOKIE_SECRET") or secrets.token_urlsafe(32)
+    return {"auth_provider": WorkbenchAuthProvider(), "cookie_secret": secret}

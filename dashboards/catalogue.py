@@ -24,7 +24,7 @@ table.wb-tables th { background: #f3f5f8; text-align: left; }
 # --------------------------------------------------------------------------- cached queries
 
 @pn.cache(max_items=8)
-def _tables_summary(catalog: str, snapshot: str) -> pd.DataFrame:
+def _tables_summary(catalog: str, policy: str, snapshot: str) -> pd.DataFrame:
     """One row per raw table: description, source, rows, first and last date (all sessions share it)."""
     handle = c.warehouse()
     rows = []
@@ -46,11 +46,11 @@ def _tables_summary(catalog: str, snapshot: str) -> pd.DataFrame:
 
 def tables_summary() -> pd.DataFrame:
     handle = c.warehouse()
-    return _tables_summary(str(c.catalog_path()), str(handle.snapshot_id))
+    return _tables_summary(str(c.catalog_path()), c.policy(), str(handle.snapshot_id))
 
 
 @pn.cache(max_items=8)
-def _volumes(catalog: str, snapshot: str, start: str, end: str) -> pd.DataFrame:
+def _volumes(catalog: str, policy: str, snapshot: str, start: str, end: str) -> pd.DataFrame:
     """Monthly rows per canonical view and hospital, zeros included (a stopped feed is a 0)."""
     from workbench.analysis import completeness_over_time, monthly_volumes
 
@@ -62,7 +62,7 @@ def volumes(months: int = 60) -> pd.DataFrame:
 
     handle = c.warehouse()
     end = shift_month(last_complete_month(getattr(handle, "extraction_date", None)), 1)
-    return _volumes(str(c.catalog_path()), str(handle.snapshot_id), shift_month(end, -(months - 1)), end)
+    return _volumes(str(c.catalog_path()), c.policy(), str(handle.snapshot_id), shift_month(end, -(months - 1)), end)
 
 
 # --------------------------------------------------------------------------- rendering

@@ -30,6 +30,7 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("pilotage", "Pilotage"),
     ("dictionnaire", "Dictionnaire des indicateurs"),
     ("qualite", "Qualité des données"),
+    ("admin", "Administration"),
 )
 """(route, French title) of each page, in the order of the navigation menu."""
 
@@ -62,19 +63,50 @@ def notebook_download(template: str, values: Mapping[str, Any]) -> io.BytesIO:
     return io.BytesIO(text.encode("utf-8"))
 
 
-def _open_warehouse(catalog: str) -> Any:
+def _open_warehouse(catalog: str, user: str | None) -> Any:
     from workbench.warehouse import open as open_warehouse
 
-    return open_warehouse(catalog=Path(catalog))
+    return open_warehouse(catalog=Path(catalog), user=current_user() if user else None)
+
+
+def current_user() -> Any | None:
+    """The logged-in user's context (role, perimeter) from access.yaml; None when login is off.
+
+    Read at each call, so a perimeter changed in access.yaml applies to the next request.
+    """
+    from dashboards.auth import access_file
+
+    path = access_file()
+    if path is None:
+        return None
+    from workbench.access import load_access, user_context
+
+    name = pn.state.user
+    access = load_access(path)
+    entry = access.users.get(name or "")
+    if entry is None:
+        raise UserError(f"compte inconnu ou retiré : {name!r} (reconnectez-vous)")
+    return user_context(name, entry, access)
+
+
+def policy() -> str:
+    """What every cache of results includes: the user's role, perimeter and rights ('' without login)."""
+    from workbench.access import policy_key
+
+    user = current_user()
+    return "" if user is None else policy_key(user)
 
 
 def warehouse() -> Any:
-    """The process-wide warehouse handle (opened once, shared by every session).
+    """The warehouse handle of the current user (opened once per user and process, shared by their sessions).
 
-    Opening failures are not cached, so a warehouse file that appears later is
-    picked up by the next session without restarting the server.
+    Without login, one handle serves everyone. Opening failures are not cached,
+    so a warehouse file that appears later is picked up by the next session
+    without restarting the server.
     """
-    return pn.state.as_cached(f"warehouse:{catalog_path()}", _open_warehouse, catalog=str(catalog_path()))
+    user = current_user()
+    name = None if user is None else user.name
+    return pn.state.as_cached(f"warehouse:{catalog_path()}:{name}", _open_warehouse, catalog=str(catalog_path()), user=name)
 
 
 def error_message(error: BaseException) -> str:
@@ -124,7 +156,7 @@ def page(route: str, main: list[Any], sidebar: list[Any] | None = None) -> pn.te
     links = "\n".join(
         f"- {'**' if slug == route else ''}[{label}](/{slug}){'**' if slug == route else ''}" for slug, label in PAGES
     )
-    navigation = pn.pane.Markdown(f"### Pages\n{links}", css_classes=["wb-nav"])
+    navigation = pn.pane.Markdown(f"### Pages\n{links}{_account()}", css_classes=["wb-nav"])
     # Bootstrap rather than Fast: Fast's design fetches a Google font, unreachable on a closed hospital network.
     template = pn.template.BootstrapTemplate(
         title=f"{SITE_TITLE} — {title}",
@@ -134,6 +166,19 @@ def page(route: str, main: list[Any], sidebar: list[Any] | None = None) -> pn.te
         sidebar_width=330,
     )
     return template
+
+
+def _account() -> str:
+    """'Connecté : name (role)' and the logout link, when login is on."""
+    try:
+        user = current_user()
+    except UserError:
+        return ""
+    if user is None:
+        return ""
+    perimeter = ", ".join(sorted(user.perimeter)) or "tout l'entrepôt"
+    return (f"\n\n**Connecté** : <span class='wb-user'>{user.name}</span> ({user.role}, périmètre : {perimeter})"
+            "\n\n[Se déconnecter](/logout)")
 
 
 def stamped_csv(frame: pd.DataFrame, stamp: Mapping[str, Any]) -> io.BytesIO:
@@ -185,6 +230,7 @@ def _frozen_filters(filters: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, .
 @pn.cache(max_items=512, policy="LRU")
 def _cached_result(
     catalog: str,
+    policy: str,
     snapshot: str,
     indicator: str,
     by: tuple[str, ...],
@@ -217,7 +263,7 @@ def indicator_result(
     """The engine's result for this request, from the shared cache when already computed."""
     handle = warehouse()
     return _cached_result(
-        str(catalog_path()), str(handle.snapshot_id), indicator, tuple(by), start, end, grain,
+        str(catalog_path()), policy(), str(handle.snapshot_id), indicator, tuple(by), start, end, grain,
         _frozen_filters(filters or {}),
     )
 
@@ -269,7 +315,7 @@ def sync_url(bindings: list[tuple[Any, str, str]]) -> None:
 
 
 @pn.cache(max_items=512, policy="LRU")
-def _cached_quality(catalog: str, snapshot: str, indicator: str, start: str, end: str, hospitals: tuple[str, ...]) -> Any:
+def _cached_quality(catalog: str, policy: str, snapshot: str, indicator: str, start: str, end: str, hospitals: tuple[str, ...]) -> Any:
     """The fit-for-use status of one indicator on one scope, shared by all sessions."""
     import datetime as dt
 
@@ -284,4 +330,4 @@ def _cached_quality(catalog: str, snapshot: str, indicator: str, start: str, end
 
 def indicator_quality(indicator: str, start: str, end: str, hospitals: tuple[str, ...] = ()) -> Any:
     """Whether the checks an indicator depends on pass for these months and hospitals."""
-    return _cached_quality(str(catalog_path()), str(warehouse().snapshot_id), indicator, start, end, tuple(sorted(hospitals)))
+    return _cached_quality(str(catalog_path()), policy(), str(warehouse().snapshot_id), indicator, start, end, tuple(sorted(hospitals)))

@@ -85,6 +85,27 @@ def site_options(tree: pd.DataFrame, level: str, parent_column: str | None, pare
     return {everything: ALL, **{f"{row.name} ({row.code})": row.code for row in rows.itertuples()}}
 
 
+def perimeter_hospitals(tree: pd.DataFrame, user: Any) -> list[str] | None:
+    """Hospitals of a patient-level user's perimeter (None: every hospital may be chosen).
+
+    Inside them the figures are exact (computed on the user's rows); the other
+    hospitals would only give the protected cube of the disclosure policy.
+    """
+    from workbench import access
+
+    if user is None or access.unrestricted(user) or not access.is_patient_level(user):
+        return None
+    by_code = tree.set_index("code")
+    found = []
+    for code in sorted(user.perimeter):
+        if code in by_code.index:
+            row = by_code.loc[code]
+            hospital = code if row["level"] == "hopital" else row["hospital"]
+            if hospital not in found:
+                found.append(hospital)
+    return found or None
+
+
 # --------------------------------------------------------------------------- the page
 
 class Request(param.Parameterized):
@@ -106,8 +127,13 @@ class Pilotage:
         kpis = [ident for ident in DEFAULT_KPIS if ident in self.dictionary.indicators]
         detail = DEFAULT_DETAIL if DEFAULT_DETAIL in self.dictionary.indicators else next(iter(names.values()))
 
-        self.hospital = pn.widgets.Select(name="Hôpital", options=site_options(self.tree, "hopital", None, ALL, "Tous les hôpitaux"), css_classes=["wb-hopital"])
-        self.pole = pn.widgets.Select(name="Pôle", options=site_options(self.tree, "pole", "hospital", ALL, "Tous les pôles"), css_classes=["wb-pole"])
+        hospitals = site_options(self.tree, "hopital", None, ALL, "Tous les hôpitaux")
+        allowed = perimeter_hospitals(self.tree, c.current_user())
+        if allowed is not None:  # a user with a perimeter chooses among its hospitals only
+            hospitals = {label: code for label, code in hospitals.items() if code in allowed}
+        first = next(iter(hospitals.values()), ALL)
+        self.hospital = pn.widgets.Select(name="Hôpital", options=hospitals, value=first, css_classes=["wb-hopital"])
+        self.pole = pn.widgets.Select(name="Pôle", options=site_options(self.tree, "pole", "hospital", first, "Tous les pôles"), css_classes=["wb-pole"])
         self.service = pn.widgets.Select(name="Service", options=site_options(self.tree, "service", "pole", ALL, "Tous les services"), css_classes=["wb-service"])
         self.start = pn.widgets.Select(name="Du mois", options=months, value=shift_month(last, -11), css_classes=["wb-debut"])
         self.end = pn.widgets.Select(name="Au mois", options=months, value=last, css_classes=["wb-fin"])

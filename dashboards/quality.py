@@ -40,11 +40,19 @@ def _complete(run: Any, expected: set[str]) -> bool:
     return expected <= {result.id for result in run.results}
 
 
-@pn.cache(max_items=4)
-def _run_for(catalog: str, snapshot: str) -> Any:
-    """The latest complete stored run of this snapshot, else a new run, stored (shared by all sessions)."""
+@pn.cache(max_items=16)
+def _run_for(catalog: str, policy: str, snapshot: str) -> Any:
+    """The latest complete stored run of this snapshot, else a new run, stored (shared by all sessions).
+
+    A user restricted to a perimeter sees the checks run on their rows only,
+    neither read from nor written to the store of whole-warehouse runs.
+    """
+    from workbench.access import unrestricted
     from workbench.quality import ResultStore, all_checks, run_checks
 
+    user = c.current_user()
+    if user is not None and not unrestricted(user):
+        return run_checks(c.warehouse())
     store = ResultStore()
     expected = {check.id for check in all_checks()}
     for head in store.runs():
@@ -59,7 +67,7 @@ def _run_for(catalog: str, snapshot: str) -> Any:
 
 
 def current_run() -> Any:
-    return _run_for(str(c.catalog_path()), str(c.warehouse().snapshot_id))
+    return _run_for(str(c.catalog_path()), c.policy(), str(c.warehouse().snapshot_id))
 
 
 def rerun() -> Any:

@@ -55,8 +55,11 @@ class Server:
         return self.process.poll() is None
 
 
-def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None) -> Server:
+def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None, access: Path | None = None) -> Server:
     """Start `workbench --catalog CATALOG serve` and return once it listens.
+
+    Without `access` the server runs with `--no-auth` (the project's own
+    access.yaml would otherwise require a login); with it, `--access ACCESS`.
 
     Readiness is Panel's own "Launching server at" line, printed after the
     sockets are bound; a server that exits first fails the fixture with its output.
@@ -66,7 +69,7 @@ def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None
     environment.pop("WORKBENCH_CATALOG", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "--catalog", str(catalog), "serve",
-         "--port", str(port), "--address", "127.0.0.1"],
+         "--port", str(port), "--address", "127.0.0.1", *(["--access", str(access)] if access else ["--no-auth"])],
         cwd=PROJECT,
         env=environment,
         stdout=subprocess.PIPE,
@@ -91,7 +94,7 @@ def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None
         ready.set()  # the process ended: wake the waiter, which then sees it dead
 
     threading.Thread(target=pump, daemon=True).start()
-    if not ready.wait(SERVER_START_TIMEOUT) or not server.alive():
+    if not ready.wait(SERVER_START_TIMEOUT) or not any("Launching server at" in line for line in server.output):
         stop_server(server)
         raise RuntimeError("le serveur n'a pas démarré :\n" + "".join(server.output[-40:]))
     return server

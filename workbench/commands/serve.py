@@ -61,6 +61,25 @@ def ensure_demo(catalog: Path) -> bool:
     return True
 
 
+def configure_login(access: Path | None, no_auth: bool) -> Path | None:
+    """Turn login on (the access file, validated now) or off, for the app read through the environment."""
+    from workbench.access import access_path, load_access
+
+    os.environ.pop("WORKBENCH_AUTH", None)
+    if no_auth:
+        return None
+    path = access_path(access)
+    if not path.is_file():
+        if access is not None:
+            raise UserError(f"fichier des comptes introuvable : {access}")
+        return None
+    load_access(path)  # a malformed file stops the server now, with the entry named
+    os.environ["WORKBENCH_ACCESS"] = str(path.resolve())
+    os.environ["WORKBENCH_AUTH"] = "1"
+    typer.echo(f"Connexion exigée : comptes de {path}", err=True)
+    return path
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
@@ -72,9 +91,15 @@ def register(app: typer.Typer) -> None:
             typer.Option("--allow-websocket-origin", help="Origine autorisée en plus de ADRESSE:PORT (répétable)."),
         ] = None,
         show: Annotated[bool, typer.Option("--show/--no-show", help="Ouvrir un navigateur.")] = False,
+        access: Annotated[
+            Path | None,
+            typer.Option("--access", help="Fichier des comptes (access.yaml) : connexion exigée. Défaut : $WORKBENCH_ACCESS ou ./access.yaml s'il existe."),
+        ] = None,
+        no_auth: Annotated[bool, typer.Option("--no-auth", help="Servir sans connexion (tests, poste personnel).")] = False,
     ) -> None:
-        """Servir les tableaux de bord (catalogue, pilotage, dictionnaire des indicateurs)."""
+        """Servir les tableaux de bord (catalogue, pilotage, dictionnaire, qualité), avec connexion si un access.yaml existe."""
         catalog = Path(ctx.obj["catalog"]).resolve()
+        configure_login(access, no_auth)
         ensure_demo(catalog)
         # The app reads its catalogue from the environment, as under `panel serve`.
         os.environ["WORKBENCH_CATALOG"] = str(catalog)

@@ -1,0 +1,141 @@
+"""Login on the served app (`workbench serve --access access.yaml`), in a real browser.
+
+The demo accounts of the project's access.yaml (public passwords, see
+docs/security.md) are used on the test warehouse. A clinician of hospital
+014 sees the pilotage KPI of his hospital only: the figure equals a
+hand-written SQL count restricted to 014, not the whole warehouse's. A wrong
+password is refused and both attempts are in the audit log.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pytest
+from playwright.sync_api import expect
+
+from dashboard_support import BOKEH_IDLE, PROJECT, Server, start_server, stop_server
+from test_pilotage_page import kpi, sql_stays
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=180_000)
+
+
+CLINICIAN_PASSWORD = "clinicien-014-test"
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("login-state")
+
+
+@pytest.fixture(scope="module")
+def access_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo accounts plus a clinician of hospital 014 with the nominative right, whose figures
+    are exact counts (no small-count masking), so the perimeter alone is tested."""
+    import yaml
+
+    from workbench.access import hash_password
+
+    document = yaml.safe_load((PROJECT / "access.yaml").read_text(encoding="utf-8"))
+    document["users"]["clinicien.014"] = {"role": "clinicien", "perimeter": ["014"], "nominative": True,
+                                          "password_hash": hash_password(CLINICIAN_PASSWORD)}
+    target = tmp_path_factory.mktemp("access") / "access.yaml"
+    target.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+@pytest.fixture(scope="module")
+def server(demo_catalog: Path, state: Path, access_file: Path) -> Iterator[Server]:
+    running = start_server(demo_catalog, "test_login", env={"WORKBENCH_STATE": str(state)}, access=access_file)
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def month(demo_catalog: Path) -> str:
+    from workbench.warehouse import open as open_warehouse
+
+    day = open_warehouse(catalog=demo_catalog).extraction_date
+    index = day.year * 12 + day.month - 2
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def twelve_months(last: str) -> list[str]:
+    year, number = (int(part) for part in last.split("-"))
+    index = year * 12 + number - 1
+    return [f"{(index - k) // 12:04d}-{(index - k) % 12 + 1:02d}" for k in range(12)]
+
+
+def stays(database: Path, months: list[str], hospitals: list[str] | None = None) -> int:
+    """`sql_stays` (hand-written SQL) summed over months and hospitals (every hospital by default)."""
+    if hospitals is None:
+        with duckdb.connect(str(database), read_only=True) as con:
+            hospitals = [row[0] for row in con.execute(
+                "SELECT DISTINCT h.care_site_source_value FROM visit_occurrence v "
+                "JOIN care_site h ON h.care_site_id = v.care_site_id").fetchall()]
+    return sum(sql_stays(database, code, month) for code in hospitals for month in months)
+
+
+def login(page: Any, server: Server, path: str, name: str, password: str) -> None:
+    page.goto(server.url + path)
+    page.locator("#username").fill(name)
+    page.locator("#password").fill(password)
+    page.locator("#login-submit").click()
+
+
+def logins(state: Path) -> list[tuple[str, bool]]:
+    lines = (state / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    return [(e["user"], e["ok"]) for e in map(json.loads, lines) if e["event"] == "login"]
+
+
+def test_pages_require_a_login_and_a_wrong_password_is_refused(page, server: Server, state: Path) -> None:
+    page.goto(server.url + "/pilotage")
+    expect(page.locator("form.wb-login")).to_be_visible()  # redirected to the login form
+    login(page, server, "/pilotage", "dim.014", "mauvais-mot-de-passe")
+    expect(page.locator(".wb-login-error")).to_contain_text("incorrect")
+    expect(page.locator("form.wb-login")).to_be_visible()
+    assert ("dim.014", False) in logins(state)
+    assert page.context.cookies() == [] or all(c["name"] != "user" for c in page.context.cookies())
+
+
+def test_a_clinician_sees_the_pilotage_kpi_of_his_perimeter(page, server: Server, state: Path, demo_database: Path,
+                                                             month: str) -> None:
+    months = twelve_months(month)
+    login(page, server, f"/pilotage?debut={months[-1]}&fin={month}&cartes=nb_sejours", "clinicien.014", CLINICIAN_PASSWORD)
+    page.wait_for_url(lambda url: "/pilotage" in url)
+    page.wait_for_function(BOKEH_IDLE)
+    expect(page.locator(".wb-user")).to_have_text("clinicien.014")
+    mine, everything = stays(demo_database, months, ["014"]), stays(demo_database, months)
+    assert 0 < mine < everything
+    # the hospital list holds the perimeter's hospital only, chosen by default
+    assert page.locator(".wb-hopital select option").all_inner_texts() == ["Hôpital Ambroise-Paré (014)"]
+    card = kpi(page, "nb_sejours")
+    expect(card).to_have_attribute("data-value", repr(float(mine)))
+    assert ("clinicien.014", True) in logins(state)
+
+
+def test_admin_page_lists_accounts_and_perimeters_and_is_refused_to_others(page, browser, server: Server,
+                                                                          access_file: Path) -> None:
+    import yaml
+
+    login(page, server, "/admin", "admin", "admin-demo")
+    page.wait_for_url(lambda url: "/admin" in url)
+    accounts = yaml.safe_load(access_file.read_text(encoding="utf-8"))["users"]
+    for name, entry in accounts.items():
+        row = page.locator(f'.wb-accounts tr.wb-account[data-user="{name}"]')
+        expect(row).to_contain_text(entry["role"])
+        for code in entry["perimeter"]:
+            expect(row.locator(".wb-perimeter")).to_contain_text(code)
+
+    other = browser.new_context().new_page()
+    try:
+        login(other, server, "/admin", "pilotage", "pilotage-demo")
+        other.wait_for_url(lambda url: "/admin" in url)
+        expect(other.locator(".wb-refused")).to_contain_text("réservée au rôle admin")
+        assert other.locator(".wb-accounts").count() == 0
+    finally:
+        other.context.close()
