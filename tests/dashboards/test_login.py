@@ -139,3 +139,25 @@ def test_admin_page_lists_accounts_and_perimeters_and_is_refused_to_others(page,
         assert other.locator(".wb-accounts").count() == 0
     finally:
         other.context.close()
+
+
+def test_serve_login_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, access_file: Path) -> None:
+    """--access names a missing or malformed file: a clear error; no file and no option: no login; --no-auth wins."""
+    from workbench.commands.serve import configure_login
+    from workbench.errors import UserError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WORKBENCH_ACCESS", raising=False)
+    monkeypatch.setenv("WORKBENCH_AUTH", "")
+    with pytest.raises(UserError, match="introuvable"):
+        configure_login(tmp_path / "absent.yaml", no_auth=False)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("users:\n  x:\n    role: inconnu\n    password_hash: y\n", encoding="utf-8")
+    with pytest.raises(UserError, match="x"):
+        configure_login(broken, no_auth=False)
+    assert configure_login(None, no_auth=False) is None  # no ./access.yaml here
+    assert configure_login(access_file, no_auth=True) is None
+    assert configure_login(access_file, no_auth=False) == access_file
+    import os
+
+    assert os.environ["WORKBENCH_AUTH"] == "1" and os.environ["WORKBENCH_ACCESS"] == str(access_file.resolve())
