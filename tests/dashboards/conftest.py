@@ -1,7 +1,7 @@
 """A real `workbench serve` in a subprocess and a real Chromium driven by Playwright.
 
 One server per test module (starting one costs a few seconds); the browser is
-shared by the session. Screenshots go to ``test-artifacts/`` so a failing run
+shared by the session (`browser` in tests/conftest.py). Screenshots go to ``test-artifacts/`` so a failing run
 can be inspected after the fact.
 """
 
@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from dashboard_support import ARTIFACTS, BOKEH_IDLE, CHROMIUM, CHROMIUM_ARGS, Server, start_server, stop_server
+from dashboard_support import ARTIFACTS, BOKEH_IDLE, Server, start_server, stop_server
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +32,6 @@ def server(demo_catalog: Path, request: pytest.FixtureRequest) -> Iterator[Serve
     yield running
     stop_server(running)
     assert running.process.returncode is not None
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium Debian absent (/usr/bin/chromium) : apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
