@@ -26,9 +26,10 @@ CHECKS = [
 
 @pytest.fixture(scope="session")
 def spark_session():
-    pyspark = pytest.importorskip("pyspark.sql")
+    from pyspark.sql import SparkSession  # the test extra installs it: missing is a failure, not a skip
+
     session = (
-        pyspark.SparkSession.builder.master("local[2]").appName("workbench-quality-tests")
+        SparkSession.builder.master("local[2]").appName("workbench-quality-tests")
         .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "2").getOrCreate()
     )
