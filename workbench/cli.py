@@ -17,6 +17,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from typer._click.exceptions import ClickException  # typer 0.29 vendors click: not click's own classes
+
 from workbench import commands
 from workbench.errors import UserError
 
@@ -58,15 +60,10 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         typer.echo("Interrompu.", err=True)
         sys.exit(1)
+    except ClickException as error:  # bad option or argument: the user's to fix
+        error.show()
+        sys.exit(1)
     except Exception as error:  # noqa: BLE001 - the last line of defence
-        import click
-
-        if isinstance(error, click.exceptions.UsageError):
-            error.show()
-            sys.exit(1)
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(1)
         typer.echo(f"Erreur interne : {type(error).__name__}: {error}", err=True)
         if os.environ.get("WORKBENCH_DEBUG"):
             traceback.print_exc()

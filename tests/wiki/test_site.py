@@ -215,3 +215,33 @@ def test_search_box_finds_indicators_from_a_file_url_without_server(site: Path, 
         assert page.locator("h1").inner_text() == "Passages aux urgences"
     finally:
         page.close()
+
+
+def test_dms_quality_badge_is_the_same_on_the_site_and_in_show(site: Path, catalog: Path, demo_dir: Path) -> None:
+    """The badge covers the figure's own period: the 12 months ending at the extraction month.
+
+    The period is derived here from `_metadata` by hand, and the expected badge comes
+    from `quality_status` on exactly those dates; both surfaces must show it.
+    """
+    import datetime as dt
+
+    import workbench
+    from workbench.quality.status import BADGE_LABELS, quality_status
+
+    with duckdb.connect(str(demo_dir / "eds.duckdb"), read_only=True) as con:
+        extraction = con.execute("SELECT extraction_date FROM _metadata").fetchone()[0]
+    first_index = extraction.year * 12 + extraction.month - 1 - 11
+    start = dt.date(first_index // 12, first_index % 12 + 1, 1)
+    next_month = (extraction.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    end = next_month - dt.timedelta(days=1)
+    definition = load_dictionary(WIKI).get("dms").definition
+    expected = quality_status(workbench.open(catalog), definition, start, end)
+
+    page = (site / page_file("Indicateurs/dms")).read_text(encoding="utf-8")
+    badge = re.search(r'class="qualite" data-quality="(\w+)"', page)
+    assert badge and badge.group(1) == expected.status
+    shown = cli("indicators", "show", "dms", catalog=catalog)
+    assert shown.returncode == 0, shown.stderr
+    assert f"Qualité des données d'entrée : {BADGE_LABELS[expected.status]}" in shown.stdout
+    for failing in expected.failing:
+        assert failing.id in shown.stdout and failing.id in page

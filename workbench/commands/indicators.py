@@ -110,16 +110,18 @@ def _show(ctx: typer.Context, indicator: Annotated[str, typer.Argument(help="Ide
     from workbench.wiki import terminal
 
     page = load(ctx, wiki).get(indicator)
-    result, problem = None, None
+    result, problem, quality = None, None, None
     try:
         warehouse = open_warehouse(ctx)
         from workbench.indicators.engine import compute
+        from workbench.quality.status import quality_for_request
 
-        result = compute(page.definition, warehouse, by=parse_by(by), start=start, end=end,
-                         filters=parse_filters(filter), version=version)
+        request = dict(by=parse_by(by), start=start, end=end, filters=parse_filters(filter), version=version)
+        result = compute(page.definition, warehouse, **request)
+        quality = quality_for_request(warehouse, page.definition, **request)
     except UserError as error:
         problem = str(error)
-    terminal.render(page, result, problem)
+    terminal.render(page, result, problem, quality=quality)
 
 
 def _compute(ctx: typer.Context, indicator: Annotated[str, typer.Argument(help="Identifiant de l'indicateur.")],

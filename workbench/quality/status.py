@@ -23,6 +23,8 @@ from workbench.quality.engine import Scope, run_checks
 from workbench.quality.model import CheckResult, Status
 
 FIT, CAUTION, UNFIT = "fit", "caution", "unfit"
+BADGE_LABELS = {FIT: "✔ données conformes", CAUTION: "⚠ à lire avec prudence", UNFIT: "✖ données non fiables"}
+"""The French wording of the badge, the same on every surface (dashboard, terminal, static site)."""
 
 # DQD-style references used on the wiki pages -> the checks that implement them here.
 REFERENCES: dict[str, tuple[str, ...]] = {
@@ -52,6 +54,14 @@ class QualityStatus:
     failing: list[CheckResult] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return BADGE_LABELS.get(self.status, self.status)
+
+    def reasons(self) -> list[str]:
+        """Why the badge is not 'fit': the failing checks, then the references that match no check."""
+        return [f"{r.id} : {r.description}" for r in self.failing] + [f"contrôle inconnu : {u}" for u in self.unknown]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,3 +130,15 @@ def _as_list(value: Any) -> list[Any]:
 
 
 __all__ = ["FIT", "CAUTION", "UNFIT", "QualityStatus", "quality_status", "resolve", "REFERENCES"]
+
+
+def quality_for_request(warehouse: Any, definition: Any, **request: Any) -> QualityStatus:
+    """The badge for the same request as `engine.compute(definition, warehouse, **request)`.
+
+    The period is resolved by the engine's own rules, so the badge always covers
+    exactly the months of the figure it stands beside.
+    """
+    from workbench.indicators.engine import prepare
+
+    _, resolved = prepare(definition, warehouse, **request)
+    return quality_status(warehouse, definition, resolved.start, resolved.end, resolved.filters)

@@ -140,7 +140,18 @@ def live_values(page: IndicatorPage, warehouse: Any | None) -> LiveValues:
                f"instantané <code>{html.escape(str(result.stamp.get('snapshot_id')))}</code>, "
                f"unité : {html.escape(page.definition.unit)}. Site réservé aux référents habilités : "
                "les effectifs inférieurs à 10 n'y sont pas masqués, ne pas les diffuser.</p>\n")
-    return LiveValues(title + caption + values_table(result.frame, page.definition.unit, by), dict(result.lineage))
+    badge = quality_badge(page, warehouse)
+    return LiveValues(title + caption + badge + values_table(result.frame, page.definition.unit, by), dict(result.lineage))
+
+
+def quality_badge(page: IndicatorPage, warehouse: Any) -> str:
+    """The fit-for-use badge of the live values' period, with the failing checks."""
+    from workbench.quality.status import quality_for_request
+
+    quality = quality_for_request(warehouse, page.definition)
+    reasons = "".join(f"<li>{html.escape(reason)}</li>" for reason in quality.reasons())
+    return (f'<p class="qualite" data-quality="{quality.status}"><strong>Qualité des données d\'entrée :</strong> '
+            f"{html.escape(quality.label)}</p>\n" + (f"<ul>{reasons}</ul>\n" if reasons else ""))
 
 
 def values_table(frame: pd.DataFrame, unit: str, by: tuple[str, ...]) -> str:

@@ -84,8 +84,14 @@ def _value_lines(page: IndicatorPage, result: Any, console: Console) -> None:
 _METRIC_COLUMNS = ("value", "numerator", "denominator", "n_patients", "indicator_version", "snapshot_id")
 
 
-def render(page: IndicatorPage, result: Any | None, problem: str | None = None, console: Console | None = None) -> None:
-    """Print the page: definition, facts, versions, pitfalls, lineage and the current value."""
+def render(
+    page: IndicatorPage,
+    result: Any | None,
+    problem: str | None = None,
+    console: Console | None = None,
+    quality: Any | None = None,
+) -> None:
+    """Print the page: definition, facts, versions, pitfalls, lineage, the current value and its quality badge."""
     console = console or Console(width=max(Console().width, 120))
     d = page.definition
     console.rule(f"[bold]{escape(d.name)}[/bold] ({d.id}) — {escape(d.theme)}")
@@ -106,4 +112,8 @@ def render(page: IndicatorPage, result: Any | None, problem: str | None = None, 
         console.print(f"[bold]Valeur :[/bold] {result.status}", soft_wrap=True)
     elif result is not None:
         _value_lines(page, result, console)
+    if quality is not None:
+        console.print(f"[bold]Qualité des données d'entrée :[/bold] {escape(quality.label)}", soft_wrap=True)
+        for reason in quality.reasons():
+            console.print(f"  • {escape(reason)}", soft_wrap=True)
     console.print(f"Page : {page.page.path}", soft_wrap=True)
