@@ -82,7 +82,8 @@ def current_user() -> Any | None:
     from workbench.access import load_access, user_context
 
     name = pn.state.user
-    access = load_access(path)
+    # parsed once per version of the file: an edited access.yaml applies to the next request
+    access = pn.state.as_cached(f"access:{path}:{path.stat().st_mtime_ns}", load_access, path=str(path))
     entry = access.users.get(name or "")
     if entry is None:
         raise UserError(f"compte inconnu ou retiré : {name!r} (reconnectez-vous)")

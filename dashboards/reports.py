@@ -85,11 +85,11 @@ def reports_view() -> pn.viewable.Viewable:
     from workbench.quality.reports import TRANSITIONS
 
     listing = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[REPORTS_CSS], css_classes=["wb-reports-list"])
-    report = pn.widgets.Select(name="Signalement", options={}, width=220)
-    status = pn.widgets.Select(name="Nouveau statut", options=[], width=200)
+    report = pn.widgets.Select(name="Signalement", options={}, width=220, css_classes=["wb-report-id"])
+    status = pn.widgets.Select(name="Nouveau statut", options=[], width=200, css_classes=["wb-report-status"])
     comment = pn.widgets.TextInput(name="Commentaire", placeholder="facultatif", width=300)
     apply = pn.widgets.Button(name="Changer le statut", button_type="primary", css_classes=["wb-report-move"])
-    message = pn.pane.Markdown("")
+    message = pn.pane.Markdown("", css_classes=["wb-report-move-message"])
 
     def refresh() -> None:
         reports = store().list()

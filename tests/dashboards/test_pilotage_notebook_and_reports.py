@@ -105,3 +105,12 @@ def test_a_problem_report_is_filed_and_listed_on_the_quality_page(open_page, dem
     expect(row).to_contain_text(text)
     expect(row).to_have_attribute("data-status", "nouveau")
     expect(page.locator(".wb-report-counts")).to_have_attribute("data-open", "1")
+
+    # the warehouse team takes it in charge from the quality page: the list and the store follow
+    page.locator(".wb-report-id select").select_option(label=f"n° {report.report_id} (nouveau)")
+    page.locator(".wb-report-status select").select_option(label="pris en charge")
+    page.locator(".wb-report-move .bk-btn").click()
+    expect(page.locator(".wb-report-move-message")).to_contain_text("pris en charge")
+    expect(row).to_have_attribute("data-status", "pris en charge")
+    assert ReportStore(server_state).get(report.report_id).status == "pris en charge"
+    expect(page.locator(".wb-report-counts")).to_have_attribute("data-open", "1")
