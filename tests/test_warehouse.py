@@ -128,3 +128,23 @@ def test_omop_csv_headers_in_any_case(tmp_path: Path) -> None:
     with workbench.open(tmp_path / "catalog.yaml") as wh:
         assert "person_id" in wh.table("person").columns
         assert wh.execute(wh.table("visit_occurrence").count()) == 8
+
+
+def test_sessions_on_threads_can_query_the_shared_connection_at_once(demo_dir: Path) -> None:
+    """Threaded server sessions share the process's warehouse handle and its one read-only
+    connection: concurrent queries must all return the right answer (an independent count)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with duckdb.connect(str(demo_dir / "eds.duckdb"), read_only=True) as con:
+        expected = con.execute(
+            "SELECT count(*) FROM visit_occurrence WHERE row_status_source_value IS DISTINCT FROM 'supprimé'"
+        ).fetchone()[0]
+    warehouse = workbench.open(demo_dir / "catalog.yaml")
+    by_hospital = warehouse.view("stays").group_by("hospital").aggregate(n=lambda t: t.count())
+
+    def count_stays(_: int) -> int:
+        return int(warehouse.execute(by_hospital)["n"].sum())
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        counts = list(pool.map(count_stays, range(24)))
+    assert counts == [expected] * 24

@@ -44,6 +44,7 @@ _DUCKDB_FILES: dict[tuple[str, int, int], Any] = {}
 _SPARK_EXPORTS: dict[tuple[str, int, int, str], str] = {}
 _SPARK_VIEWS: dict[tuple[int, str], str] = {}
 _SPARK_CONNECTIONS: dict[int, Any] = {}
+_QUERY_LOCKS: dict[int, threading.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -346,7 +347,7 @@ class Warehouse:
         A table expression gives a DataFrame, a column a Series, a scalar a value.
         Each execution is written to the audit log (who, which tables, how many rows).
         """
-        result = self.con.execute(materialize.swap(self.con, expr))
+        result = _run_query(self.con, expr)
         _audit_execute(self.user, expr, result)
         return result
 
@@ -454,7 +455,7 @@ class Unrestricted:
         return self._warehouse.view_reads(view)
 
     def execute(self, expr: ir.Expr) -> Any:
-        result = self.con.execute(materialize.swap(self.con, expr))
+        result = _run_query(self.con, expr)
         _audit_execute(self._warehouse.user, expr, result, through="politique de diffusion")
         return result
 
@@ -468,6 +469,16 @@ class Unrestricted:
     @property
     def extraction_date(self) -> date:
         return self._warehouse.extraction_date
+
+
+def _run_query(con: Any, expr: ir.Expr) -> Any:
+    """One query at a time per connection: threaded server sessions (Panel's `nthreads`) and
+    notebook threads share it, and a DuckDB connection driven from two threads at once fails
+    ("pending query result")."""
+    with _LOCK:
+        lock = _QUERY_LOCKS.setdefault(id(con), threading.Lock())
+    with lock:
+        return con.execute(materialize.swap(con, expr))
 
 
 def _tables_read(expr: ir.Expr) -> list[str]:
