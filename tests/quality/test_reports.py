@@ -126,3 +126,28 @@ def test_two_stores_on_one_folder_see_the_same_reports(tmp_path: Path) -> None:
     report = writer.file("doublon", "a", now=T0)
     reader.move(report.report_id, "pris en charge", "b", now=at(1))
     assert writer.get(report.report_id).status == "pris en charge"
+
+
+def test_cli_lists_moves_and_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from workbench.cli import app
+
+    monkeypatch.setenv("WORKBENCH_STATE", str(tmp_path / "state"))
+    store = ReportStore()
+    first = store.file("flux arrêté à l'hôpital 014", "dr.martin", indicator="nb_sejours", filters={"hospital": ["014"]},
+                       now=T0).report_id
+    runner = CliRunner()
+    refused = runner.invoke(app, ["reports", "move", str(first), "résolu", "--by", "equipe.eds"])
+    assert refused.exit_code != 0 and "interdit" in (refused.output + str(refused.exception))
+    taken = runner.invoke(app, ["reports", "move", str(first), "pris en charge", "--by", "equipe.eds"])
+    assert taken.exit_code == 0, taken.output
+    listed = runner.invoke(app, ["reports", "list", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.stdout)
+    assert (row["report_id"], row["status"], row["filters"]) == (first, "pris en charge", {"hospital": ["014"]})
+    counted = runner.invoke(app, ["reports", "stats", "--format", "json"])
+    assert json.loads(counted.stdout)["open"] == 1
+    assert runner.invoke(app, ["reports", "list"]).exit_code == 0
