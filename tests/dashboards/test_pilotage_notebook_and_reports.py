@@ -9,7 +9,6 @@ warehouse) and listed on the quality page.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,7 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard_support import Server, start_server, stop_server
-from test_pilotage_page import busiest_hospital, choose, kpi, sql_stays
+from test_pilotage_page import busiest_hospital, kpi, sql_stays
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=180_000)

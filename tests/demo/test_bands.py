@@ -101,7 +101,7 @@ def test_stay_fields_modes_transfers_mutations_and_readmissions(con):
     mutations = scalar(con, "SELECT count(*) FROM visit_occurrence WHERE discharge_to_source_value = '6' AND visit_source_value = 'hospitalisés'")
     received = scalar(con, "SELECT count(*) FROM visit_occurrence WHERE admitted_from_source_value = '7'")
     assert transfers > 10 and mutations > 10 and received > 10
-    readmissions = scalar(con, f"""
+    readmissions = scalar(con, """
         SELECT count(*) FROM visit_occurrence a JOIN visit_occurrence b
           ON b.person_id = a.person_id AND b.visit_start_datetime > a.visit_end_datetime
          AND b.visit_start_datetime <= a.visit_end_datetime + INTERVAL 30 DAY

@@ -255,8 +255,8 @@ def test_pathways_emergency_visits_match_sql(pathways, sql: SQL, year: int):
 def hospital(sql: SQL) -> str:
     """The hospital with the most stays, so the cohort below is not empty."""
     return sql(
-        f"SELECT c.care_site_source_value FROM visit_occurrence v JOIN care_site c ON c.care_site_id = v.care_site_id "
-        f"WHERE c.care_site_type_source_value = 'Hôpital' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
+        "SELECT c.care_site_source_value FROM visit_occurrence v JOIN care_site c ON c.care_site_id = v.care_site_id "
+        "WHERE c.care_site_type_source_value = 'Hôpital' GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1"
     )[0][0]
 
 

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import statistics
 from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping
 
-from workbench import paths
 from workbench.errors import UserError
+from workbench.state import SqliteStore
 
 FILENAME = "reports.sqlite"
 
@@ -126,20 +124,11 @@ class ReportCounts:
         return dict(self.__dict__)
 
 
-class ReportStore:
+class ReportStore(SqliteStore):
     """Problem reports in ``<state>/reports.sqlite`` (WAL: the app and the CLI may use it at once)."""
 
-    def __init__(self, folder: Path | None = None) -> None:
-        self.path = paths.state_path(folder) / FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as con, con:
-            con.executescript(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.row_factory = sqlite3.Row
-        return con
+    filename = FILENAME
+    schema = _SCHEMA
 
     def file(
         self,

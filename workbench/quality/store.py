@@ -12,11 +12,10 @@ import json
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from workbench import paths
 from workbench.errors import UserError
+from workbench.state import SqliteStore
 from workbench.quality.model import CheckResult, RunResult, Status
 
 FILENAME = "quality.sqlite"
@@ -63,20 +62,11 @@ class Change:
         return dict(self.__dict__)
 
 
-class ResultStore:
+class ResultStore(SqliteStore):
     """Runs of quality checks in `<state>/quality.sqlite`."""
 
-    def __init__(self, folder: Path | None = None) -> None:
-        self.path = paths.state_path(folder) / FILENAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as con, con:
-            con.executescript(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        con = sqlite3.connect(self.path, timeout=30)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.row_factory = sqlite3.Row
-        return con
+    filename = FILENAME
+    schema = _SCHEMA
 
     def save(self, run: RunResult) -> str:
         """Store a run and its results in one transaction; returns the run id."""

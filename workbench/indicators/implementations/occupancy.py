@@ -12,7 +12,6 @@ care-site and time dimensions make sense here (a bed has no sex or age).
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import ibis
