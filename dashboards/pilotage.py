@@ -429,22 +429,17 @@ def unit_digits(unit: str) -> int:
     return 0 if unit.lower() in {"séjours", "patients", "passages", "journées", "nombre"} else 2
 
 
-QUALITY_BADGES = {
-    "fit": ("✔ données conformes", "#1a7f37"),
-    "caution": ("⚠ à lire avec prudence", "#9a6700"),
-    "unfit": ("✖ données non fiables", "#cf222e"),
-}
+BADGE_COLOURS = {"fit": "#1a7f37", "caution": "#9a6700", "unfit": "#cf222e"}
 
 
 def quality_html(quality: Any | None) -> str:
     """The quality badge: status of the checks the indicator depends on, failing checks in the tooltip."""
     if quality is None:
         return '<div class="wb-quality" data-quality="">Qualité : non évaluée</div>'
-    label, colour = QUALITY_BADGES.get(quality.status, (quality.status, "#555"))
-    reasons = [f"{r.id} : {r.description}" for r in quality.failing] + [f"contrôle inconnu : {u}" for u in quality.unknown]
-    tooltip = html.escape("\n".join(reasons) or "tous les contrôles requis passent sur ce périmètre")
+    colour = BADGE_COLOURS.get(quality.status, "#555")
+    tooltip = html.escape("\n".join(quality.reasons()) or "tous les contrôles requis passent sur ce périmètre")
     return (f'<div class="wb-quality" data-quality="{quality.status}" title="{tooltip}" style="font-size:0.85em;'
-            f'color:{colour};font-weight:600">Qualité : {label}'
+            f'color:{colour};font-weight:600">Qualité : {quality.label}'
             f'{f" ({len(quality.failing)} contrôle(s) en échec)" if quality.failing else ""}</div>')
 
 
