@@ -34,9 +34,10 @@ def catalog(demo_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def site(catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The site built by the real command, as a referent would."""
+    """The site built by the real command with exact values (`--sans-politique`): on the 2,000-patient demo the
+    référent's policy masks almost every hospital-month cell (tested in tests/access/test_surfaces.py)."""
     out = tmp_path_factory.mktemp("site") / "site"
-    done = cli("wiki", "build", "--out", str(out), catalog=catalog)
+    done = cli("wiki", "build", "--out", str(out), "--sans-politique", catalog=catalog)
     assert done.returncode == 0, done.stderr
     return out
 

@@ -79,12 +79,20 @@ def unrestricted(user) -> bool:
     return user.role == "admin" or (is_patient_level(user) and not user.perimeter)
 
 
+def _refused(user, message: str, **fields) -> UserError:
+    """The error of a refused access, after writing the attempt to the audit log."""
+    from workbench import audit
+
+    audit.write("refused", user, reason=message, **fields)
+    return UserError(message)
+
+
 def check_view(user, name: str) -> None:
     """Refuse patient-level views to aggregates-only roles (care sites are reference data)."""
     if not is_patient_level(user) and name != "care_sites":
-        raise UserError(
-            f"accès refusé : le rôle {user.role} ne consulte que des agrégats (vue « {name} » "
-            "non accessible ; utilisez les indicateurs)"
+        raise _refused(
+            user, f"accès refusé : le rôle {user.role} ne consulte que des agrégats (vue « {name} » "
+            "non accessible ; utilisez les indicateurs)", view=name,
         )
 
 
@@ -93,13 +101,14 @@ def check_table(user, name: str, reference: bool) -> None:
     from workbench.access.perimeter import IDENTITY_TABLE
 
     if name == IDENTITY_TABLE and not (is_patient_level(user) and getattr(user, "nominative", False)):
-        raise UserError(
-            f"accès refusé : la table « {name} » (identité des patients) exige le droit nominatif, "
-            f"que l'utilisateur {user.name} n'a pas"
+        raise _refused(
+            user, f"accès refusé : la table « {name} » (identité des patients) exige le droit nominatif, "
+            f"que l'utilisateur {user.name} n'a pas", table=name,
         )
     if not is_patient_level(user) and not reference:
-        raise UserError(
-            f"accès refusé : le rôle {user.role} ne consulte que des agrégats (table « {name} » non accessible)"
+        raise _refused(
+            user, f"accès refusé : le rôle {user.role} ne consulte que des agrégats (table « {name} » non accessible)",
+            table=name,
         )
 
 

@@ -271,8 +271,13 @@ def compute_protected(definition: Any, warehouse: Any, by: Sequence[str], start:
 
     source = warehouse.unrestricted()
     chosen, request = prepare(definition, source, by, start, end, grain, filters, version, params)
-    cube = validate(source, request.by, request.filters, request.start, request.end, request.grain)
     user = warehouse.user
+    try:
+        cube = validate(source, request.by, request.filters, request.start, request.end, request.grain)
+    except UserError as error:  # a request outside the cube is an attempt: audited before it is refused
+        audit.write("refused", user, indicator=definition.id, by=list(request.by), filters=request.filters,
+                    reason=str(error))
+        raise
     built = lattice(definition, source, (request.start.year, request.end.year), chosen.version,
                     request.params, user.min_count)
     base = built.frames[(cube.site_depth, cube.time_depth)]

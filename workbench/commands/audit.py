@@ -42,7 +42,7 @@ def tail(
 @app.command("search")
 def search(
     user: Annotated[Optional[str], typer.Option("--user", help="Nom d'utilisateur.")] = None,
-    event: Annotated[Optional[str], typer.Option("--event", help="execute, indicator, export, login.")] = None,
+    event: Annotated[Optional[str], typer.Option("--event", help="execute, indicator, export, login, refused.")] = None,
     since: Annotated[Optional[str], typer.Option("--since", help="À partir de (AAAA-MM-JJ[THH:MM]).")] = None,
     format: FormatOption = OutputFormat.table,
 ) -> None:

@@ -26,11 +26,15 @@ def _build(
     out: Annotated[Path, typer.Option("--out", help="Dossier du site à produire.")] = Path("site"),
     wiki: Annotated[Optional[Path], typer.Option("--wiki", help="Dossier du wiki (défaut : $WORKBENCH_WIKI ou ./wiki).")] = None,
     no_data: Annotated[bool, typer.Option("--sans-donnees", help="Sans entrepôt : pas de tableau de valeurs.")] = False,
+    no_policy: Annotated[bool, typer.Option(
+        "--sans-politique",
+        help="Valeurs exactes, sans la politique de diffusion du référent pilotage (site interne, à ne pas diffuser).",
+    )] = False,
 ) -> None:
     """Produire le dictionnaire en HTML statique (ouvrable sans serveur)."""
     from workbench import paths
     from workbench.indicators.dictionary import load_dictionary
-    from workbench.wiki.site import build_site
+    from workbench.wiki.site import build_site, site_user
 
     dictionary = load_dictionary(paths.wiki_path(wiki))
     for error in dictionary.errors:
@@ -40,7 +44,8 @@ def _build(
         from workbench.warehouse import open as open_catalog
 
         try:
-            warehouse = open_catalog(catalog=(ctx.obj or {}).get("catalog"))
+            # the site is read by référents: built under their disclosure policy (no cell under k)
+            warehouse = open_catalog(catalog=(ctx.obj or {}).get("catalog"), user=None if no_policy else site_user())
         except UserError as error:
             raise UserError(f"{error} (ou --sans-donnees pour un site sans valeurs)") from None
     written = build_site(dictionary, out, warehouse)

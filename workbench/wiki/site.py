@@ -121,6 +121,23 @@ class LiveValues:
     lineage: dict[str, list[str]]
 
 
+def site_user(access: Path | None = None) -> Any:  # -> UserContext
+    """Who `workbench wiki build` reads as: a référent pilotage (aggregates under the disclosure policy).
+
+    The threshold k comes from access.yaml when there is one, else the default (10).
+    """
+    from workbench.access import DEFAULT_MIN_COUNT, load_access
+    from workbench.errors import UserError
+    from workbench.warehouse import UserContext
+
+    try:
+        min_count = load_access(access).policy.min_count
+    except UserError:
+        min_count = DEFAULT_MIN_COUNT
+    return UserContext(name="wiki-build", role="referent_pilotage", perimeter=frozenset(), nominative=False,
+                       min_count=min_count)
+
+
 def live_values(page: IndicatorPage, warehouse: Any | None) -> LiveValues:
     """The indicator by hospital and month over the last twelve months, as an HTML table."""
     title = f"<h2>Valeurs des {LIVE_MONTHS} derniers mois</h2>\n"
@@ -136,10 +153,14 @@ def live_values(page: IndicatorPage, warehouse: Any | None) -> LiveValues:
         return LiveValues(title + f'<p class="avertissement">Calcul impossible : {html.escape(str(error))}</p>', {})
     if result.status != "ok":
         return LiveValues(title + f"<p>{html.escape(result.status)}.</p>", {})
+    user = getattr(warehouse, "user", None)
+    protected = user is not None and user.role == "referent_pilotage"
+    secrecy = (f"Politique de diffusion : les cellules de moins de {user.min_count} patients sont masquées."
+               if protected else "Construit sans politique de diffusion : les effectifs inférieurs à 10 n'y sont "
+               "pas masqués, ne pas les diffuser.")
     caption = (f"<p>Période {html.escape(str(result.stamp.get('periode')))}, version {html.escape(result.version)}, "
                f"instantané <code>{html.escape(str(result.stamp.get('snapshot_id')))}</code>, "
-               f"unité : {html.escape(page.definition.unit)}. Site réservé aux référents habilités : "
-               "les effectifs inférieurs à 10 n'y sont pas masqués, ne pas les diffuser.</p>\n")
+               f"unité : {html.escape(page.definition.unit)}. {html.escape(secrecy)}</p>\n")
     badge = quality_badge(page, warehouse)
     return LiveValues(title + caption + badge + values_table(result.frame, page.definition.unit, by), dict(result.lineage))
 
@@ -148,7 +169,16 @@ def quality_badge(page: IndicatorPage, warehouse: Any) -> str:
     """The fit-for-use badge of the live values' period, with the failing checks."""
     from workbench.quality.status import quality_for_request
 
-    quality = quality_for_request(warehouse, page.definition)
+    # the checks read patient rows: under a référent they run on the whole warehouse, and only their
+    # status and descriptions reach the page (no row, no count)
+    user = getattr(warehouse, "user", None)
+    source = warehouse
+    if user is not None and hasattr(warehouse, "unrestricted"):
+        from workbench import access
+
+        if not access.is_patient_level(user):
+            source = warehouse.unrestricted()
+    quality = quality_for_request(source, page.definition)
     reasons = "".join(f"<li>{html.escape(reason)}</li>" for reason in quality.reasons())
     return (f'<p class="qualite" data-quality="{quality.status}"><strong>Qualité des données d\'entrée :</strong> '
             f"{html.escape(quality.label)}</p>\n" + (f"<ul>{reasons}</ul>\n" if reasons else ""))
@@ -158,7 +188,7 @@ def values_table(frame: pd.DataFrame, unit: str, by: tuple[str, ...]) -> str:
     """Hospitals in rows, months in columns; each cell carries its exact value in ``data-value``."""
     if frame.empty:
         return "<p>Aucune donnée sur la période.</p>"
-    extra = [c for c in frame.columns if c not in (*by, "value", "numerator", "denominator", "n_patients",
+    extra = [c for c in frame.columns if c not in (*by, "value", "numerator", "denominator", "n_patients", "masked",
                                                    "indicator_version", "snapshot_id")]
     frame = frame.copy()
     row_key = "hospital" if "hospital" in by else None
