@@ -17,8 +17,10 @@ Surfaces:
   `workbench.output.emit`/`write_xlsx`) for the user's own result;
 - ``static site``: the indicator pages of `workbench wiki build`, which reads
   the warehouse as a référent pilotage (`workbench.wiki.site.site_user`);
-- ``dashboard``: the served app in Chromium — in `tests/dashboards/` if present
-  (needs the browser harness), not in this table.
+- ``dashboard``: the served app in Chromium, with the browser harness of
+  tests/dashboards: `tests/dashboards/test_surface_url.py` (clinician of
+  cardiology, ``?hopital=<other hospital>`` in the URL: only his hospital is
+  offered and every request of the page, in the audit log, is for 014).
 
 The CLI is not in the table: it has no way to act as a user and runs as the
 local administrator on a machine the user already controls (see the threat

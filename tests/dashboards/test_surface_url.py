@@ -1,0 +1,66 @@
+"""The dashboard row of the surfaces table (tests/access/test_surfaces.py): a logged-in clinician of
+cardiology (014-S03, demo account of access.yaml) opens the pilotage page with another hospital in the
+URL (``?hopital=<other>``); the hospital list still holds his hospital only, and every request the page
+makes for him (audit log of the served app) is for his own hospital, never the URL's. The other hospital is found by SQL on the care-site tree."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import pytest
+from playwright.sync_api import expect
+
+from dashboard_support import BOKEH_IDLE, PROJECT, Server, start_server, stop_server
+
+pytestmark = pytest.mark.browser
+expect.set_options(timeout=180_000)
+
+OTHER_HOSPITAL = """
+SELECT c.care_site_source_value FROM care_site c JOIN fact_relationship f ON f.fact_id_1 = c.care_site_id
+WHERE f.relationship_concept_id = 46233688 AND f.domain_concept_id_1 = 57
+  AND f.fact_id_2 = (SELECT care_site_id FROM care_site WHERE care_site_source_value = 'APHP')
+  AND c.care_site_source_value <> '014'
+ORDER BY 1 LIMIT 1
+"""
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("surface-state")
+
+
+@pytest.fixture(scope="module")
+def server(demo_catalog: Path, state: Path) -> Iterator[Server]:
+    running = start_server(demo_catalog, "test_surface_url", env={"WORKBENCH_STATE": str(state)},
+                           access=PROJECT / "access.yaml")
+    yield running
+    stop_server(running)
+
+
+def test_a_clinician_cannot_reach_another_hospital_through_the_url(page, server: Server, state: Path,
+                                                                   demo_database: Path) -> None:
+    with duckdb.connect(str(demo_database), read_only=True) as con:
+        (other,) = con.execute(OTHER_HOSPITAL).fetchone()
+    page.goto(f"{server.url}/pilotage?hopital={other}&cartes=nb_sejours")
+    page.locator("#username").fill("clinicien.cardio")
+    page.locator("#password").fill("cardio-demo")
+    page.locator("#login-submit").click()
+    page.wait_for_url(lambda url: "/pilotage" in url)
+    page.wait_for_function(BOKEH_IDLE)
+    expect(page.locator(".wb-user")).to_have_text("clinicien.cardio")
+    select = page.locator(".wb-hopital select")
+    assert select.locator("option").all_inner_texts() == ["Hôpital Ambroise-Paré (014)"]
+    deadline = time.monotonic() + 120
+    while True:  # the cards are computed after the page is idle: wait for their audit lines (bounded)
+        events = [json.loads(line) for line in (state / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
+        mine = [e for e in events if e.get("user") == "clinicien.cardio" and e["event"] in ("indicator", "refused")]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert mine, "the page asked the data-access layer for its card (audited)"
+    for event in mine:  # every request of the page is for his own hospital, never the one of the URL
+        assert event["filters"].get("hospital") == ["014"], event
