@@ -144,7 +144,7 @@ def account(role: str):
 
 
 def other_hospital(truth: dict, role: str) -> str:
-    return sorted(truth["hospitals"] - truth["reachable"][role])[0]
+    return min(truth["hospitals"] - truth["reachable"][role])
 
 
 def events(kind: str) -> list[dict]:
@@ -328,8 +328,8 @@ def test_the_table_covers_every_role_and_the_sites_build_as_a_referent(tmp_path:
                                                     (REFERENT, SITE)}
     from typer.testing import CliRunner
 
-    import workbench.wiki.site as site
     from workbench.cli import app
+    from workbench.wiki import site
 
     seen = []
     monkeypatch.setattr(site, "build_site", lambda dictionary, out, warehouse: seen.append(warehouse) or [])

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 import pytest
-from playwright.sync_api import expect
-
 from dashboard_support import BOKEH_IDLE, PROJECT, Server, start_server, stop_server
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=180_000)
