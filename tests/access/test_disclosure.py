@@ -261,3 +261,15 @@ def test_a_ratio_indicator_is_masked_on_its_patients(catalog):
     parents = request(dms, pilote, ("hospital", "quarter"), "quarter").set_index(["hospital", "quarter"])["masked"]
     for cell, poles in frame.groupby(["hospital", "quarter"]):
         assert int(poles["masked"].sum()) + int(parents[cell]) != 1, cell
+
+
+def test_an_indicator_with_list_parameters_goes_through_the_policy(pilote):
+    """RH30's implementation takes list parameters (planned GHM prefixes): the policy's
+    lattice cache must key on them without failing, and still never show a count below k."""
+    from workbench import paths
+
+    rh30 = load_dictionary(paths.PROJECT_ROOT / "wiki").get("rh30").definition
+    frame = request(rh30, pilote, ("hospital", "year"), "year")
+    assert len(frame) > 0
+    shown = frame[~frame["masked"]]
+    assert (shown["n_patients"] >= 10).all()

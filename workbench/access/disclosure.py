@@ -21,6 +21,7 @@ with value, numerator, denominator and n_patients null.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -210,7 +211,7 @@ def lattice(definition: Any, source: Any, years: tuple[int, int], version: str |
 
     site_levels = [level for level in SITE_LEVELS if level in definition.dimensions]
     time_levels = [level for level in TIME_LEVELS if level in definition.dimensions]
-    key = (definition.id, version, tuple(sorted((params or {}).items())), years,
+    key = (definition.id, version, json.dumps(params or {}, sort_keys=True, default=str), years,
            getattr(source, "snapshot_id", None), str(source.catalog_path), min_count)
     with _LATTICE_LOCK:
         if key in _LATTICES:
