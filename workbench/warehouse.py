@@ -319,7 +319,8 @@ class Warehouse:
                 f"vue « {name} » indisponible pour {self.catalog_path.name} : table(s) absente(s) : {', '.join(missing)}"
             )
         if name not in self._built:
-            self._built[name] = self._mapping.BUILDERS[name](_RawSources(self))
+            # each mapping module names its builders after the views (`spec` checked the name)
+            self._built[name] = getattr(self._mapping, name)(_RawSources(self))
         return self._built[name]
 
     def view(self, name: str) -> ir.Table:

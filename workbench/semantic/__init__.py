@@ -1,4 +1,7 @@
-"""The semantic layer: raw tables of either flavour → the canonical views of `views.py`."""
+"""The semantic layer: raw tables of either flavour → the canonical views of `views.py`.
+
+Each flavour module (`aphp`, `omop`) defines one builder function per view, named after it.
+"""
 
 from __future__ import annotations
 

@@ -324,15 +324,3 @@ def notes(src: Sources) -> Built:
     )
     return Built(table, ("note",), frozenset({"source"}))
 
-
-BUILDERS = {
-    "patients": patients,
-    "care_sites": care_sites,
-    "stays": stays,
-    "unit_stays": unit_stays,
-    "diagnoses": diagnoses,
-    "procedures": procedures,
-    "biology": biology,
-    "drugs": drugs,
-    "notes": notes,
-}
