@@ -14,8 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Sequence
 
 import ibis.expr.types as ir
 import pandas as pd
@@ -38,20 +37,49 @@ GRAINS = ("month", "quarter", "year")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
-@dataclass
 class IndicatorResult:
-    """The answer to one request: the tidy frame and everything needed to trace it."""
+    """The answer to one request: the tidy frame and everything needed to trace it.
 
-    indicator_id: str
-    frame: pd.DataFrame
-    status: str
-    version: str
-    sql: str = ""
-    expr: ir.Table | None = None
-    lineage: Lineage = field(default_factory=dict)
-    stamp: dict[str, Any] = field(default_factory=dict)
-    missing: dict[str, list[str]] = field(default_factory=dict)
-    """When not available: the facts the source lacks, per view."""
+    The SQL text and the lineage are produced on first access (by `trace`):
+    compiling them costs as much as running the query on a dashboard's small
+    requests, and most callers (KPI cards, series) never look at them.
+    """
+
+    def __init__(
+        self,
+        indicator_id: str,
+        frame: pd.DataFrame,
+        status: str,
+        version: str,
+        sql: str | None = None,
+        expr: ir.Table | None = None,
+        lineage: Lineage | None = None,
+        stamp: dict[str, Any] | None = None,
+        missing: dict[str, list[str]] | None = None,
+        trace: Callable[[], tuple[str, Lineage]] | None = None,
+    ) -> None:
+        self.indicator_id, self.frame, self.status, self.version = indicator_id, frame, status, version
+        self.expr = expr
+        self.stamp = stamp or {}
+        self.missing = missing or {}  # when not available: the facts the source lacks, per view
+        self.trace = trace
+        self._traced = None if trace is not None else (sql or "", lineage or {})
+
+    def __repr__(self) -> str:
+        return f"IndicatorResult({self.indicator_id!r}, status={self.status!r}, version={self.version!r}, rows={len(self.frame)})"
+
+    def _trace(self) -> tuple[str, Lineage]:
+        if self._traced is None:
+            self._traced = self.trace()  # type: ignore[misc]
+        return self._traced
+
+    @property
+    def sql(self) -> str:
+        return self._trace()[0]
+
+    @property
+    def lineage(self) -> Lineage:
+        return self._trace()[1]
 
     @property
     def available(self) -> bool:
@@ -306,13 +334,12 @@ def compute(
             version=chosen.version, stamp={**stamp, "statut": UNAVAILABLE}, missing=missing,
         )
     expr = build_expression(chosen.computation, warehouse, request)
-    sql, read = compiled(warehouse, expr)
     frame = warehouse.execute(expr)
     frame = frame.assign(indicator_version=chosen.version, snapshot_id=getattr(warehouse, "snapshot_id", None))
     _audit(warehouse, definition, request, len(frame))
     return IndicatorResult(
         indicator_id=definition.id, frame=frame.reset_index(drop=True), status=OK, version=chosen.version,
-        sql=sql, expr=expr, lineage=read, stamp={**stamp, "statut": OK},
+        expr=expr, stamp={**stamp, "statut": OK}, trace=lambda: compiled(warehouse, expr),
     )
 
 
