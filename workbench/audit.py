@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, Sequence
 
 from workbench import paths
 from workbench.errors import UserError
@@ -62,14 +62,23 @@ def write(event: str, user: Any = None, **fields: Any) -> dict[str, Any]:
     return record
 
 
-def log_login(name: str, ok: bool) -> dict[str, Any]:
-    """A login attempt, successful or not (the password is never logged)."""
-    return write("login", name, ok=bool(ok))
+def log_login(name: str, ok: bool, **fields: Any) -> dict[str, Any]:
+    """A login attempt, successful or not (the password is never logged); `fields` say more (client, throttling)."""
+    return write("login", name, ok=bool(ok), **fields)
 
 
-def log_export(user: Any, what: str, rows: int, destination: str | None = None, **fields: Any) -> dict[str, Any]:
-    """An export of data leaving the workbench (file, download)."""
-    return write("export", user, what=what, rows=int(rows), destination=destination, **fields)
+def export(user: Any, *, indicator: str | None, format: str, rows: int,
+           filters: Mapping[str, Sequence[str]] | None = None, destination: str | None = None,
+           **fields: Any) -> dict[str, Any]:
+    """Data leaving the workbench (a written or downloaded file), called by the code that writes it.
+
+    `indicator` is None for a listing or table that is not an indicator;
+    `destination` is the file written (None for a browser download);
+    `fields` add the request (by, period, masked cells…).
+    """
+    return write("export", user, indicator=indicator, format=format, rows=int(rows),
+                 filters={name: list(values) for name, values in (filters or {}).items()},
+                 destination=destination, **fields)
 
 
 def read(path: Path | None = None) -> Iterator[dict[str, Any]]:

@@ -4,12 +4,17 @@ The demo accounts of the project's access.yaml (public passwords, see
 docs/security.md) are used on the test warehouse. A clinician of hospital
 014 sees the pilotage KPI of his hospital only: the figure equals a
 hand-written SQL count restricted to 014, not the whole warehouse's. A wrong
-password is refused and both attempts are in the audit log.
+password is refused and both attempts are in the audit log. Repeated failures
+are throttled per account name and per client address: plain HTTP POSTs to
+/login, each from its own loopback address (127.0.0.0/8), so the limits of one
+test do not reach another.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import urllib.parse
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -161,3 +166,87 @@ def test_serve_login_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ac
     import os
 
     assert os.environ["WORKBENCH_AUTH"] == "1" and os.environ["WORKBENCH_ACCESS"] == str(access_file.resolve())
+
+
+THROTTLED = "Trop de tentatives : réessayez dans quelques minutes."
+
+
+def post_login(server: Server, client: str, name: str, password: str) -> tuple[str, bool]:
+    """POST the login form from the loopback address `client`: where it redirects, and whether it logged in."""
+    address = urllib.parse.urlsplit(server.url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60, source_address=(client, 0))
+    try:
+        body = urllib.parse.urlencode({"username": name, "password": password})
+        connection.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        response = connection.getresponse()
+        response.read()
+        cookies = " ".join(response.headers.get_all("Set-Cookie") or [])
+        return response.headers.get("Location", ""), "user=" in cookies
+    finally:
+        connection.close()
+
+
+def login_page(server: Server, query: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{server.url}/login?{query}", timeout=60) as response:
+        return response.read().decode("utf-8")
+
+
+def throttled(state: Path, name: str) -> list[dict]:
+    events = map(json.loads, (state / "audit.jsonl").read_text(encoding="utf-8").splitlines())
+    return [e for e in events if e["event"] == "login" and e.get("outcome") == "throttled" and e["user"] == name]
+
+
+def test_five_failures_for_one_name_block_it_even_with_the_right_password(server: Server, state: Path) -> None:
+    for attempt in range(5):  # five addresses: only the name's counter reaches the limit
+        location, ok = post_login(server, f"127.0.1.{attempt + 1}", "entrepot", f"faux-{attempt}")
+        assert (location, ok) == ("/login?error=identifiants", False)
+    location, ok = post_login(server, "127.0.1.6", "entrepot", "entrepot-demo")
+    assert (location, ok) == ("/login?error=tentatives", False)
+    assert THROTTLED in login_page(server, "error=tentatives")
+    (event,) = throttled(state, "entrepot")
+    assert (event["ok"], event["client"]) == (False, "127.0.1.6")
+    assert [ok for name, ok in logins(state) if name == "entrepot"] == [False] * 6  # no success logged: not checked
+
+
+def test_five_failures_from_one_address_block_it_for_every_name(server: Server, state: Path) -> None:
+    for attempt in range(5):
+        assert post_login(server, "127.0.2.1", f"inconnu.{attempt}", "x") == ("/login?error=identifiants", False)
+    assert post_login(server, "127.0.2.1", "clinicien.cardio", "cardio-demo") == ("/login?error=tentatives", False)
+    assert throttled(state, "clinicien.cardio")[-1]["client"] == "127.0.2.1"
+    assert post_login(server, "127.0.2.2", "clinicien.cardio", "cardio-demo")[1]  # another address logs in
+
+
+def test_a_successful_login_clears_the_names_failures(server: Server) -> None:
+    assert post_login(server, "127.0.3.100", "dim.014", "dim-demo")[1]  # forget earlier tests' failures
+    for round in range(2):
+        for attempt in range(4):
+            post_login(server, f"127.0.3.{10 * round + attempt + 1}", "dim.014", "faux")
+        assert post_login(server, f"127.0.3.{10 * round + 9}", "dim.014", "dim-demo")[1]
+
+
+def test_the_login_page_shows_only_its_own_messages(server: Server) -> None:
+    """The message is chosen by a code: text or markup put in the URL is not shown."""
+    page = login_page(server, "error=" + urllib.parse.quote("<script>alert(1)</script>"))
+    assert "<script>alert" not in page and 'class="wb-login-error"' not in page
+    assert "incorrect" in login_page(server, "error=identifiants")
+
+
+def test_throttle_window_expires_and_memory_stays_small() -> None:
+    from dashboards.auth import LoginThrottle
+
+    now = [0.0]
+    throttle = LoginThrottle(limit=5, window=600.0, clock=lambda: now[0])
+    for _ in range(7):
+        throttle.failed("name:x", "client:a")
+    assert throttle.blocked("name:x") and throttle.blocked("name:y", "client:a")
+    assert len(throttle._failures["name:x"]) == 5  # only the last `limit` failures are kept
+    now[0] = 599.0
+    assert throttle.blocked("name:x")
+    now[0] = 601.0
+    assert not throttle.blocked("name:x", "client:a")
+    assert throttle._failures == {}  # expired keys are dropped
+    throttle.failed("name:x")
+    throttle.clear("name:x")
+    assert not throttle.blocked("name:x")
