@@ -11,9 +11,12 @@ import functools
 import io
 import logging
 import tempfile
+import threading
 import traceback
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Hashable, Mapping
 
 import pandas as pd
 import panel as pn
@@ -202,6 +205,18 @@ def stamped_xlsx(frame: pd.DataFrame, stamp: Mapping[str, Any]) -> io.BytesIO:
         return io.BytesIO(target.read_bytes())
 
 
+def download(frame: pd.DataFrame, stamp: Mapping[str, Any], kind: str, user: Any, indicator: str) -> io.BytesIO:
+    """The bytes of a download button (CSV or XLSX), written to the audit log when login is on."""
+    data = stamped_csv(frame, stamp) if kind == "csv" else stamped_xlsx(frame, stamp)
+    if user is not None:
+        from workbench import audit
+
+        masked = int(frame["masked"].sum()) if "masked" in frame else 0
+        audit.write("export", user, surface="dashboard", indicator=indicator, format=kind, rows=len(frame),
+                    masked=masked, filters=stamp.get("filters"), period=stamp.get("periode"))
+    return data
+
+
 def french_number(value: Any, digits: int = 0) -> str:
     """A number the French way (thin space thousands, comma decimals); '—' when missing."""
     if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
@@ -228,29 +243,70 @@ def _frozen_filters(filters: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, .
     return tuple(items)
 
 
-@pn.cache(max_items=512, policy="LRU")
-def _cached_result(
-    catalog: str,
-    policy: str,
-    snapshot: str,
-    indicator: str,
-    by: tuple[str, ...],
-    start: str,
-    end: str,
-    grain: str,
-    filters: tuple[tuple[str, tuple[str, ...]], ...],
-) -> Any:
-    """One engine call per distinct request across all sessions.
+@dataclass(frozen=True)
+class Scope:
+    """Who asks and on what: captured on the session's thread, so a worker thread can compute for it.
 
-    The snapshot id is part of the key, so a rebuilt warehouse never serves stale figures.
+    ``pn.state`` knows the current user only on the thread that runs the
+    session's callbacks; the figures are computed on worker threads, which get
+    the user's warehouse handle and the policy key of the caches from here.
     """
-    from workbench.indicators.engine import compute
 
-    definition = dictionary().get(indicator).definition
-    return compute(
-        definition, warehouse(), by=by, start=start, end=end, grain=grain,
-        filters={dimension: list(members) for dimension, members in filters},
-    )
+    catalog: str
+    policy: str
+    warehouse: Any
+    dictionary: Any
+
+    @property
+    def snapshot(self) -> str:
+        return str(self.warehouse.snapshot_id)
+
+
+def session_scope() -> Scope:
+    """The scope of the current session (call it from the session's own callbacks)."""
+    return Scope(str(catalog_path()), policy(), warehouse(), dictionary())
+
+
+class SharedResults:
+    """A results cache shared by every session and thread, computing each key once.
+
+    Two sessions asking the same new request at the same time wait for one
+    computation instead of running it twice; a failure is not cached (the next
+    request tries again, e.g. once the warehouse file is back).
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._running: dict[Hashable, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        while True:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+                running = self._running.get(key)
+                if running is None:
+                    running = self._running[key] = threading.Event()
+                    break
+            running.wait()
+        try:
+            value = compute()
+            with self._lock:
+                self._items[key] = value
+                while len(self._items) > self._size:
+                    self._items.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                del self._running[key]
+            running.set()
+
+
+RESULTS = SharedResults(1024)
+"""Engine results and quality badges of every session, keyed by the whole request, the user's policy and the snapshot."""
 
 
 def indicator_result(
@@ -260,13 +316,21 @@ def indicator_result(
     end: str | None = None,
     grain: str = "month",
     filters: Mapping[str, Any] | None = None,
+    scope: Scope | None = None,
 ) -> Any:
-    """The engine's result for this request, from the shared cache when already computed."""
-    handle = warehouse()
-    return _cached_result(
-        str(catalog_path()), policy(), str(handle.snapshot_id), indicator, tuple(by), start, end, grain,
-        _frozen_filters(filters or {}),
-    )
+    """The engine's result for this request, computed once across sessions.
+
+    The snapshot id is part of the key, so a rebuilt warehouse never serves stale figures.
+    """
+    from workbench.indicators.engine import compute
+
+    scope = scope or session_scope()
+    frozen = _frozen_filters(filters or {})
+    key = ("result", scope.catalog, scope.policy, scope.snapshot, indicator, tuple(by), start, end, grain, frozen)
+    return RESULTS.get(key, lambda: compute(
+        scope.dictionary.get(indicator).definition, scope.warehouse, by=by, start=start, end=end, grain=grain,
+        filters={dimension: list(members) for dimension, members in frozen},
+    ))
 
 
 def _decode(text: str, current: Any) -> Any:
@@ -286,13 +350,23 @@ def _encode(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def sync_url(bindings: list[tuple[Any, str, str]]) -> None:
+def _offered(owner: Any, value: Any) -> bool:
+    """Whether a choice widget offers `value` (every item of a list); other widgets accept anything."""
+    options = getattr(owner, "options", None)
+    if options is None:
+        return True
+    offered = set(options.values()) if isinstance(options, dict) else set(options)
+    return all(item in offered for item in value) if isinstance(value, list) else value in offered
+
+
+def sync_url(bindings: list[tuple[Any, str, str]], refused: Callable[[str, str], None] | None = None) -> None:
     """Mirror widget parameters in the query string, so a copied link reopens the same view.
 
     `bindings` are ``(widget, parameter, key)`` in restore order (parents of a
     cascade before their children). Values stay strings: Panel's own
     ``location.sync`` turns a care-site code such as ``047`` into the number 47.
-    A value the widget refuses (an unknown code in an old link) is ignored.
+    A value the widget does not offer (an unknown code in an old link, a care
+    site outside the user's perimeter) is ignored and passed to `refused`.
     """
     from urllib.parse import parse_qs, urlencode
 
@@ -301,11 +375,17 @@ def sync_url(bindings: list[tuple[Any, str, str]]) -> None:
         return
     query = {key: values[-1] for key, values in parse_qs((location.search or "").lstrip("?")).items()}
     for owner, parameter, key in bindings:
-        if key in query:
-            try:
-                setattr(owner, parameter, _decode(query[key], getattr(owner, parameter)))
-            except Exception as error:  # noqa: BLE001 - a stale link must still open the page
-                log.warning("paramètre d'URL ignoré %s=%r : %s", key, query[key], error)
+        if key not in query:
+            continue
+        try:
+            value = _decode(query[key], getattr(owner, parameter))
+            if not _offered(owner, value):
+                raise ValueError("valeur non proposée")
+            setattr(owner, parameter, value)
+        except Exception as error:  # noqa: BLE001 - a stale or crafted link must still open the page
+            log.warning("paramètre d'URL ignoré %s=%r : %s", key, query[key], error)
+            if refused is not None:
+                refused(key, query[key])
 
     def write(*_: Any) -> None:
         values = {key: _encode(getattr(owner, parameter)) for owner, parameter, key in bindings}
@@ -315,20 +395,19 @@ def sync_url(bindings: list[tuple[Any, str, str]]) -> None:
         owner.param.watch(write, parameter)
 
 
-@pn.cache(max_items=512, policy="LRU")
-def _cached_quality(catalog: str, policy: str, snapshot: str, indicator: str, start: str, end: str, hospitals: tuple[str, ...]) -> Any:
-    """The fit-for-use status of one indicator on one scope, shared by all sessions."""
+def indicator_quality(indicator: str, start: str, end: str, hospitals: tuple[str, ...] = (),
+                      scope: Scope | None = None) -> Any:
+    """Whether the checks an indicator depends on pass for these months and hospitals (shared by all sessions)."""
     import datetime as dt
 
     from workbench.quality.status import quality_status
 
+    scope = scope or session_scope()
+    hospitals = tuple(sorted(hospitals))
     first = dt.date.fromisoformat(f"{start}-01")
     year, month = (int(part) for part in end.split("-"))
     last = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
     filters = {"hospital": list(hospitals)} if hospitals else {}
-    return quality_status(warehouse(), dictionary().get(indicator).definition, first, last, filters)
-
-
-def indicator_quality(indicator: str, start: str, end: str, hospitals: tuple[str, ...] = ()) -> Any:
-    """Whether the checks an indicator depends on pass for these months and hospitals."""
-    return _cached_quality(str(catalog_path()), policy(), str(warehouse().snapshot_id), indicator, start, end, tuple(sorted(hospitals)))
+    key = ("quality", scope.catalog, scope.policy, scope.snapshot, indicator, start, end, hospitals)
+    return RESULTS.get(key, lambda: quality_status(scope.warehouse, scope.dictionary.get(indicator).definition,
+                                                   first, last, filters))

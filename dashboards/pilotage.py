@@ -8,13 +8,17 @@ The view state lives in the URL, so a copied link reopens the same view.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
+import io
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 import panel as pn
-import param
+from panel.io.document import hold
 
 from dashboards import components as c
 from dashboards.reports import report_form
@@ -33,10 +37,8 @@ COLUMN_LABELS = {
     "month": "Mois", "quarter": "Trimestre", "year": "Année", "value": "Valeur", "numerator": "Numérateur",
     "denominator": "Dénominateur", "n_patients": "Patients", "indicator_version": "Version",
     "snapshot_id": "Instantané", "stay_type": "Champ", "visit_type": "Type de visite",
-    "age_band": "Tranche d'âge", "sex": "Sexe", "libellé": "Libellé",
+    "age_band": "Tranche d'âge", "sex": "Sexe", "libellé": "Libellé", "masked": "Masqué (effectif < 10)",
 }
-NUMBER_FORMAT = {"type": "money", "decimal": ",", "thousand": "\u202f", "precision": 2}
-"""Tabulator's French number format for the value column (the download keeps full precision)."""
 
 
 # --------------------------------------------------------------------------- periods
@@ -61,10 +63,7 @@ def last_complete_month(extraction: Any) -> str:
 
 # --------------------------------------------------------------------------- care sites
 
-@pn.cache(max_items=8)
-def _care_site_tree(catalog: str, snapshot: str) -> pd.DataFrame:
-    """Hospitals, poles and services of the `care_sites` view (shared by all sessions)."""
-    handle = c.warehouse()
+def _care_site_tree(handle: Any) -> pd.DataFrame:
     sites = handle.view("care_sites")
     expr = sites.filter(sites.level.isin(["hopital", "pole", "service"])).select(
         "code", "name", "level", "hospital", "pole"
@@ -72,85 +71,211 @@ def _care_site_tree(catalog: str, snapshot: str) -> pd.DataFrame:
     return handle.execute(expr).sort_values(["level", "name"]).reset_index(drop=True)
 
 
-def care_site_tree() -> pd.DataFrame:
-    handle = c.warehouse()
-    return _care_site_tree(str(c.catalog_path()), str(handle.snapshot_id))
+def care_site_tree(scope: c.Scope) -> pd.DataFrame:
+    """Hospitals, poles and services of the `care_sites` view (one query per snapshot and policy)."""
+    key = ("care_sites", scope.catalog, scope.policy, scope.snapshot)
+    return c.RESULTS.get(key, lambda: _care_site_tree(scope.warehouse))
 
 
-def site_options(tree: pd.DataFrame, level: str, parent_column: str | None, parent: str, everything: str) -> dict[str, str]:
-    """Options of one cascade level, restricted to the children of the chosen parent."""
-    rows = tree[tree.level == level]
-    if parent_column is not None:
-        rows = rows[rows[parent_column] == parent] if parent else rows.iloc[0:0]
-    return {everything: ALL, **{f"{row.name} ({row.code})": row.code for row in rows.itertuples()}}
+@dataclass(frozen=True)
+class Reach:
+    """The care sites a patient-level user with a perimeter may choose: those inside it, and those above it.
 
-
-def perimeter_hospitals(tree: pd.DataFrame, user: Any) -> list[str] | None:
-    """Hospitals of a patient-level user's perimeter (None: every hospital may be chosen).
-
-    Inside them the figures are exact (computed on the user's rows); the other
-    hospitals would only give the protected cube of the disclosure policy.
+    Choosing a site above the perimeter (the user's hospital when the perimeter
+    is one service) only leads to the next level; a figure is computed for a
+    site inside the perimeter, on the user's own rows. ``None`` instead of a
+    Reach means every site may be chosen.
     """
+
+    inside: frozenset[str]
+    above: frozenset[str]
+
+
+def reach(tree: pd.DataFrame, user: Any) -> Reach | None:
     from workbench import access
 
     if user is None or access.unrestricted(user) or not access.is_patient_level(user):
         return None
-    by_code = tree.set_index("code")
-    found = []
-    for code in sorted(user.perimeter):
-        if code in by_code.index:
-            row = by_code.loc[code]
-            hospital = code if row["level"] == "hopital" else row["hospital"]
-            if hospital not in found:
-                found.append(hospital)
-    return found or None
+    perimeter = set(user.perimeter)
+    rows = tree.set_index("code")
+    inside = {row.code for row in tree.itertuples() if {row.code, row.hospital, row.pole} & perimeter}
+    above = {parent for code in perimeter if code in rows.index
+             for parent in (rows.loc[code, "hospital"], rows.loc[code, "pole"]) if isinstance(parent, str)}
+    return Reach(frozenset(inside), frozenset(above - inside))
+
+
+def site_options(tree: pd.DataFrame, level: str, parent_column: str | None, parent: str, everything: str,
+                 reach_: Reach | None = None) -> dict[str, str]:
+    """Options of one cascade level: children of the chosen parent, within the user's reach.
+
+    "All" (no filter at this level) is offered only when the parent itself is
+    inside the perimeter: otherwise it would ask for sites the user may not see.
+    """
+    rows = tree[tree.level == level]
+    if parent_column is not None:
+        rows = rows[rows[parent_column] == parent] if parent else rows.iloc[0:0]
+    if reach_ is not None:
+        rows = rows[rows.code.isin(reach_.inside | reach_.above)]
+    options = {f"{row.name} ({row.code})": row.code for row in rows.itertuples()}
+    whole = reach_ is None or (parent_column is not None and parent in reach_.inside)
+    return {everything: ALL, **options} if whole else options
+
+
+def first_value(options: dict[str, str]) -> str:
+    return ALL if ALL in options.values() else next(iter(options.values()), ALL)
+
+
+# --------------------------------------------------------------------------- figures
+
+@dataclass(frozen=True)
+class View:
+    """Everything the page shows, as plain values read from the widgets: what the worker computes."""
+
+    kpis: tuple[str, ...]
+    detail: str
+    start: str
+    end: str
+    grain: str
+    filters: dict[str, list[str]]
+    level: str
+    protected: bool
+
+    @property
+    def card_grain(self) -> str:
+        """A card covers exactly the chosen months; under the disclosure policy, the chosen year as one cell."""
+        return "year" if self.protected else "month"
+
+    @property
+    def table_grain(self) -> str:
+        return "year" if self.protected else self.grain
+
+    @property
+    def hospitals(self) -> tuple[str, ...]:
+        return tuple(self.filters.get("hospital", ()))
+
+
+@dataclass
+class Figures:
+    """The computed figures of one view; a failed figure holds its exception instead."""
+
+    cards: dict[str, tuple[Any, float | None, Any] | BaseException] = field(default_factory=dict)
+    series: pd.DataFrame | BaseException | None = None
+    table: Any = None
+
+
+def _attempt(compute: Any) -> Any:
+    try:
+        return compute()
+    except Exception as error:  # noqa: BLE001 - shown in place of the figure, logged in full
+        c.log.error("calcul du tableau de bord : %s", error, exc_info=True)
+        return error
+
+
+def compute_figures(scope: c.Scope, view: View) -> Figures:
+    """Every figure of the view, on a worker thread (the event loop keeps serving other sessions)."""
+
+    def result(indicator: str, by: tuple[str, ...] = (), years_back: int = 0, grain: str = "month",
+               start: str | None = None) -> Any:
+        return c.indicator_result(
+            indicator, by=by, start=shift_month(start or view.start, -12 * years_back),
+            end=shift_month(view.end, -12 * years_back), grain=grain, filters=view.filters, scope=scope,
+        )
+
+    def card(indicator: str) -> tuple[Any, float | None, Any]:
+        current = result(indicator, grain=view.card_grain)
+        previous = single_value(result(indicator, years_back=1, grain=view.card_grain).frame)
+        quality = c.indicator_quality(indicator, view.start, view.end, hospitals=view.hospitals, scope=scope)
+        return current, previous, quality
+
+    figures = Figures()
+    for indicator in view.kpis:
+        figures.cards[indicator] = _attempt(lambda indicator=indicator: card(indicator))
+    figures.series = _attempt(lambda: two_years(
+        result(view.detail, by=(view.grain,), grain=view.grain, start=shift_month(view.start, -12)).frame,
+        view.grain, view.start, view.end))
+    figures.table = _attempt(lambda: result(view.detail, by=(view.level,), grain=view.table_grain))
+    return figures
+
+
+WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wb-pilotage")
+"""Threads computing the figures of every session; DuckDB releases the GIL while it runs a query."""
 
 
 # --------------------------------------------------------------------------- the page
 
-class Request(param.Parameterized):
-    """The settled request of a session: what every figure of the page is computed for."""
-
-    value = param.Dict(default={})
-
-
 class Pilotage:
-    """The widgets of one session and the views bound to them."""
+    """The widgets of one session and the panes they fill.
+
+    A change of the widgets computes the figures on a worker thread, then
+    updates the existing panes in place (new card text, new table data, new
+    plot) in one batch: the event loop is free while queries run, other
+    sessions stay responsive, and the browser only receives the changed data.
+    """
 
     def __init__(self) -> None:
-        handle = c.warehouse()
-        self.dictionary = c.dictionary()
-        self.tree = care_site_tree()
-        last = last_complete_month(getattr(handle, "extraction_date", None))
-        months = month_options(last)
+        self.scope = c.session_scope()
+        self.doc = pn.state.curdoc
+        self.dictionary = self.scope.dictionary
+        self.tree = care_site_tree(self.scope)
+        user = c.current_user()
+        self.user = user
+        self.reach = reach(self.tree, user)
+        self.protected = user is not None and not _patient_level(user)
+        last = last_complete_month(getattr(self.scope.warehouse, "extraction_date", None))
         names = {f"{page.definition.name} ({ident})": ident for ident, page in sorted(self.dictionary.indicators.items())}
         kpis = [ident for ident in DEFAULT_KPIS if ident in self.dictionary.indicators]
         detail = DEFAULT_DETAIL if DEFAULT_DETAIL in self.dictionary.indicators else next(iter(names.values()))
 
-        hospitals = site_options(self.tree, "hopital", None, ALL, "Tous les hôpitaux")
-        allowed = perimeter_hospitals(self.tree, c.current_user())
-        if allowed is not None:  # a user with a perimeter chooses among its hospitals only
-            hospitals = {label: code for label, code in hospitals.items() if code in allowed}
-        first = next(iter(hospitals.values()), ALL)
+        hospitals = site_options(self.tree, "hopital", None, ALL, "Tous les hôpitaux", self.reach)
+        first = first_value(hospitals)
+        poles = site_options(self.tree, "pole", "hospital", first, "Tous les pôles", self.reach)
+        services = site_options(self.tree, "service", "pole", first_value(poles), "Tous les services", self.reach)
         self.hospital = pn.widgets.Select(name="Hôpital", options=hospitals, value=first, css_classes=["wb-hopital"])
-        self.pole = pn.widgets.Select(name="Pôle", options=site_options(self.tree, "pole", "hospital", first, "Tous les pôles"), css_classes=["wb-pole"])
-        self.service = pn.widgets.Select(name="Service", options=site_options(self.tree, "service", "pole", ALL, "Tous les services"), css_classes=["wb-service"])
-        self.start = pn.widgets.Select(name="Du mois", options=months, value=shift_month(last, -11), css_classes=["wb-debut"])
-        self.end = pn.widgets.Select(name="Au mois", options=months, value=last, css_classes=["wb-fin"])
+        self.pole = pn.widgets.Select(name="Pôle", options=poles, value=first_value(poles), css_classes=["wb-pole"])
+        self.service = pn.widgets.Select(name="Service", options=services, value=first_value(services),
+                                         css_classes=["wb-service"])
+        if self.protected:  # the disclosure policy publishes whole periods only: the user chooses a year
+            years = year_options(last)
+            self.start = pn.widgets.Select(name="Année", options=years, value=default_year(last), css_classes=["wb-debut"])
+            self.end = pn.widgets.Select(name="Au mois", options=[last], value=last, visible=False, css_classes=["wb-fin"])
+        else:
+            months = month_options(last)
+            self.start = pn.widgets.Select(name="Du mois", options=months, value=shift_month(last, -11), css_classes=["wb-debut"])
+            self.end = pn.widgets.Select(name="Au mois", options=months, value=last, css_classes=["wb-fin"])
         self.grain = pn.widgets.RadioButtonGroup(name="Grain", options=GRAINS, value="month", button_type="primary", css_classes=["wb-grain"])
         self.stay_type = pn.widgets.Select(name="Champ PMSI", options=STAY_TYPES, value=ALL, css_classes=["wb-champ"])
         self.kpis = pn.widgets.MultiChoice(name="Indicateurs des cartes", options=names, value=kpis, css_classes=["wb-cartes"])
         self.detail = pn.widgets.Select(name="Indicateur détaillé", options=names, value=detail, css_classes=["wb-indicateur"])
 
-        self.request = Request()
+        self.notice = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["wb-notice"], sizing_mode="stretch_width")
+        self.period_note = pn.pane.Markdown("", css_classes=["wb-periode"], sizing_mode="stretch_width")
+        self.cards = pn.FlexBox(sizing_mode="stretch_width")
+        self.series_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=360, css_classes=["wb-series"])
+        self.series_slot = pn.Column(self.series_pane, sizing_mode="stretch_width")
+        self.table_title = pn.pane.Markdown("", css_classes=["wb-breakdown-title"])
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame(), show_index=False, disabled=True, sizing_mode="stretch_width", height=200,
+            hidden_columns=["indicator_version", "snapshot_id"], pagination=None, css_classes=["wb-breakdown"],
+        )
+        self.table_result: Any = None
+        self.csv = pn.widgets.FileDownload(callback=lambda: self._download("csv"), filename="indicateur.csv",
+                                           label="Télécharger CSV", button_type="primary", css_classes=["wb-download-csv"])
+        self.xlsx = pn.widgets.FileDownload(callback=lambda: self._download("xlsx"), filename="indicateur.xlsx",
+                                            label="Télécharger XLSX", button_type="primary", css_classes=["wb-download-xlsx"])
+        self.table_slot = pn.Column(self.table_title, self.table, pn.Row(self.csv, self.xlsx), sizing_mode="stretch_width")
+        self.body = pn.Column(self.cards, self.series_slot, self.table_slot, sizing_mode="stretch_width")
+
         self._settling = 0
-        # the cascade runs before the request is published (watchers run by increasing precedence)
+        self._generation = 0
+        # the cascade runs before the figures are asked for (watchers run by increasing precedence)
         self.hospital.param.watch(self._hospital_changed, "value", precedence=0)
         self.pole.param.watch(self._pole_changed, "value", precedence=0)
         self._sync_url()
-        self._publish()
-        for widget in self.state:
-            widget.param.watch(self._publish, "value", precedence=1)
+        for widget in (*self.state, self.kpis, self.detail):
+            widget.param.watch(self._refresh, "value", precedence=1)
+        # the first figures are computed while the browser loads the page
+        self._prefetched: tuple[View, Any] | None = (self.view(), WORKERS.submit(compute_figures, self.scope, self.view()))
+        pn.state.onload(self._refresh)
 
     def site_names(self) -> dict[str, str]:
         """Care-site code → name, to label the breakdown rows (hospitals, poles, services)."""
@@ -158,32 +283,19 @@ class Pilotage:
 
     # -- cascade
 
-    def _hospital_changed(self, event: Any) -> None:
+    def _cascade(self, child: pn.widgets.Select, level: str, parent_column: str, parent: str, everything: str) -> None:
         self._settling += 1
         try:
-            self.pole.param.update(options=site_options(self.tree, "pole", "hospital", event.new, "Tous les pôles"), value=ALL)
+            options = site_options(self.tree, level, parent_column, parent, everything, self.reach)
+            child.param.update(options=options, value=first_value(options))
         finally:
             self._settling -= 1
+
+    def _hospital_changed(self, event: Any) -> None:
+        self._cascade(self.pole, "pole", "hospital", event.new, "Tous les pôles")
 
     def _pole_changed(self, event: Any) -> None:
-        self._settling += 1
-        try:
-            self.service.param.update(
-                options=site_options(self.tree, "service", "pole", event.new, "Tous les services"), value=ALL
-            )
-        finally:
-            self._settling -= 1
-
-    def _publish(self, *_: Any) -> None:
-        """Announce the request once the cascade has settled, so one user action computes once.
-
-        Choosing a hospital also resets the pole and the service: without this,
-        every figure would be computed for each intermediate state.
-        """
-        if self._settling:
-            return
-        start, end = self.period()
-        self.request.value = {"filters": self.filters(), "start": start, "end": end, "grain": self.grain.value}
+        self._cascade(self.service, "service", "pole", event.new, "Tous les services")
 
     def _sync_url(self) -> None:
         """Every choice in the query string; the cascade is restored parents first."""
@@ -191,7 +303,19 @@ class Pilotage:
             (self.hospital, "value", "hopital"), (self.pole, "value", "pole"), (self.service, "value", "service"),
             (self.start, "value", "debut"), (self.end, "value", "fin"), (self.grain, "value", "grain"),
             (self.stay_type, "value", "champ"), (self.kpis, "value", "cartes"), (self.detail, "value", "indicateur"),
-        ])
+        ], refused=self._refused)
+
+    def _refused(self, key: str, value: str) -> None:
+        """A link asked for something this user is not offered: ignored, said on the page, audited."""
+        from workbench import audit
+
+        shown = html.escape(value[:60])
+        self.notice.object = (f"Le lien demandait « {key} = {shown} », qui ne fait pas partie des choix proposés "
+                              "(valeur inconnue ou hors de votre périmètre) : ce paramètre a été ignoré.")
+        self.notice.visible = True
+        if self.user is not None:
+            audit.write("refused", self.user, surface="dashboard", parameter=key, value=value[:200],
+                        reason="paramètre d'URL non proposé")
 
     # -- the request
 
@@ -203,110 +327,109 @@ class Pilotage:
         return {dimension: [value] for dimension, value in chosen.items() if value}
 
     def period(self) -> tuple[str, str]:
+        if self.protected:
+            year = self.start.value[:4]
+            return f"{year}-01", f"{year}-12"
         start, end = self.start.value, self.end.value
         return (start, end) if start <= end else (end, start)
 
     def breakdown_level(self) -> str:
-        """The care-site level just below the current selection."""
+        """The care-site level just below the current selection (the policy's cube stops at the service)."""
         if self.service.value:
-            return "uf"
+            return "service" if self.protected else "uf"
         if self.pole.value:
             return "service"
         if self.hospital.value:
             return "pole"
         return "hospital"
 
-    def result(self, indicator: str, by: tuple[str, ...] = (), years_back: int = 0, grain: str | None = None) -> Any:
+    def view(self) -> View:
         start, end = self.period()
-        return c.indicator_result(
-            indicator, by=by, start=shift_month(start, -12 * years_back), end=shift_month(end, -12 * years_back),
-            grain=grain or self.grain.value, filters=self.filters(),
+        return View(tuple(self.kpis.value), self.detail.value, start, end, self.grain.value, self.filters(),
+                    self.breakdown_level(), self.protected)
+
+    # -- computing and showing
+
+    async def _refresh(self, *_: Any) -> None:
+        """Compute the view's figures off the event loop, then show them if no newer request came meanwhile."""
+        if self._settling:
+            return
+        self._generation += 1
+        generation, view = self._generation, self.view()
+        prefetched, self._prefetched = self._prefetched, None
+        self.body.loading = True
+        try:
+            if prefetched is not None and prefetched[0] == view:
+                figures = await asyncio.wrap_future(prefetched[1])
+            else:
+                figures = await asyncio.get_running_loop().run_in_executor(WORKERS, compute_figures, self.scope, view)
+        except Exception as error:  # noqa: BLE001 - the worker itself failed: shown, the session lives on
+            figures = Figures(series=error, table=error, cards={indicator: error for indicator in view.kpis})
+        if generation != self._generation:
+            return  # a newer request is on its way: its figures will replace these
+        with hold(self.doc):
+            self._show(view, figures)
+            self.body.loading = False
+
+    def _show(self, view: View, figures: Figures) -> None:
+        self.period_note.object = period_markdown(view)
+        self._show_cards(view, figures)
+        definition = self.dictionary.get(view.detail).definition
+        if isinstance(figures.series, BaseException):
+            self.series_slot[:] = [c.error_alert(figures.series, "La série temporelle")]
+        elif figures.series.empty:
+            self.series_slot[:] = [pn.pane.Alert("Aucune donnée pour cette sélection.", alert_type="warning")]
+        else:
+            self.series_pane.object = series_plot(figures.series, definition)
+            if self.series_slot.objects != [self.series_pane]:
+                self.series_slot[:] = [self.series_pane]
+        if isinstance(figures.table, BaseException):
+            self.table_result = None
+            self.table_slot[:] = [c.error_alert(figures.table, "Le tableau par niveau")]
+            return
+        self._show_table(view, figures.table, definition)
+
+    def _show_cards(self, view: View, figures: Figures) -> None:
+        panes = []
+        for indicator in view.kpis:
+            figure = figures.cards[indicator]
+            if isinstance(figure, BaseException):
+                panes.append(c.error_alert(figure, f"L'indicateur « {indicator} »"))
+                continue
+            current, previous, quality = figure
+            text = kpi_html(self.dictionary.get(indicator).definition, current, previous, quality)
+            panes.append(pn.pane.HTML(text, width=330, margin=6, css_classes=["wb-card"]))
+        if not panes:
+            panes = [pn.pane.Markdown("*Choisissez au moins un indicateur.*")]
+        old = self.cards.objects
+        if len(old) == len(panes) and all(type(a) is type(b) is pn.pane.HTML for a, b in zip(old, panes)):
+            for pane, new in zip(old, panes):  # same layout: only the text changes
+                pane.object = new.object
+        else:
+            self.cards[:] = panes
+
+    def _show_table(self, view: View, result: Any, definition: Any) -> None:
+        shown = result.frame.copy()
+        shown.insert(1, "libellé", shown[view.level].map(self.site_names()).fillna(""))
+        self.table_result = result
+        name = f"{view.detail}_{view.level}_{view.start}_{view.end}"
+        self.csv.filename, self.xlsx.filename = f"{name}.csv", f"{name}.xlsx"
+        self.table_title.object = f"#### {definition.name} par {LEVEL_LABELS[view.level].lower()}"
+        self.table.param.update(
+            value=shown, titles={column: COLUMN_LABELS.get(column, column) for column in shown.columns},
+            formatters=number_formats(definition.unit), height=min(480, 70 + 42 * len(shown)),
         )
+        if not any(pane is self.table for pane in self.table_slot.objects):
+            self.table_slot[:] = [self.table_title, self.table, pn.Row(self.csv, self.xlsx)]
 
-    # -- views
+    def _download(self, kind: str) -> io.BytesIO:
+        """What the table shows, stamped as the CLI's outputs are, and written to the audit log."""
+        result = self.table_result
+        if result is None:
+            raise c.UserError("aucun tableau à télécharger")
+        return c.download(result.frame, result.stamp, kind, self.user, indicator=result.indicator_id)
 
-    def kpi_cards(self, kpis: list[str]) -> pn.viewable.Viewable:
-        """One card per chosen indicator, each refreshed on its own when a filter changes."""
-        if not kpis:
-            return pn.pane.Markdown("*Choisissez au moins un indicateur.*")
-        cards = [
-            pn.panel(pn.bind(self._kpi_card, indicator, self.request.param.value), defer_load=True, loading_indicator=True,
-                     width=340, min_height=200)
-            for indicator in kpis
-        ]
-        return pn.FlexBox(*cards, sizing_mode="stretch_width")
-
-    def _kpi_card(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
-        @c.guarded(f"L'indicateur « {indicator} »")
-        def build() -> pn.viewable.Viewable:
-            definition = self.dictionary.get(indicator).definition
-            # a card covers exactly the chosen months, whatever the grain of the series
-            result = self.result(indicator, grain="month")
-            previous = single_value(self.result(indicator, years_back=1, grain="month").frame)
-            quality = c.indicator_quality(indicator, *self.period(), hospitals=tuple(self.filters().get("hospital", ())))
-            return pn.pane.HTML(kpi_html(definition, result, previous, quality), width=330, margin=6)
-
-        return build()
-
-    def series(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
-        """The chosen period and, dashed, the same months one year earlier, on one time axis.
-
-        One engine call covers both years: a month's value does not depend on
-        the rest of the period, so the previous year is the same request shifted.
-        """
-
-        @c.guarded("La série temporelle")
-        def build() -> pn.viewable.Viewable:
-            grain = self.grain.value
-            definition = self.dictionary.get(indicator).definition
-            start, end = self.period()
-            both = c.indicator_result(indicator, by=(grain,), start=shift_month(start, -12), end=end, grain=grain,
-                                      filters=self.filters()).frame
-            data = two_years(both, grain, start, end)
-            if data.empty:
-                return pn.pane.Alert("Aucune donnée pour cette sélection.", alert_type="warning")
-            plot = data.hvplot.line(
-                x="période", y="value", by="série", xlabel="Période", ylabel=f"{definition.name} ({definition.unit})",
-                title=f"{definition.name} : période choisie et année précédente", height=340, responsive=True,
-                line_dash=["dashed", "solid"], hover_cols=["libellé", "numerator", "denominator"],
-            ) * data.hvplot.scatter(x="période", y="value", by="série", responsive=True, height=340, hover_cols=["libellé"])
-            return pn.pane.HoloViews(plot, sizing_mode="stretch_width", height=360, css_classes=["wb-series"])
-
-        return build()
-
-    def breakdown(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
-        @c.guarded("Le tableau par niveau")
-        def build() -> pn.viewable.Viewable:
-            level = self.breakdown_level()
-            result = self.result(indicator, by=(level,))
-            frame = result.frame
-            definition = self.dictionary.get(indicator).definition
-            name = f"{indicator}_{level}_{'_'.join(self.period())}"
-            downloads = pn.Row(
-                pn.widgets.FileDownload(
-                    callback=lambda: c.stamped_csv(frame, result.stamp), filename=f"{name}.csv",
-                    label="Télécharger CSV", button_type="primary", css_classes=["wb-download-csv"],
-                ),
-                pn.widgets.FileDownload(
-                    callback=lambda: c.stamped_xlsx(frame, result.stamp), filename=f"{name}.xlsx",
-                    label="Télécharger XLSX", button_type="primary", css_classes=["wb-download-xlsx"],
-                ),
-            )
-            shown = frame.copy()
-            shown.insert(1, "libellé", shown[level].map(self.site_names()).fillna(""))
-            table = pn.widgets.Tabulator(
-                shown, titles={column: COLUMN_LABELS.get(column, column) for column in shown.columns},
-                show_index=False, disabled=True, sizing_mode="stretch_width", height=min(480, 70 + 42 * len(shown)),
-                formatters={"value": NUMBER_FORMAT}, hidden_columns=["indicator_version", "snapshot_id"],
-                pagination=None, css_classes=["wb-breakdown"],
-            )
-            return pn.Column(
-                pn.pane.Markdown(f"#### {definition.name} par {LEVEL_LABELS[level].lower()}", css_classes=["wb-breakdown-title"]),
-                table, downloads,
-                sizing_mode="stretch_width",
-            )
-
-        return build()
+    # -- the parts computed on demand
 
     def definition(self, indicator: str) -> pn.viewable.Viewable:
         @c.guarded("La définition")
@@ -316,22 +439,26 @@ class Pilotage:
 
         return build()
 
-    def sql(self, shown: bool, indicator: str, *_: Any) -> pn.viewable.Viewable:
-        """The SQL of the breakdown table, translated to Spark only when asked for (it costs a compilation)."""
+    async def sql(self, shown: bool, indicator: str, *_: Any) -> pn.viewable.Viewable:
+        """The SQL of the breakdown table, compiled (and translated to Spark) only when asked for."""
         if not shown:
             return pn.pane.Markdown("")
+        view, scope = self.view(), self.scope
 
-        @c.guarded("Le SQL")
-        def build() -> pn.viewable.Viewable:
-            result = self.result(indicator, by=(self.breakdown_level(),))
-            serving, spark = sql_texts(result)
-            return pn.Tabs(
-                ("SQL exécuté (DuckDB)", pn.pane.Markdown(f"```sql\n{serving}\n```", sizing_mode="stretch_width")),
-                ("SQL Spark", pn.pane.Markdown(f"```sql\n{spark}\n```", sizing_mode="stretch_width")),
-                sizing_mode="stretch_width",
-            )
+        def texts() -> tuple[str, str]:
+            result = c.indicator_result(view.detail, by=(view.level,), start=view.start, end=view.end,
+                                        grain=view.table_grain, filters=view.filters, scope=scope)
+            return sql_texts(result, scope.warehouse)
 
-        return build()
+        try:
+            serving, spark = await asyncio.get_running_loop().run_in_executor(WORKERS, texts)
+        except Exception as error:  # noqa: BLE001 - shown in place of the SQL
+            return c.error_alert(error, "Le SQL")
+        return pn.Tabs(
+            ("SQL exécuté (DuckDB)", pn.pane.Markdown(f"```sql\n{serving}\n```", sizing_mode="stretch_width")),
+            ("SQL Spark", pn.pane.Markdown(f"```sql\n{spark}\n```", sizing_mode="stretch_width")),
+            sizing_mode="stretch_width",
+        )
 
     def notebook(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
         """« Ouvrir comme notebook » : the `indicator_deep_dive` template with this view's parameters.
@@ -370,21 +497,18 @@ class Pilotage:
         return (self.hospital, self.pole, self.service, self.start, self.end, self.grain, self.stay_type)
 
     def layout(self) -> pn.template.BaseTemplate:
-        def deferred(view: Any, *extra: Any) -> pn.viewable.Viewable:
-            return pn.panel(pn.bind(view, *extra, self.detail, self.request.param.value), defer_load=True,
-                            loading_indicator=True,
-                            sizing_mode="stretch_width")
-
         show_sql = pn.widgets.Toggle(name="Voir le SQL", button_type="light", css_classes=["wb-sql-toggle"], width=160)
+        refresh = [widget.param.value for widget in self.state]
         main = [
+            self.notice,
             pn.Column(pn.pane.Markdown("## Indicateurs clés (évolution par rapport à la même période l'année précédente)"),
-                      pn.panel(pn.bind(self.kpi_cards, self.kpis), sizing_mode="stretch_width"), sizing_mode="stretch_width"),
-            pn.panel(pn.bind(self.notebook, self.detail, self.request.param.value), sizing_mode="stretch_width"),
+                      self.period_note, self.cards, sizing_mode="stretch_width"),
+            pn.panel(pn.bind(self.notebook, self.detail, *refresh), sizing_mode="stretch_width"),
             report_form(self.report_context),
-            pn.Row(pn.Column(deferred(self.series), deferred(self.breakdown), sizing_mode="stretch_width"),
+            pn.Row(pn.Column(self.series_slot, self.table_slot, sizing_mode="stretch_width"),
                    pn.Column(pn.pane.Markdown("### Définition"), pn.panel(pn.bind(self.definition, self.detail)), width=420),
                    sizing_mode="stretch_width"),
-            pn.Column(show_sql, pn.panel(pn.bind(self.sql, show_sql, self.detail, self.request.param.value), loading_indicator=True,
+            pn.Column(show_sql, pn.panel(pn.bind(self.sql, show_sql, self.detail, *refresh), loading_indicator=True,
                                          sizing_mode="stretch_width"), css_classes=["wb-sql"], sizing_mode="stretch_width"),
         ]
         sidebar = [
@@ -393,6 +517,32 @@ class Pilotage:
             self.detail,
         ]
         return c.page("pilotage", main, sidebar)
+
+
+def _patient_level(user: Any) -> bool:
+    from workbench import access
+
+    return access.unrestricted(user) or access.is_patient_level(user)
+
+
+def year_options(last: str, count: int = 6) -> dict[str, str]:
+    """Whole years up to the one of `last`, most recent first (the current one says where its data stops)."""
+    year = int(last[:4])
+    current = f"{year} (jusqu'à {last[5:]}/{year})" if not last.endswith("-12") else str(year)
+    return {current: f"{year}-01", **{str(y): f"{y}-01" for y in range(year - 1, year - count, -1)}}
+
+
+def default_year(last: str) -> str:
+    """The last complete year: the one a policy user compares with the year before."""
+    year = int(last[:4]) if last.endswith("-12") else int(last[:4]) - 1
+    return f"{year}-01"
+
+
+def period_markdown(view: View) -> str:
+    if view.protected:
+        return (f"Année {view.start[:4]} (comparée à {int(view.start[:4]) - 1}) — données agrégées protégées : "
+                "les effectifs de moins de 10 patients sont masqués.")
+    return f"Du {view.start} au {view.end} (comparé à la même période un an plus tôt)."
 
 
 # --------------------------------------------------------------------------- formatting
@@ -448,7 +598,10 @@ def kpi_html(definition: Any, result: Any, previous: float | None, quality: Any 
     indicator = definition.id
     current = single_value(result.frame)
     digits = unit_digits(definition.unit)
-    if not result.available:
+    masked = "masked" in result.frame and bool(result.frame["masked"].any())
+    if masked:
+        evolution = "valeur masquée : moins de 10 patients (politique de diffusion)"
+    elif not result.available:
         evolution = f"{result.status} (données manquantes : " + ", ".join(
             f"{view}.{column}" for view, columns in result.missing.items() for column in columns) + ")"
     elif current is not None and previous not in (None, 0):
@@ -490,13 +643,32 @@ def definition_markdown(definition: Any) -> str:
     return "\n".join(lines)
 
 
-def sql_texts(result: Any) -> tuple[str, str]:
+def sql_texts(result: Any, warehouse: Any) -> tuple[str, str]:
     """The SQL the warehouse ran and its Spark translation, from the engine's own expression."""
     serving = result.sql
     expression = getattr(result, "expr", None)
     if expression is None:
         return serving, "(traduction Spark indisponible pour cet indicateur)"
-    return serving, c.warehouse().to_sql(expression, "spark")
+    return serving, warehouse.to_sql(expression, "spark")
+
+
+def series_plot(data: pd.DataFrame, definition: Any) -> Any:
+    """The chosen period and, dashed, the same months one year earlier, on one time axis."""
+    import hvplot.pandas  # noqa: F401 - registers .hvplot
+
+    return data.hvplot.line(
+        x="période", y="value", by="série", xlabel="Période", ylabel=f"{definition.name} ({definition.unit})",
+        title=f"{definition.name} : période choisie et année précédente", height=340, responsive=True,
+        line_dash=["dashed", "solid"], hover_cols=["libellé", "numerator", "denominator"],
+    ) * data.hvplot.scatter(x="période", y="value", by="série", responsive=True, height=340, hover_cols=["libellé"])
+
+
+def number_formats(unit: str) -> dict[str, dict[str, Any]]:
+    """Tabulator's French number formats: counts without decimals, the value with its unit's digits
+    (the download keeps full precision)."""
+    french = {"type": "money", "decimal": ",", "thousand": "\u202f", "symbol": ""}
+    return {"value": {**french, "precision": unit_digits(unit)},
+            **{column: {**french, "precision": 0} for column in ("numerator", "denominator", "n_patients")}}
 
 
 def build() -> pn.template.BaseTemplate:

@@ -1,7 +1,8 @@
 """The dashboard row of the surfaces table (tests/access/test_surfaces.py): a logged-in clinician of
 cardiology (014-S03, demo account of access.yaml) opens the pilotage page with another hospital in the
-URL (``?hopital=<other>``); the hospital list still holds his hospital only, and every request the page
-makes for him (audit log of the served app) is for his own hospital, never the URL's. The other hospital is found by SQL on the care-site tree."""
+URL (``?hopital=<other>``); the hospital list still holds his hospital only, the page says the link's
+parameter was ignored, the attempt is in the audit log, and every request the page makes for him is for
+his own service (computed exactly, on his rows), never the URL's hospital. The other hospital is found by SQL on the care-site tree."""
 
 from __future__ import annotations
 
@@ -53,13 +54,23 @@ def test_a_clinician_cannot_reach_another_hospital_through_the_url(page, server:
     expect(page.locator(".wb-user")).to_have_text("clinicien.cardio")
     select = page.locator(".wb-hopital select")
     assert select.locator("option").all_inner_texts() == ["Hôpital Ambroise-Paré (014)"]
+    services = page.locator(".wb-service select option").all_inner_texts()
+    assert len(services) == 1 and services[0].endswith("(014-S03)"), services  # his service, no "Tous les services"
+    expect(page.locator(".wb-notice")).to_contain_text(f"hopital = {other}")
+    card = page.locator('.wb-kpi[data-indicator="nb_sejours"]')
+    expect(card).not_to_have_attribute("data-value", "")  # computed on his own rows, not refused
     deadline = time.monotonic() + 120
     while True:  # the cards are computed after the page is idle: wait for their audit lines (bounded)
         events = [json.loads(line) for line in (state / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
         mine = [e for e in events if e.get("user") == "clinicien.cardio" and e["event"] in ("indicator", "refused")]
-        if mine or time.monotonic() > deadline:
+        if any(e["event"] == "indicator" for e in mine) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert mine, "the page asked the data-access layer for its card (audited)"
-    for event in mine:  # every request of the page is for his own hospital, never the one of the URL
+    refused = [e for e in mine if e["event"] == "refused"]
+    assert [(e["parameter"], e["value"]) for e in refused] == [("hopital", other)], refused  # the attempt is logged
+    computed = [e for e in mine if e["event"] == "indicator"]
+    assert computed, "the page asked the data-access layer for its card (audited)"
+    for event in computed:  # every request of the page is for his own service, never the URL's hospital
         assert event["filters"].get("hospital") == ["014"], event
+        assert event["filters"].get("service") == ["014-S03"], event
+        assert event["policy"] is False, event
