@@ -16,7 +16,7 @@ import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import pandas as pd
 import panel as pn
@@ -205,15 +205,16 @@ def stamped_xlsx(frame: pd.DataFrame, stamp: Mapping[str, Any]) -> io.BytesIO:
         return io.BytesIO(target.read_bytes())
 
 
-def download(frame: pd.DataFrame, stamp: Mapping[str, Any], kind: str, user: Any, indicator: str) -> io.BytesIO:
-    """The bytes of a download button (CSV or XLSX), written to the audit log when login is on."""
-    data = stamped_csv(frame, stamp) if kind == "csv" else stamped_xlsx(frame, stamp)
+def download(result: Any, kind: str, user: Any, filters: Mapping[str, Sequence[str]]) -> io.BytesIO:
+    """The bytes of a download button (CSV or XLSX) for an engine result, written to the audit log when login is on."""
+    frame = result.frame
+    data = stamped_csv(frame, result.stamp) if kind == "csv" else stamped_xlsx(frame, result.stamp)
     if user is not None:
         from workbench import audit
 
-        masked = int(frame["masked"].sum()) if "masked" in frame else 0
-        audit.write("export", user, surface="dashboard", indicator=indicator, format=kind, rows=len(frame),
-                    masked=masked, filters=stamp.get("filters"), period=stamp.get("periode"))
+        audit.export(user, indicator=result.indicator_id, format=kind, rows=len(frame), filters=filters,
+                     surface="dashboard", period=result.stamp.get("periode"),
+                     masked=int(frame["masked"].sum()) if "masked" in frame else 0)
     return data
 
 

@@ -411,7 +411,7 @@ class Pilotage:
     def _show_table(self, view: View, result: Any, definition: Any) -> None:
         shown = result.frame.copy()
         shown.insert(1, "libellé", shown[view.level].map(self.site_names()).fillna(""))
-        self.table_result = result
+        self.table_result = (result, view.filters)
         name = f"{view.detail}_{view.level}_{view.start}_{view.end}"
         self.csv.filename, self.xlsx.filename = f"{name}.csv", f"{name}.xlsx"
         self.table_title.object = f"#### {definition.name} par {LEVEL_LABELS[view.level].lower()}"
@@ -424,10 +424,10 @@ class Pilotage:
 
     def _download(self, kind: str) -> io.BytesIO:
         """What the table shows, stamped as the CLI's outputs are, and written to the audit log."""
-        result = self.table_result
-        if result is None:
+        if self.table_result is None:
             raise c.UserError("aucun tableau à télécharger")
-        return c.download(result.frame, result.stamp, kind, self.user, indicator=result.indicator_id)
+        result, filters = self.table_result
+        return c.download(result, kind, self.user, filters)
 
     # -- the parts computed on demand
 

@@ -74,3 +74,11 @@ def test_a_clinician_cannot_reach_another_hospital_through_the_url(page, server:
         assert event["filters"].get("hospital") == ["014"], event
         assert event["filters"].get("service") == ["014-S03"], event
         assert event["policy"] is False, event
+    with page.expect_download() as download:  # the table he sees leaves the workbench: an `export` line
+        page.locator(".wb-download-csv .bk-btn").click()
+    rows = Path(download.value.path()).read_text(encoding="utf-8").count("\n")
+    exports = [json.loads(line) for line in (state / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+               if '"export"' in line]
+    assert [(e["user"], e["format"], e["surface"], e["filters"]["service"]) for e in exports] == [
+        ("clinicien.cardio", "csv", "dashboard", ["014-S03"])]
+    assert 0 < exports[0]["rows"] < rows  # the table's rows (the file adds its stamp lines)
