@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import holoviews as hv
 import pandas as pd
 import panel as pn
 from panel.io.document import hold
@@ -250,6 +251,7 @@ class Pilotage:
         self.notice = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["wb-notice"], sizing_mode="stretch_width")
         self.period_note = pn.pane.Markdown("", css_classes=["wb-periode"], sizing_mode="stretch_width")
         self.cards = pn.FlexBox(sizing_mode="stretch_width")
+        self.series_data = hv.streams.Pipe(data=None)
         self.series_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=360, css_classes=["wb-series"])
         self.series_slot = pn.Column(self.series_pane, sizing_mode="stretch_width")
         self.table_title = pn.pane.Markdown("", css_classes=["wb-breakdown-title"])
@@ -380,7 +382,9 @@ class Pilotage:
         elif figures.series.empty:
             self.series_slot[:] = [pn.pane.Alert("Aucune donnée pour cette sélection.", alert_type="warning")]
         else:
-            self.series_pane.object = series_plot(figures.series, definition)
+            self.series_data.send((figures.series, definition))  # the drawn plot's data change in place
+            if self.series_pane.object is None:
+                self.series_pane.object = hv.DynamicMap(lambda data: series_plot(*data), streams=[self.series_data])
             if self.series_slot.objects != [self.series_pane]:
                 self.series_slot[:] = [self.series_pane]
         if isinstance(figures.table, BaseException):
@@ -415,10 +419,10 @@ class Pilotage:
         name = f"{view.detail}_{view.level}_{view.start}_{view.end}"
         self.csv.filename, self.xlsx.filename = f"{name}.csv", f"{name}.xlsx"
         self.table_title.object = f"#### {definition.name} par {LEVEL_LABELS[view.level].lower()}"
-        self.table.param.update(
-            value=shown, titles={column: COLUMN_LABELS.get(column, column) for column in shown.columns},
-            formatters=number_formats(definition.unit), height=min(480, 70 + 42 * len(shown)),
-        )
+        layout = {"titles": {column: COLUMN_LABELS.get(column, column) for column in shown.columns},
+                  "formatters": number_formats(definition.unit), "height": min(480, 70 + 42 * len(shown))}
+        changed = {name: value for name, value in layout.items() if getattr(self.table, name) != value}
+        self.table.param.update(value=shown, **changed)  # same columns: only the data is sent
         if not any(pane is self.table for pane in self.table_slot.objects):
             self.table_slot[:] = [self.table_title, self.table, pn.Row(self.csv, self.xlsx)]
 
@@ -652,15 +656,26 @@ def sql_texts(result: Any, warehouse: Any) -> tuple[str, str]:
     return serving, warehouse.to_sql(expression, "spark")
 
 
-def series_plot(data: pd.DataFrame, definition: Any) -> Any:
-    """The chosen period and, dashed, the same months one year earlier, on one time axis."""
-    import hvplot.pandas  # noqa: F401 - registers .hvplot
+SERIES_STYLE = (("Année précédente", "dashed", "#8c959f"), ("Période choisie", "solid", "#0063af"))
+"""Each series' line dash and colour; both are always drawn (maybe empty), so an update only changes data."""
 
-    return data.hvplot.line(
-        x="période", y="value", by="série", xlabel="Période", ylabel=f"{definition.name} ({definition.unit})",
-        title=f"{definition.name} : période choisie et année précédente", height=340, responsive=True,
-        line_dash=["dashed", "solid"], hover_cols=["libellé", "numerator", "denominator"],
-    ) * data.hvplot.scatter(x="période", y="value", by="série", responsive=True, height=340, hover_cols=["libellé"])
+
+def series_plot(data: pd.DataFrame, definition: Any) -> hv.Overlay:
+    """The chosen period and, dashed, the same months one year earlier, on one time axis."""
+    elements = []
+    for label, dash, colour in SERIES_STYLE:
+        part = data[data["série"] == label]
+        elements += [
+            hv.Curve(part, "période", ["value", "libellé", "numerator", "denominator", "série"], label=label)
+            .opts(line_dash=dash, color=colour, line_width=2, tools=["hover"]),
+            hv.Scatter(part, "période", ["value", "libellé", "série"], label=label)
+            .opts(color=colour, size=6, tools=["hover"]),
+        ]
+    return hv.Overlay(elements).opts(
+        title=f"{definition.name} : période choisie et année précédente", xlabel="Période",
+        ylabel=f"{definition.name} ({definition.unit})", responsive=True, height=340, legend_position="top_left",
+        framewise=True,
+    )
 
 
 def number_formats(unit: str) -> dict[str, dict[str, Any]]:
