@@ -19,8 +19,8 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import tornado.escape
 from panel.auth import BasicAuthProvider, BasicLoginHandler, _validate_next_url

@@ -13,8 +13,9 @@ import datetime as dt
 import json
 import os
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from workbench import paths
 from workbench.errors import UserError

@@ -38,10 +38,43 @@ def _global_options(
         Optional[Path],
         typer.Option("--catalog", envvar="WORKBENCH_CATALOG", help="Fichier catalog.yaml (défaut : ./catalog.yaml)."),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option("--utilisateur", envvar="WORKBENCH_USER",
+                     help="Agir en tant que ce compte d'access.yaml (périmètre, politique de diffusion, audit). "
+                          "Mot de passe : $WORKBENCH_PASSWORD, sinon demandé. Sans option : administrateur local."),
+    ] = None,
+    access: Annotated[
+        Path | None,
+        typer.Option("--access", help="Fichier des comptes (défaut : $WORKBENCH_ACCESS ou ./access.yaml)."),
+    ] = None,
 ) -> None:
     from workbench import paths
 
-    ctx.obj = {"catalog": paths.catalog_path(catalog)}
+    ctx.obj = {"catalog": paths.catalog_path(catalog), "access": access, "user": None}
+    if user is not None and not ctx.resilient_parsing:
+        ctx.obj["user"] = _login(user, access)
+
+
+def _password(name: str) -> str:
+    """$WORKBENCH_PASSWORD, else typed at a hidden prompt when a terminal is attached."""
+    password = os.environ.get("WORKBENCH_PASSWORD")
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        raise UserError(f"--utilisateur {name} : mot de passe requis ($WORKBENCH_PASSWORD, ou saisie dans un terminal)")
+    return typer.prompt(f"Mot de passe de {name}", hide_input=True, err=True)
+
+
+def _login(name: str, access: Path | None):  # -> UserContext
+    """The user's context, checked like a login on the served app (the attempt is audited either way)."""
+    from workbench.access import access_path, authenticate
+
+    path = access_path(access)
+    user = authenticate(name, _password(name), path)
+    if user is None:
+        raise UserError(f"connexion refusée : identifiant ou mot de passe incorrect ({name}, comptes de {path})")
+    return user
 
 
 for _module in pkgutil.iter_modules(commands.__path__):

@@ -20,16 +20,20 @@ Surfaces:
 - ``dashboard``: the served app in Chromium, with the browser harness of
   tests/dashboards: `tests/dashboards/test_surface_url.py` (clinician of
   cardiology, ``?hopital=<other hospital>`` in the URL: only his hospital is
-  offered and every request of the page, in the audit log, is for 014).
+  offered and every request of the page, in the audit log, is for 014);
+- ``CLI``: the real `workbench` command in a subprocess, logged in with
+  ``--utilisateur`` (password in ``$WORKBENCH_PASSWORD``; runner and accounts
+  from tests/access/test_cli_user.py): CSV files written with ``--out``,
+  ``catalog show`` of raw tables, filters given with ``--filter``.
 
-The CLI is not in the table: it has no way to act as a user and runs as the
-local administrator on a machine the user already controls (see the threat
-model in docs/security.md).
+Without ``--utilisateur`` the CLI is the administrator's tool on the server
+(see the threat model in docs/security.md), so it is not a row of its own.
 """
 
 from __future__ import annotations
 
 import io
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -48,7 +52,7 @@ K = 10
 YEAR = "2024"
 
 CLINICIEN, DIM, REFERENT = "clinicien", "analyste_dim", "referent_pilotage"
-NOTEBOOK, DOWNLOAD, SITE = "notebook", "download", "static site"
+NOTEBOOK, DOWNLOAD, SITE, CLI = "notebook", "download", "static site", "CLI"
 
 #  role        surface    attempt                      expectation
 SURFACES: list[tuple[str, str, str, str]] = [
@@ -69,6 +73,13 @@ SURFACES: list[tuple[str, str, str, str]] = [
     (DIM, DOWNLOAD, "raw tables", "perimeter rows only"),
     (REFERENT, DOWNLOAD, "count under k", "masked"),
     (REFERENT, SITE, "count under k", "masked"),
+    (CLINICIEN, CLI, "other care site by filter", "cube, no cell under k"),
+    (CLINICIEN, CLI, "raw tables", "perimeter rows only"),
+    (CLINICIEN, CLI, "person_identity", "refused"),
+    (DIM, CLI, "other care site by filter", "cube, no cell under k"),
+    (REFERENT, CLI, "count under k", "masked"),
+    (REFERENT, CLI, "raw tables", "refused"),
+    (REFERENT, CLI, "SQL injection as filter value", "refused"),
 ]
 
 PERIMETERS = {CLINICIEN: (CARDIO,), DIM: (DIM_HOSPITAL,), REFERENT: ()}
@@ -311,7 +322,54 @@ def static_site(role: str, attempt: str, truth: dict, catalog: Path, definition)
     assert f'class="qualite" data-quality="{expected}"' in text
 
 
-RUN = {NOTEBOOK: notebook, DOWNLOAD: download, SITE: static_site}
+def command_line(role: str, attempt: str, truth: dict, catalog: Path, definition) -> None:
+    """`workbench --utilisateur attaquant.<role> …` in a subprocess; what it wrote, printed and audited."""
+    import json
+    import tempfile
+
+    from .test_cli_user import cli, write_accounts
+
+    def compute(folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
+        return cli("indicators", "compute", "nb_sejours", "--from", f"{YEAR}-01", "--to", f"{YEAR}-12", *options,
+                   catalog=catalog, access=write_accounts(folder), role=role)
+
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        if attempt in ("other care site by filter", "count under k"):
+            out = folder / "cube.csv"
+            filters = ["--filter", f"hospital={other_hospital(truth, role)}"] if role != REFERENT else []
+            done = compute(folder, "--by", "hospital,month", *filters, "--format", "csv", "--out", str(out))
+            assert done.returncode == 0, done.stderr
+            read = pd.read_csv(out, comment="#", dtype={"hospital": str, "month": str})
+            if filters:
+                assert set(read["hospital"]) == {filters[1].split("=")[1]}
+            assert_no_small_cell(read)
+            assert_masked_under_k(read, truth)
+            (event,) = events("indicator")
+            assert event["policy"] is True and event["user"] == f"attaquant.{role}"
+            (export,) = events("export")
+            assert (export["rows"], export["masked"]) == (len(read), int(read["masked"].sum()))
+        elif attempt in ("raw tables", "person_identity"):
+            table = "visit_occurrence" if attempt == "raw tables" else "person_identity"
+            done = cli("catalog", "show", table, "--format", "json", catalog=catalog,
+                       access=write_accounts(folder), role=role)
+            if role == REFERENT or table == "person_identity":
+                assert done.returncode == 1 and "accès refusé" in done.stderr and done.stdout == ""
+                (event,) = events("refused")
+                assert (event["user"], event["table"]) == (f"attaquant.{role}", table)
+                return
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["rows"] == len(truth["stays"][role])
+        elif attempt == "SQL injection as filter value":
+            done = compute(folder, "--by", "hospital", "--grain", "year", "--filter", f"hospital={INJECTION}")
+            assert done.returncode == 1 and "politique de diffusion" in done.stderr and done.stdout == ""
+            (event,) = events("refused")
+            assert event["filters"] == {"hospital": [INJECTION]} and event["indicator"] == "nb_sejours"
+        else:
+            raise AssertionError(attempt)
+
+
+RUN = {NOTEBOOK: notebook, DOWNLOAD: download, SITE: static_site, CLI: command_line}
 
 
 @pytest.mark.parametrize(("role", "surface", "attempt", "expectation"), SURFACES,
@@ -325,7 +383,8 @@ def test_the_table_covers_every_role_and_the_sites_build_as_a_referent(tmp_path:
     """Each role appears on each data surface it can use; `workbench wiki build` reads as a référent."""
     assert {(r, s) for r, s, _, _ in SURFACES} >= {(CLINICIEN, NOTEBOOK), (DIM, NOTEBOOK), (REFERENT, NOTEBOOK),
                                                     (CLINICIEN, DOWNLOAD), (DIM, DOWNLOAD), (REFERENT, DOWNLOAD),
-                                                    (REFERENT, SITE)}
+                                                    (REFERENT, SITE), (CLINICIEN, CLI), (DIM, CLI),
+                                                    (REFERENT, CLI)}
     from typer.testing import CliRunner
 
     from workbench.cli import app

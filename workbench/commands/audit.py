@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from workbench.commands import require_admin
 from workbench.output import OutputFormat, emit, emit_json
 
 app = typer.Typer(help="Journal d'audit : requêtes, exports, connexions.", no_args_is_help=True)
@@ -14,6 +15,11 @@ FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="tabl
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="audit")
+
+
+@app.callback()
+def _admin_only(ctx: typer.Context) -> None:
+    require_admin(ctx, "audit")
 
 
 def _show(events: list[dict], format: OutputFormat) -> None:

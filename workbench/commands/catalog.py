@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import pandas as pd
 import typer
 
+from workbench.commands import open_warehouse, record_export, require_admin
 from workbench.output import OutputFormat, emit, emit_json
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json ou csv.")]
@@ -20,12 +21,6 @@ app = typer.Typer(help="Catalogue de l'entrepôt : tables, vues canoniques, colo
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="catalog")
-
-
-def _open(ctx: typer.Context, backend: str | None) -> Any:
-    from workbench.warehouse import open as open_warehouse
-
-    return open_warehouse(ctx.obj["catalog"], backend=backend)
 
 
 def _stamp(wh: Any) -> dict[str, Any]:
@@ -51,7 +46,7 @@ def _rows(wh: Any) -> list[dict[str, Any]]:
 def list_(ctx: typer.Context, format: FormatOption = OutputFormat.table, out: OutOption = None,
           backend: BackendOption = None) -> None:
     """Toutes les tables et vues, avec leur nombre de lignes et leurs premières et dernières dates."""
-    with _open(ctx, backend) as wh:
+    with open_warehouse(ctx, backend) as wh:
         rows = _rows(wh)
         frame = pd.DataFrame(rows)
         if format is OutputFormat.json:
@@ -61,6 +56,7 @@ def list_(ctx: typer.Context, format: FormatOption = OutputFormat.table, out: Ou
             emit(compact, format, out, _stamp(wh), title=f"Catalogue {wh.catalog_path.name} ({wh.flavour})")
         else:
             emit(frame, format, out, _stamp(wh), title=f"Catalogue {wh.catalog_path.name}")
+    record_export(ctx, out, format, len(rows), what="catalog list")
 
 
 def _columns(wh: Any, name: str, kind: str) -> list[dict[str, Any]]:
@@ -137,7 +133,7 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Table ou 
     """Colonnes et descriptions d'une table ou d'une vue, lignes, antériorité, volume mensuel."""
     from workbench.catalog import _kind_of
 
-    with _open(ctx, backend) as wh:
+    with open_warehouse(ctx, backend) as wh:
         _kind_of(wh, name)
         if name not in wh.tables:
             wh.view(name)  # a view this catalogue cannot build: one clear error
@@ -148,6 +144,7 @@ def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Table ou 
             _print_detail(detail)
         else:
             emit(pd.DataFrame(detail["columns"]), format, out, {**_stamp(wh), "name": name}, title=name)
+    record_export(ctx, out, format, len(detail["columns"]), what=f"catalog show {name}")
 
 
 def _folded(text: str) -> str:
@@ -196,6 +193,7 @@ def search(ctx: typer.Context, word: Annotated[str, typer.Argument(help="Mot che
 
 @app.command("init")
 def init(
+    ctx: typer.Context,
     source: Annotated[str, typer.Option("--source", help="Base DuckDB, dossier Parquet/CSV, ou spark:BASE.")],
     flavour: Annotated[str, typer.Option("--flavour", help="aphp ou omop.")],
     out: Annotated[Path, typer.Option("--out", help="Catalogue à écrire.")] = Path("catalog.yaml"),
@@ -203,6 +201,7 @@ def init(
     """Inspecter un entrepôt existant et écrire son catalogue."""
     from workbench.catalog import load_catalog, write_catalog
 
+    require_admin(ctx, "catalog init", "lit la source sans filtre de lignes : réservée au rôle admin")
     write_catalog(source, flavour, out)
     catalog = load_catalog(out)
     typer.echo(f"{out} : {len(catalog.tables)} tables ({catalog.source_kind}, {catalog.flavour})")

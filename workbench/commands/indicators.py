@@ -13,6 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from workbench.commands import open_warehouse, record_export
 from workbench.errors import UserError
 from workbench.output import OutputFormat, emit, emit_json
 
@@ -46,13 +47,6 @@ def load(ctx: typer.Context, explicit: Path | None) -> Any:
     for error in dictionary.errors:
         typer.echo(f"Attention : {error}", err=True)
     return dictionary
-
-
-def open_warehouse(ctx: typer.Context) -> Any:
-    """The warehouse of the global --catalog."""
-    from workbench.warehouse import open as open_catalog
-
-    return open_catalog(catalog=(ctx.obj or {}).get("catalog"))
 
 
 def parse_by(text: str) -> tuple[str, ...]:
@@ -135,11 +129,15 @@ def _compute(ctx: typer.Context, indicator: Annotated[str, typer.Argument(help="
 
     page = load(ctx, wiki).get(indicator)
     warehouse = open_warehouse(ctx)
+    filters = parse_filters(filter)
     result = compute(page.definition, warehouse, by=parse_by(by), start=start, end=end, grain=grain,
-                     filters=parse_filters(filter), version=version)
+                     filters=filters, version=version)
     if result.status != "ok":
         typer.echo(f"{indicator} : {result.status} ({_missing(result)})", err=True)
     emit(result.frame, format, out, stamp=result.stamp, title=f"{page.definition.name} — version {result.version}")
+    masked = int(result.frame["masked"].sum()) if "masked" in result.frame else 0
+    record_export(ctx, out, format, len(result.frame), indicator=indicator, filters=filters, by=parse_by(by),
+                  period=[start, end], version=result.version, masked=masked)
 
 
 def _missing(result: Any) -> str:

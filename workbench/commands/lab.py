@@ -31,9 +31,11 @@ def register(app: typer.Typer) -> None:
         browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Ouvrir un navigateur.")] = False,
     ) -> None:
         """Ouvrir JupyterLab avec les modèles copiés dans un dossier de travail."""
-        from workbench.commands.notebook import ensure_data
+        from workbench.commands import require_admin
+        from workbench.commands.notebook import KERNEL_REASON, ensure_data
         from workbench.notebooks import lab_command, prepare_workspace
 
+        require_admin(ctx, "lab", KERNEL_REASON)
         ensure_data(ctx.obj["catalog"])
         folder = prepare_workspace(workspace, templates, ctx.obj["catalog"], wiki)
         typer.echo(f"Dossier de travail : {folder}", err=True)

@@ -7,7 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from workbench.commands import require_admin
 from workbench.output import emit_json
+
+KERNEL_REASON = "lit l'entrepôt dans un noyau Jupyter, hors périmètre et politique de diffusion : réservée au rôle admin"
 
 TemplatesOption = Annotated[
     Optional[Path],
@@ -96,6 +99,7 @@ def register(app: typer.Typer) -> None:
         """Exécuter un modèle sans interface (papermill, noyau eds-workbench)."""
         from workbench import notebooks
 
+        require_admin(ctx, "notebook run", KERNEL_REASON)
         found = notebooks.find_template(template, templates)
         values = notebooks.parse_assignments(param or [])
         notebooks.validate(found, values)  # names and types first: a typo never triggers a demo build

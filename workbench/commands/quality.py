@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import pandas as pd
 import typer
 
+from workbench.commands import open_warehouse, record_export, require_whole_warehouse
 from workbench.output import OutputFormat, emit, emit_json
 
 TABLE = OutputFormat.table
@@ -28,12 +29,6 @@ class RunFormat(str, Enum):
 class FailOn(str, Enum):
     failed = "failed"
     error = "error"
-
-
-def _open(ctx: typer.Context, backend: str | None):
-    from workbench.warehouse import open as open_warehouse
-
-    return open_warehouse(ctx.obj["catalog"], backend=backend)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -68,15 +63,17 @@ def run(
     out: Annotated[Optional[Path], typer.Option("--out", help="Écrire le résultat dans ce fichier.")] = None,
 ) -> None:
     """Lancer les contrôles qualité sur l'entrepôt et enregistrer le résultat."""
+    from workbench.access import unrestricted
     from workbench.quality import run_checks
     from workbench.quality.engine import summarise
     from workbench.quality.store import ResultStore
 
     selection = _split(checks)
-    warehouse = _open(ctx, backend)
+    warehouse = open_warehouse(ctx, backend)
     result = run_checks(warehouse, selection)
     result.catalog = str(ctx.obj["catalog"])
-    ResultStore().save(result)
+    if unrestricted(warehouse.user):  # a run on a perimeter's rows is not a run of the warehouse: not stored
+        ResultStore().save(result)
     if fmt is RunFormat.json:
         emit_json(result.to_json(), out)
     else:
@@ -84,6 +81,7 @@ def run(
         frame = frame[["id", "category", "status", "threshold", "num_violated_rows", "num_denominator_rows",
                        "pct_violated_rows", "execution_time_s"]]
         emit(frame, fmt=TABLE, out=out, title=f"Exécution {result.run_id} ({result.duration_s:.1f} s)")
+    record_export(ctx, out, fmt, len(result.results), what="quality run")
     counts = summarise(result.results)
     typer.echo(
         f"{len(result.results)} contrôles en {result.duration_s:.1f} s : {counts['passed']} réussis, "
@@ -105,8 +103,10 @@ def _exit_on(result, fail_on: FailOn | None) -> None:
 
 
 @quality_app.command("history")
-def history(fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table) -> None:
+def history(ctx: typer.Context,
+            fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table) -> None:
     """Lister les exécutions enregistrées (la plus récente d'abord)."""
+    require_whole_warehouse(ctx, "quality history")
     from workbench.quality.store import ResultStore
 
     runs = ResultStore().runs()
@@ -118,6 +118,7 @@ def history(fmt: Annotated[RunFormat, typer.Option("--format", help="table ou js
 
 @quality_app.command("compare")
 def compare(
+    ctx: typer.Context,
     run_id: Annotated[Optional[str], typer.Option("--run", help="Exécution à examiner (défaut : la dernière).")] = None,
     against: Annotated[Optional[str], typer.Option("--against", help="Exécution de référence (défaut : la précédente).")] = None,
     fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table,
@@ -126,6 +127,7 @@ def compare(
     """Comparer deux exécutions : ce qui s'est amélioré ou dégradé."""
     from workbench.quality.store import ResultStore, compare as compare_runs
 
+    require_whole_warehouse(ctx, "quality compare")
     store = ResultStore()
     after = store.load(run_id)
     before = store.load(against) if against else store.previous(after.run_id)
@@ -147,12 +149,14 @@ def violations(
     """La liste complète des identifiants en violation d'un contrôle."""
     from workbench.quality import violating_ids
 
-    ids = violating_ids(_open(ctx, backend), check_id)
+    ids = violating_ids(open_warehouse(ctx, backend), check_id)
     emit_json({"check": check_id, "count": len(ids), "ids": ids}, out)
+    record_export(ctx, out, "json", len(ids), what=f"quality violations {check_id}")
 
 
 @quality_app.command("report")
 def report(
+    ctx: typer.Context,
     html: Annotated[Path, typer.Option("--html", help="Fichier HTML à écrire.")],
     run_id: Annotated[Optional[str], typer.Option("--run", help="Exécution (défaut : la dernière).")] = None,
 ) -> None:
@@ -160,6 +164,7 @@ def report(
     from workbench.quality.report import write_report
     from workbench.quality.store import ResultStore
 
+    require_whole_warehouse(ctx, "quality report")
     store = ResultStore()
     current = store.load(run_id)
     write_report(current, store.previous(current.run_id), html)

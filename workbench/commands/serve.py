@@ -98,8 +98,11 @@ def register(app: typer.Typer) -> None:
         no_auth: Annotated[bool, typer.Option("--no-auth", help="Servir sans connexion (tests, poste personnel).")] = False,
     ) -> None:
         """Servir les tableaux de bord (catalogue, pilotage, dictionnaire, qualité), avec connexion si un access.yaml existe."""
+        from workbench.commands import require_admin
+
+        require_admin(ctx, "serve")  # the server runs with the service's rights; its users log in on its pages
         catalog = Path(ctx.obj["catalog"]).resolve()
-        configure_login(access, no_auth)
+        configure_login(access or ctx.obj.get("access"), no_auth)
         ensure_demo(catalog)
         # The app reads its catalogue from the environment, as under `panel serve`.
         os.environ["WORKBENCH_CATALOG"] = str(catalog)

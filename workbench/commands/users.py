@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from workbench.commands import require_admin
 from workbench.errors import UserError
 from workbench.output import OutputFormat, emit, emit_json
 
@@ -19,6 +20,18 @@ AccessOption = Annotated[
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="users")
+
+
+@app.callback()
+def _admin_only(ctx: typer.Context) -> None:
+    require_admin(ctx, "users")
+
+
+def _access_file(ctx: typer.Context, explicit: Path | None) -> Path:
+    """The command's --access, else the global one, else $WORKBENCH_ACCESS or ./access.yaml."""
+    from workbench.access import access_path
+
+    return access_path(explicit or (ctx.obj or {}).get("access"))
 
 
 def _password(from_stdin: bool) -> str:
@@ -34,6 +47,7 @@ def _password(from_stdin: bool) -> str:
 
 @app.command("add")
 def add(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Identifiant de connexion.")],
     role: Annotated[str, typer.Option("--role", help="clinicien, analyste_dim, referent_pilotage, equipe_entrepot, admin.")],
     perimeter: Annotated[str, typer.Option("--perimeter", help="Codes d'unités séparés par des virgules (ex. 014-S03).")] = "",
@@ -42,11 +56,9 @@ def add(
     access_file: AccessOption = None,
 ) -> None:
     """Ajouter (ou remplacer) un compte."""
-    from workbench.access.model import (
-        AccessFile, _user, access_path, empty_access, hash_password, load_access, save_access,
-    )
+    from workbench.access.model import AccessFile, _user, empty_access, hash_password, load_access, save_access
 
-    path = access_path(access_file)
+    path = _access_file(ctx, access_file)
     current = load_access(path) if path.is_file() else empty_access(path)
     raw = {
         "role": role,
@@ -61,6 +73,7 @@ def add(
 
 @app.command("list")
 def list_(
+    ctx: typer.Context,
     format: Annotated[OutputFormat, typer.Option("--format", "-f", help="table ou json.")] = OutputFormat.table,
     access_file: AccessOption = None,
 ) -> None:
@@ -69,7 +82,7 @@ def list_(
 
     from workbench.access.model import load_access
 
-    access = load_access(access_file)
+    access = load_access(_access_file(ctx, access_file))
     rows = [
         {"name": name, "role": entry.role, "perimeter": list(entry.perimeter), "nominative": entry.nominative}
         for name, entry in sorted(access.users.items())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
+from workbench.commands import current_user, require_admin
 from workbench.errors import UserError
 
 
@@ -19,6 +20,21 @@ def _sync(
 
     result = sync(remote, into)
     typer.echo(f"Wiki {result.action} : {result.path} (commit {result.commit[:10]})")
+
+
+def _reader(ctx: typer.Context, no_policy: bool) -> Any:  # -> UserContext | None
+    """Who the site reads the warehouse as: a logged-in non-admin user as themself, else a référent pilotage.
+
+    The site is read by référents, so by default it is built under their
+    disclosure policy (no cell under k); --sans-politique (admin only) reads
+    as the administrator.
+    """
+    from workbench.wiki.site import site_user
+
+    user = current_user(ctx)
+    if user is not None and user.role != "admin":
+        return user
+    return None if no_policy else site_user((ctx.obj or {}).get("access"))
 
 
 def _build(
@@ -34,18 +50,19 @@ def _build(
     """Produire le dictionnaire en HTML statique (ouvrable sans serveur)."""
     from workbench import paths
     from workbench.indicators.dictionary import load_dictionary
-    from workbench.wiki.site import build_site, site_user
+    from workbench.wiki.site import build_site
 
     dictionary = load_dictionary(paths.wiki_path(wiki))
     for error in dictionary.errors:
         typer.echo(f"Attention : {error}", err=True)
+    if no_policy:
+        require_admin(ctx, "wiki build --sans-politique", "publie des valeurs exactes : réservée au rôle admin")
     warehouse = None
     if not no_data:
         from workbench.warehouse import open as open_catalog
 
         try:
-            # the site is read by référents: built under their disclosure policy (no cell under k)
-            warehouse = open_catalog(catalog=(ctx.obj or {}).get("catalog"), user=None if no_policy else site_user())
+            warehouse = open_catalog(catalog=(ctx.obj or {}).get("catalog"), user=_reader(ctx, no_policy))
         except UserError as error:
             raise UserError(f"{error} (ou --sans-donnees pour un site sans valeurs)") from None
     written = build_site(dictionary, out, warehouse)
