@@ -13,6 +13,7 @@ import datetime as dt
 import html
 import io
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,6 +199,9 @@ def compute_figures(scope: c.Scope, view: View) -> Figures:
     return figures
 
 
+FIRST_WAIT = 0.25
+"""Seconds a new page waits for its first figures before being sent without them."""
+
 WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wb-pilotage")
 """Threads computing the figures of every session; DuckDB releases the GIL while it runs a query."""
 
@@ -266,6 +270,15 @@ class Pilotage:
                                             label="Télécharger XLSX", button_type="primary", css_classes=["wb-download-xlsx"])
         self.table_slot = pn.Column(self.table_title, self.table, pn.Row(self.csv, self.xlsx), sizing_mode="stretch_width")
         self.body = pn.Column(self.cards, self.series_slot, self.table_slot, sizing_mode="stretch_width")
+        self.definition = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["wb-definition"])
+        self.notebook_values: dict[str, Any] = {}
+        self.notebook_button = pn.widgets.FileDownload(
+            callback=lambda: c.notebook_download(NOTEBOOK_TEMPLATE, self.notebook_values), filename="notebook.ipynb",
+            label="Ouvrir comme notebook", button_type="success", css_classes=["wb-notebook"], width=220,
+        )
+        self.notebook_note = pn.pane.Markdown("", css_classes=["wb-notebook-note"], sizing_mode="stretch_width")
+        self.show_sql = pn.widgets.Toggle(name="Voir le SQL", button_type="light", css_classes=["wb-sql-toggle"], width=160)
+        self.sql_slot = pn.Column(sizing_mode="stretch_width")
 
         self._settling = 0
         self._generation = 0
@@ -275,9 +288,9 @@ class Pilotage:
         self._sync_url()
         for widget in (*self.state, self.kpis, self.detail):
             widget.param.watch(self._refresh, "value", precedence=1)
-        # the first figures are computed while the browser loads the page
-        self._prefetched: tuple[View, Any] | None = (self.view(), WORKERS.submit(compute_figures, self.scope, self.view()))
-        pn.state.onload(self._refresh)
+        self.show_sql.param.watch(self._show_sql, "value")
+        self._prefetched: tuple[View, Any] | None = None
+        self._first_figures()
 
     def site_names(self) -> dict[str, str]:
         """Care-site code → name, to label the breakdown rows (hospitals, poles, services)."""
@@ -352,6 +365,23 @@ class Pilotage:
 
     # -- computing and showing
 
+    def _first_figures(self) -> None:
+        """Figures already in the shared cache go out with the page itself; others follow once it is loaded.
+
+        The wait is bounded, so a cold request never holds the event loop (and
+        the other sessions) for longer than `FIRST_WAIT` seconds.
+        """
+        view = self.view()
+        future = WORKERS.submit(compute_figures, self.scope, view)
+        try:
+            figures = future.result(timeout=FIRST_WAIT)
+        except FutureTimeout:
+            self._prefetched = (view, future)  # computed while the browser loads the page
+            self.body.loading = True
+            pn.state.onload(self._refresh)
+            return
+        self._show(view, figures)
+
     async def _refresh(self, *_: Any) -> None:
         """Compute the view's figures off the event loop, then show them if no newer request came meanwhile."""
         if self._settling:
@@ -376,7 +406,11 @@ class Pilotage:
     def _show(self, view: View, figures: Figures) -> None:
         self.period_note.object = period_markdown(view)
         self._show_cards(view, figures)
+        self._show_notebook(view)
         definition = self.dictionary.get(view.detail).definition
+        self.definition.object = definition_markdown(definition)
+        if self.show_sql.value:
+            pn.state.execute(self._show_sql)
         if isinstance(figures.series, BaseException):
             self.series_slot[:] = [c.error_alert(figures.series, "La série temporelle")]
         elif figures.series.empty:
@@ -435,18 +469,11 @@ class Pilotage:
 
     # -- the parts computed on demand
 
-    def definition(self, indicator: str) -> pn.viewable.Viewable:
-        @c.guarded("La définition")
-        def build() -> pn.viewable.Viewable:
-            page = self.dictionary.get(indicator)
-            return pn.pane.Markdown(definition_markdown(page.definition), sizing_mode="stretch_width", css_classes=["wb-definition"])
-
-        return build()
-
-    async def sql(self, shown: bool, indicator: str, *_: Any) -> pn.viewable.Viewable:
-        """The SQL of the breakdown table, compiled (and translated to Spark) only when asked for."""
-        if not shown:
-            return pn.pane.Markdown("")
+    async def _show_sql(self, *_: Any) -> None:
+        """The SQL of the breakdown table, compiled (and translated to Spark) only while asked for."""
+        if not self.show_sql.value:
+            self.sql_slot[:] = []
+            return
         view, scope = self.view(), self.scope
 
         def texts() -> tuple[str, str]:
@@ -454,38 +481,39 @@ class Pilotage:
                                         grain=view.table_grain, filters=view.filters, scope=scope)
             return sql_texts(result, scope.warehouse)
 
+        self.sql_slot.loading = True
         try:
             serving, spark = await asyncio.get_running_loop().run_in_executor(WORKERS, texts)
+            shown: pn.viewable.Viewable = pn.Tabs(
+                ("SQL exécuté (DuckDB)", pn.pane.Markdown(f"```sql\n{serving}\n```", sizing_mode="stretch_width")),
+                ("SQL Spark", pn.pane.Markdown(f"```sql\n{spark}\n```", sizing_mode="stretch_width")),
+                sizing_mode="stretch_width",
+            )
         except Exception as error:  # noqa: BLE001 - shown in place of the SQL
-            return c.error_alert(error, "Le SQL")
-        return pn.Tabs(
-            ("SQL exécuté (DuckDB)", pn.pane.Markdown(f"```sql\n{serving}\n```", sizing_mode="stretch_width")),
-            ("SQL Spark", pn.pane.Markdown(f"```sql\n{spark}\n```", sizing_mode="stretch_width")),
-            sizing_mode="stretch_width",
-        )
+            shown = c.error_alert(error, "Le SQL")
+        self.sql_slot[:] = [shown]
+        self.sql_slot.loading = False
 
-    def notebook(self, indicator: str, *_: Any) -> pn.viewable.Viewable:
+    def _show_notebook(self, view: View) -> None:
         """« Ouvrir comme notebook » : the `indicator_deep_dive` template with this view's parameters.
 
         The template reproduces a view restricted to at most one hospital; with a
         pole, a service or a PMSI field chosen it would compute another figure,
         so the button is then disabled and says why.
         """
-        start, end = self.period()
-        values = {"indicator": indicator, "by": [], "start": start, "end": end, "hospital": self.hospital.value}
+        hospital = self.hospital.value
         beyond = [label for label, widget in (("pôle", self.pole), ("service", self.service), ("champ PMSI", self.stay_type))
                   if widget.value]
-        button = pn.widgets.FileDownload(
-            callback=lambda: c.notebook_download(NOTEBOOK_TEMPLATE, values),
-            filename=f"{NOTEBOOK_TEMPLATE}_{indicator}_{start}_{end}{'_' + self.hospital.value if self.hospital.value else ''}.ipynb",
-            label="Ouvrir comme notebook", button_type="success", css_classes=["wb-notebook"], disabled=bool(beyond),
-            width=220,
+        self.notebook_values = {"indicator": view.detail, "by": [], "start": view.start, "end": view.end,
+                                "hospital": hospital}
+        self.notebook_button.param.update(
+            disabled=bool(beyond),
+            filename=f"{NOTEBOOK_TEMPLATE}_{view.detail}_{view.start}_{view.end}{'_' + hospital if hospital else ''}.ipynb",
         )
-        note = (f"Le modèle de notebook ne reproduit pas le filtre {', '.join(beyond)} : choisissez au plus un hôpital."
-                if beyond else "Notebook Jupyter (modèle « analyse approfondie ») qui recalcule l'indicateur détaillé "
-                               "sur la même période et le même hôpital.")
-        return pn.Row(button, pn.pane.Markdown(note, css_classes=["wb-notebook-note"], sizing_mode="stretch_width"),
-                      sizing_mode="stretch_width")
+        self.notebook_note.object = (
+            f"Le modèle de notebook ne reproduit pas le filtre {', '.join(beyond)} : choisissez au plus un hôpital."
+            if beyond else "Notebook Jupyter (modèle « analyse approfondie ») qui recalcule l'indicateur détaillé "
+                           "sur la même période et le même hôpital.")
 
     def report_context(self) -> dict[str, Any]:
         """What a problem report records about the figure: the detailed indicator, the filters, the view's link."""
@@ -501,19 +529,16 @@ class Pilotage:
         return (self.hospital, self.pole, self.service, self.start, self.end, self.grain, self.stay_type)
 
     def layout(self) -> pn.template.BaseTemplate:
-        show_sql = pn.widgets.Toggle(name="Voir le SQL", button_type="light", css_classes=["wb-sql-toggle"], width=160)
-        refresh = [widget.param.value for widget in self.state]
         main = [
             self.notice,
             pn.Column(pn.pane.Markdown("## Indicateurs clés (évolution par rapport à la même période l'année précédente)"),
                       self.period_note, self.cards, sizing_mode="stretch_width"),
-            pn.panel(pn.bind(self.notebook, self.detail, *refresh), sizing_mode="stretch_width"),
+            pn.Row(self.notebook_button, self.notebook_note, sizing_mode="stretch_width"),
             report_form(self.report_context),
             pn.Row(pn.Column(self.series_slot, self.table_slot, sizing_mode="stretch_width"),
-                   pn.Column(pn.pane.Markdown("### Définition"), pn.panel(pn.bind(self.definition, self.detail)), width=420),
+                   pn.Column(pn.pane.Markdown("### Définition"), self.definition, width=420),
                    sizing_mode="stretch_width"),
-            pn.Column(show_sql, pn.panel(pn.bind(self.sql, show_sql, self.detail, *refresh), loading_indicator=True,
-                                         sizing_mode="stretch_width"), css_classes=["wb-sql"], sizing_mode="stretch_width"),
+            pn.Column(self.show_sql, self.sql_slot, css_classes=["wb-sql"], sizing_mode="stretch_width"),
         ]
         sidebar = [
             pn.pane.Markdown("### Filtres"), self.hospital, self.pole, self.service, self.start, self.end,
