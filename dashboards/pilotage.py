@@ -257,7 +257,8 @@ class Pilotage:
         self.cards = pn.FlexBox(sizing_mode="stretch_width")
         self.series_data = hv.streams.Pipe(data=None)
         self.series_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=360, css_classes=["wb-series"])
-        self.series_slot = pn.Column(self.series_pane, sizing_mode="stretch_width")
+        self.series_note = pn.pane.Markdown("", css_classes=["wb-series-note"], sizing_mode="stretch_width")
+        self.series_slot = pn.Column(self.series_pane, self.series_note, sizing_mode="stretch_width")
         self.table_title = pn.pane.Markdown("", css_classes=["wb-breakdown-title"])
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(), show_index=False, disabled=True, sizing_mode="stretch_width", height=200,
@@ -419,8 +420,9 @@ class Pilotage:
             self.series_data.send((figures.series, definition))  # the drawn plot's data change in place
             if self.series_pane.object is None:
                 self.series_pane.object = hv.DynamicMap(lambda data: series_plot(*data), streams=[self.series_data])
-            if self.series_slot.objects != [self.series_pane]:
-                self.series_slot[:] = [self.series_pane]
+            self.series_note.object = masked_note(figures.series)
+            if self.series_slot.objects != [self.series_pane, self.series_note]:
+                self.series_slot[:] = [self.series_pane, self.series_note]
         if isinstance(figures.table, BaseException):
             self.table_result = None
             self.table_slot[:] = [c.error_alert(figures.table, "Le tableau par niveau")]
@@ -565,6 +567,12 @@ def default_year(last: str) -> str:
     """The last complete year: the one a policy user compares with the year before."""
     year = int(last[:4]) if last.endswith("-12") else int(last[:4]) - 1
     return f"{year}-01"
+
+
+def masked_note(series: pd.DataFrame) -> str:
+    """Say how many points the disclosure policy left out of the plot (they are not drawn as zero)."""
+    hidden = int(series["masked"].sum()) if "masked" in series else 0
+    return f"*{hidden} point(s) masqué(s) : moins de 10 patients (politique de diffusion).*" if hidden else ""
 
 
 def period_markdown(view: View) -> str:
