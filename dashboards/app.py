@@ -2,7 +2,8 @@
 
 Nothing is computed at import time: each route is a function Panel calls once
 per browser session, and the heavy results are shared between sessions through
-``pn.cache`` in the page modules.
+the results cache of ``dashboards.components`` (``RESULTS``) or ``pn.cache``; a
+background thread started with the server computes the default Pilotage view.
 """
 
 from __future__ import annotations
@@ -50,9 +51,13 @@ def routes() -> dict[str, Callable[[], Any]]:
 
 def serve(port: int, address: str, websocket_origin: list[str], show: bool = False) -> None:
     """Serve every page in this process until interrupted."""
+    import threading
+
     from dashboards.components import PAGES, SITE_TITLE
+    from dashboards.pilotage import warm_up
 
     _extension()
+    threading.Thread(target=warm_up, name="wb-warm-up", daemon=True).start()
     pn.serve(
         routes(), port=port, address=address, websocket_origin=websocket_origin, show=show,
         title={"/": SITE_TITLE, **dict(PAGES)}, **_login_options(),

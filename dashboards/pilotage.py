@@ -719,6 +719,27 @@ def number_formats(unit: str) -> dict[str, dict[str, Any]]:
             **{column: {**french, "precision": 0} for column in ("numerator", "denominator", "n_patients")}}
 
 
+def warm_up() -> None:
+    """At server start, compute the figures of the default view, as the first visitor without login would.
+
+    This materialises the canonical views on the shared connection (the
+    longest part of a cold start on a large warehouse, shared by every user),
+    so the first page does not pay for it. Failures are only logged: the pages
+    show them to their visitors.
+    """
+    from workbench.warehouse import open as open_warehouse
+
+    try:
+        handle = open_warehouse(catalog=c.catalog_path())
+        scope = c.Scope(str(c.catalog_path()), "", handle, c.dictionary())
+        last = last_complete_month(handle.extraction_date)
+        kpis = tuple(ident for ident in DEFAULT_KPIS if ident in scope.dictionary.indicators)
+        view = View(kpis, DEFAULT_DETAIL, shift_month(last, -11), last, "month", {}, "hospital", protected=False)
+        compute_figures(scope, view)
+    except Exception as error:  # noqa: BLE001 - a server without its warehouse still serves its error pages
+        c.log.warning("préchauffage du tableau de bord impossible : %s", error)
+
+
 def build() -> pn.template.BaseTemplate:
     """The Pilotage page of one browser session."""
     return Pilotage().layout()
