@@ -71,3 +71,123 @@ def test_warnings_and_unknown_references_call_for_caution(make_warehouse):
     assert badge.status == CAUTION and [r.id for r in badge.failing] == ["visit_occurrence_has_ghm"]
     unknown = quality_status(warehouse, ["plausibleSomething:stays"], filters={"hospital": "042"})
     assert (unknown.status, unknown.unknown) == (CAUTION, ["plausibleSomething:stays"])
+
+
+# --- the cached badge equals a run restricted to the scope --------------------------------------------------
+
+
+def _comparable(badge):
+    """Everything a badge shows and carries, except timings and the scope query's SQL text (not compiled)."""
+    def result(r):
+        values = r.to_record()
+        values.pop("execution_time_s")
+        values.pop("sql")
+        return values
+
+    return (badge.status, badge.label, badge.reasons(), badge.unknown,
+            [result(r) for r in badge.failing], [result(r) for r in badge.checks])
+
+
+def _scopes(warehouse, flaws):
+    """All hospitals and one; the last 1, 3 and 12 whole months; the months of the hospital-scoped demo flaws."""
+    last = warehouse.extraction_date.replace(day=1) - dt.timedelta(days=1)
+
+    def months_back(n):
+        first = last.replace(day=1)
+        for _ in range(n - 1):
+            first = (first - dt.timedelta(days=1)).replace(day=1)
+        return first
+
+    periods = [(months_back(n), last) for n in (1, 3, 12)] + [(None, None)]
+    sites = warehouse.execute(warehouse.view("care_sites"))
+    hospitals = sorted(sites.loc[sites["level"] == "hopital", "code"])
+    scopes = [(start, end, filters) for start, end in periods
+              for filters in ({}, {"hospital": hospitals[0]}, {"hospital": hospitals[1:3]})]
+    for flaw in flaws:
+        months = sorted(flaw.get("scope", {}).get("months", []))
+        if months:
+            start = dt.date.fromisoformat(f"{months[0]}-01")
+            after = (dt.date.fromisoformat(f"{months[-1]}-01") + dt.timedelta(days=31)).replace(day=1)
+            end = after - dt.timedelta(days=1)
+            scopes.append((start, end, {"care_site_id": [flaw["scope"]["care_site_id"]]}))
+    # not whole months: answered by running the checks on the scope itself
+    scopes.append((last.replace(day=10), last, {"hospital": hospitals[0]}))
+    return scopes
+
+
+def test_cached_badges_equal_runs_restricted_to_every_scope(demo_dir):
+    import json
+
+    from workbench.indicators.dictionary import load_dictionary
+    from workbench.quality.status import quality_status_by_run, warm_quality
+    from workbench.warehouse import UserContext
+    from workbench.warehouse import open as open_warehouse
+
+    flaws = json.loads((demo_dir / "flaws.json").read_text(encoding="utf-8"))["flaws"]
+    # a badge depends only on the page's references: one definition per distinct list covers every indicator
+    pages = load_dictionary(WIKI).indicators.values()
+    definitions = list({tuple(page.definition.quality_checks): page.definition for page in pages}.values())
+    assert len(definitions) >= 10
+    admin = open_warehouse(demo_dir / "catalog.yaml")
+    hospital = sorted(admin.execute(admin.view("care_sites")).query("level == 'hopital'")["code"])[0]
+    restricted = open_warehouse(demo_dir / "catalog.yaml", user=UserContext(
+        name="dim", role="analyste_dim", perimeter=frozenset({hospital}), nominative=False))
+    warm_quality(admin, definitions)
+    scopes = _scopes(admin, flaws)
+    failing = set()
+    for warehouse, its_scopes in ((admin, scopes), (restricted, scopes[:2] + scopes[6:8])):
+        for start, end, filters in its_scopes:
+            for definition in definitions:
+                fast = quality_status(warehouse, definition, start, end, filters)
+                reference = quality_status_by_run(warehouse, definition, start, end, filters)
+                where = (definition.id, start, end, filters, warehouse.user.role)
+                assert _comparable(fast) == _comparable(reference), where
+                failing.update(r.id for r in fast.failing)
+    # the comparison covered failures of both kinds of checks: counted by cell, and run once per snapshot
+    assert {"visit_occurrence_end_missing_old", "visit_occurrence_feed_stop"} <= failing
+    assert "person_identity_duplicates" in failing
+
+
+def test_concurrent_first_badges_count_each_check_once(make_warehouse, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from workbench.quality import status
+
+    warehouse = make_warehouse({"care_site": SITES, "person": [{"person_id": p} for p in (1, 2, 3, 4)],
+                                "visit_occurrence": STAYS}, extraction=dt.date(2024, 6, 30))
+    counted = []
+    summarise = status._summarise
+
+    def counting(context, check):
+        counted.append(check.id)
+        return summarise(context, check)
+
+    monkeypatch.setattr(status, "_summarise", counting)
+    dms = _dms()
+    scopes = [(dt.date(2024, 1, 1), dt.date(2024, 1, 31), {"hospital": code}) for code in ("014", "042")] * 4
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        badges = list(pool.map(lambda scope: quality_status(warehouse, dms, *scope), scopes))
+    assert sorted(counted) == sorted(set(counted)) == ["visit_occurrence_end_missing_old",
+                                                      "visit_occurrence_start_before_end"]
+    assert [badge.status for badge in badges] == [UNFIT, FIT] * 4
+
+
+def test_cached_badges_on_spark_equal_runs_restricted_to_the_scope(demo_dir):
+    """Spark cannot order an aggregate: the cells keep every violating id and the smallest are picked in Python."""
+    from pyspark.sql import SparkSession  # the test extra installs it: missing is a failure, not a skip
+
+    from workbench.quality import status
+    from workbench.warehouse import open as open_warehouse
+
+    (SparkSession.builder.master("local[2]").appName("workbench-quality-tests")
+     .config("spark.sql.session.timeZone", "UTC").config("spark.ui.enabled", "false")
+     .config("spark.sql.shuffle.partitions", "2").getOrCreate())
+    spark = open_warehouse(demo_dir / "catalog.yaml", backend="pyspark")
+    references = ["plausibleStartBeforeEnd:stays", "measureValueCompleteness:stays.end_datetime",
+                  "volumeStep:stays.hospital"]
+    last = spark.extraction_date.replace(day=1) - dt.timedelta(days=1)
+    for start, filters in ((last.replace(day=1), {}), (dt.date(last.year - 1, last.month, 1), {"care_site_id": [2]})):
+        fast = quality_status(spark, references, start, last, filters)
+        assert _comparable(fast) == _comparable(status.quality_status_by_run(spark, references, start, last, filters))
+    summaries = status._snapshot_quality(spark).summaries(spark, resolve(references)[0])
+    assert {type(summary).__name__ for summary in summaries.values()} == {"_Cells"}
