@@ -3,41 +3,57 @@
 Such users (référents pilotage, équipe entrepôt, or a clinician asking beyond
 their perimeter) query a **finite cube**: care-site levels hospital → pole →
 service (plus the AP-HP total) crossed with year → quarter → month, whole
-periods only, filter values drawn from the care-site tree. The answer is never
-computed on its own: the engine computes the whole lattice of that cube (every
-level × every grain, over the whole years of the request, over the whole tree)
-so that the masking of a cell never depends on how it was asked for —
-otherwise two requests could be differenced.
+periods only, filter values drawn from the care-site tree, and at most one
+**attribute** (PMSI field, visit type, age band, sex: a flat hierarchy, all
+members → one member) per request. The answer is never computed on its own:
+the engine computes the whole lattice of that cube (every level × every grain
+× no attribute or each attribute by member, over the whole years of the
+request, over the whole tree) so that the masking of a cell never depends on
+how it was asked for — otherwise two requests could be differenced. The
+lattice always holds every attribute the indicator allows, whatever the
+request uses: masking is one decision per indicator, years, version and k, so
+a request with an attribute and one without see the same masked cells.
 
 Masking: a cell with fewer than k distinct patients is masked (primary);
 then, to a fixed point, every additive equation of the lattice (a parent —
-care-site total or coarser period — equals the sum of its children) that would
-contain exactly one masked cell gets a second one, the smallest shown child
-(or the parent when the masked cell is an only child), so no masked value can
-be recomputed by subtraction. Masked cells are returned as `masked: true`
-with value, numerator, denominator and n_patients null.
+care-site total, coarser period or all members of an attribute — equals the
+sum of its children) that would contain exactly one masked cell gets a second
+one, the smallest shown child (or the parent when the masked cell is an only
+child), so no masked value can be recomputed by subtraction. Masked cells are
+returned as `masked: true` with value, numerator, denominator and n_patients
+null.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
+import random
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from workbench import access
 from workbench.errors import UserError
+from workbench.semantic.views import AGE_BANDS, SEXES, STAY_TYPES, VISIT_TYPES
 
 SITE_LEVELS = ("hospital", "pole", "service")
 TIME_LEVELS = ("year", "quarter", "month")
 TREE_LEVELS = {"hospital": "hopital", "pole": "pole", "service": "service"}
+ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "stay_type": STAY_TYPES, "visit_type": VISIT_TYPES, "age_band": AGE_BANDS, "sex": SEXES,
+}
+"""The engine's fixed dimensions published as flat hierarchies, with the members a filter may name."""
 NULL_MEMBER = "∅"
 VALUE_COLUMNS = ("value", "numerator", "denominator", "n_patients")
-Key = tuple[tuple[str, ...], tuple[str, ...]]  # (site chain, time chain)
+Key = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+"""(site chain, time chain, attribute): the attribute is () for all members or (name, member)."""
+Level = tuple[int, int, str | None]  # (site depth, time depth, attribute or None)
 
 
 # --- routing ------------------------------------------------------------------------------------
@@ -71,12 +87,17 @@ def applies(warehouse: Any, filters: Mapping[str, Sequence[str]] | None) -> bool
 
 @dataclass(frozen=True)
 class CubeRequest:
-    """A request mapped onto the cube: the cell level in both hierarchies and the selected members."""
+    """A request mapped onto the cube: the cell level in the three hierarchies and the selected members."""
 
     site_depth: int  # 0 = AP-HP total, 1 hospital, 2 pole, 3 service
     time_depth: int  # 1 year, 2 quarter, 3 month
     filters: dict[str, tuple[str, ...]]
     labels: tuple[str, ...]  # the requested periods at the cell's time level
+    attribute: str | None = None  # the one attribute broken down by or filtered on
+
+    @property
+    def level(self) -> Level:
+        return self.site_depth, self.time_depth, self.attribute
 
 
 def _refuse(message: str) -> UserError:
@@ -107,19 +128,34 @@ def _members(warehouse: Any, level: str) -> set[str]:
     return set(codes.dropna())
 
 
+def _attribute(by: tuple[str, ...], filters: Mapping[str, tuple[str, ...]]) -> str | None:
+    """The request's attribute: one at most, since crossing two would publish a table the lattice lacks."""
+    used = sorted({name for name in (*by, *filters) if name in ATTRIBUTES})
+    if len(used) > 1:
+        raise _refuse(f"une seule dimension parmi {', '.join(ATTRIBUTES)} par requête "
+                      f"(ventilation ou filtre) : {', '.join(used)} demandées")
+    if used and used[0] not in by and len(filters[used[0]]) != 1:
+        raise _refuse(f"un filtre sur {used[0]} non ventilé doit désigner une seule valeur")
+    return used[0] if used else None
+
+
 def validate(warehouse: Any, by: tuple[str, ...], filters: Mapping[str, tuple[str, ...]],
              start: dt.date, end: dt.date, grain: str) -> CubeRequest:
     """Map a request onto the cube or refuse it with a message naming what is not allowed."""
-    allowed = SITE_LEVELS + TIME_LEVELS
+    allowed = SITE_LEVELS + TIME_LEVELS + tuple(ATTRIBUTES)
     for name in by:
         if name not in allowed:
             raise _refuse(f"ventilation par {name!r} non autorisée (autorisées : {', '.join(allowed)})")
+    filterable = SITE_LEVELS + tuple(ATTRIBUTES)
     for name, members in filters.items():
-        if name not in SITE_LEVELS:
-            raise _refuse(f"filtre sur {name!r} non autorisé (autorisés : {', '.join(SITE_LEVELS)})")
-        unknown = sorted(set(members) - _members(warehouse, name))
+        if name not in filterable:
+            raise _refuse(f"filtre sur {name!r} non autorisé (autorisés : {', '.join(filterable)})")
+        known, where = ((set(ATTRIBUTES[name]), "parmi les valeurs publiées") if name in ATTRIBUTES
+                        else (_members(warehouse, name), "dans l'arbre des unités"))
+        unknown = sorted(set(members) - known)
         if unknown:
-            raise _refuse(f"filtre {name} : valeur(s) inconnue(s) dans l'arbre des unités : {', '.join(unknown)}")
+            raise _refuse(f"filtre {name} : valeur(s) inconnue(s) {where} : {', '.join(unknown)}")
+    attribute = _attribute(by, filters)
     used = [i + 1 for i, level in enumerate(SITE_LEVELS) if level in by or level in filters]
     site_depth = max(used, default=0)
     if site_depth and SITE_LEVELS[site_depth - 1] not in by and len(filters[SITE_LEVELS[site_depth - 1]]) != 1:
@@ -132,7 +168,7 @@ def validate(warehouse: Any, by: tuple[str, ...], filters: Mapping[str, tuple[st
     labels = _labels(start, end, level)
     if not times and len(labels) != 1:
         raise _refuse(f"sans ventilation temporelle, la période doit être une seule période « {level} »")
-    return CubeRequest(site_depth, time_depth, dict(filters), labels)
+    return CubeRequest(site_depth, time_depth, dict(filters), labels, attribute)
 
 
 # --- the lattice and its masking ------------------------------------------------------------------
@@ -140,9 +176,9 @@ def validate(warehouse: Any, by: tuple[str, ...], filters: Mapping[str, tuple[st
 
 @dataclass
 class Lattice:
-    """Every cell of the cube over whole years: frames per (site depth, time depth) and the masked keys."""
+    """Every cell of the cube over whole years: frames per level and the masked keys."""
 
-    frames: dict[tuple[int, int], Any]  # (site depth, time depth) -> IndicatorResult
+    frames: dict[Level, Any]  # (site depth, time depth, attribute) -> IndicatorResult
     masked: set[Key]
 
 
@@ -151,80 +187,234 @@ _LATTICE_CACHE = 16
 _LATTICE_LOCK = threading.Lock()  # dashboard sessions share the cache
 
 
-def _key(row: pd.Series, site_depth: int, time_depth: int) -> Key:
-    def member(value: Any) -> str:
-        return NULL_MEMBER if value is None or pd.isna(value) else str(value)
+def _keys(frame: pd.DataFrame, level: Level) -> list[Key]:
+    """The key of every row of a lattice frame (column-wise: frames reach tens of thousands of rows)."""
+    site_depth, time_depth, attribute = level
 
-    return (tuple(member(row[c]) for c in SITE_LEVELS[:site_depth]),
-            tuple(member(row[c]) for c in TIME_LEVELS[:time_depth]))
+    def members(column: str) -> list[str]:
+        return [NULL_MEMBER if value is None or pd.isna(value) else str(value) for value in frame[column]]
+
+    sites = list(zip(*(members(c) for c in SITE_LEVELS[:site_depth]))) if site_depth else [()] * len(frame)
+    times = list(zip(*(members(c) for c in TIME_LEVELS[:time_depth])))
+    attributes = [(attribute, m) for m in members(attribute)] if attribute else [()] * len(frame)
+    return list(zip(sites, times, attributes))
 
 
-def cells(frames: Mapping[tuple[int, int], Any]) -> dict[Key, float]:
+def cells(frames: Mapping[Level, Any]) -> dict[Key, float]:
     """Every lattice cell and its number of distinct patients (null counts as 0: masked)."""
     found: dict[Key, float] = {}
-    for (site_depth, time_depth), result in frames.items():
-        for _, row in result.frame.iterrows():
-            patients = row["n_patients"]
-            found[_key(row, site_depth, time_depth)] = 0.0 if pd.isna(patients) else float(patients)
+    for level, result in frames.items():
+        patients = result.frame["n_patients"].astype(float).fillna(0.0)
+        found.update(zip(_keys(result.frame, level), patients))
+    return found
+
+
+def _parents(key: Key) -> list[tuple[int, Key, str]]:
+    """The cell's parent in each hierarchy (site, time, attribute), with the attribute naming its group."""
+    site, time, attribute = key
+    found = []
+    if site:
+        found.append((0, (site[:-1], time, attribute), ""))
+    if len(time) > 1:
+        found.append((1, (site, time[:-1], attribute), ""))
+    if attribute:  # all members = the sum over the members of one attribute at a time
+        found.append((2, (site, time, ()), attribute[0]))
     return found
 
 
 def equations(keys: Sequence[Key]) -> list[tuple[Key, list[Key]]]:
-    """The additive equations of the lattice: (parent, children) along the care-site tree and along time."""
+    """The additive equations of the lattice: (parent, children) along the care-site tree, along time
+    and over each attribute's members."""
     present = set(keys)
-    children: dict[Key, list[Key]] = {}
+    groups: dict[tuple[int, Key, str], list[Key]] = {}
     for key in sorted(present):
-        site, time = key
-        if site and (site[:-1], time) in present:
-            children.setdefault((site[:-1], time), []).append(key)
-    site_equations = list(children.items())
-    children = {}
-    for key in sorted(present):
-        site, time = key
-        if len(time) > 1 and (site, time[:-1]) in present:
-            children.setdefault((site, time[:-1]), []).append(key)
-    return sorted(site_equations) + sorted(children.items())
+        for family, parent, name in _parents(key):
+            if parent in present:
+                groups.setdefault((family, parent, name), []).append(key)
+    return [(parent, children) for (_, parent, _), children in sorted(groups.items())]
+
+
+def _complete(system: Sequence[tuple[Key, list[Key]]], holding: Mapping[Key, list[int]],
+              patients: Mapping[Key, float], masked: set[Key], pending: Sequence[int]) -> None:
+    """Complementary suppression to a fixed point: an equation holding one masked cell gets a second.
+
+    A worklist (the `pending` equations, then those of each newly masked cell)
+    rather than repeated sweeps: the lattice with attributes holds ~10^4 equations.
+    """
+    queue = deque(pending)
+    queued = set(queue)
+    while queue:
+        index = queue.popleft()
+        queued.discard(index)
+        parent, children = system[index]
+        if sum(term in masked for term in (parent, *children)) != 1:
+            continue
+        shown = sorted((patients[c], c) for c in children if c not in masked)
+        added = shown[0][1] if shown else parent
+        masked.add(added)
+        for other in holding[added]:
+            if other not in queued:
+                queue.append(other)
+                queued.add(other)
+
+
+PRIME = 2**61 - 1
+"""Exact linear algebra modulo a prime: the system's coefficients are ±1, its minors far smaller."""
+
+
+def _echelon(rows: list[dict[int, int]], unknown: int) -> list[tuple[int, dict[int, int]]]:
+    """Gaussian elimination modulo PRIME pivoting on the unknown cells (ids below `unknown`), fewest rows
+    first, which keeps the tree-shaped system sparse; known cells are carried along. The pivot rows, in
+    order, each normalised to 1 on its pivot."""
+    active = dict(enumerate(rows))
+    holding: dict[int, set[int]] = {}
+    for index, row in active.items():
+        for cell in row:
+            if cell < unknown:
+                holding.setdefault(cell, set()).add(index)
+    heap = [(len(indices), cell) for cell, indices in holding.items()]
+    heapq.heapify(heap)
+    pivots: list[tuple[int, dict[int, int]]] = []
+    done: set[int] = set()
+    while heap:
+        count, cell = heapq.heappop(heap)
+        if cell in done or not holding[cell]:
+            continue
+        if count != len(holding[cell]):
+            heapq.heappush(heap, (len(holding[cell]), cell))
+            continue
+        index = min(holding[cell], key=lambda i: (len(active[i]), i))
+        row = active.pop(index)
+        if row[cell] != 1:
+            inverse = pow(row[cell], PRIME - 2, PRIME)
+            row = {c: v * inverse % PRIME for c, v in row.items()}
+        done.add(cell)
+        pivots.append((cell, row))
+        for term in row:
+            if term < unknown:
+                holding[term].discard(index)
+        for other_index in sorted(holding[cell]):
+            other = active[other_index]
+            factor = other[cell]
+            for term, value in row.items():
+                new = (other.get(term, 0) - factor * value) % PRIME
+                if new:
+                    if term < unknown and term not in other:
+                        holding[term].add(other_index)
+                    other[term] = new
+                else:
+                    other.pop(term, None)
+                    if term < unknown:
+                        holding[term].discard(other_index)
+        for term in row:
+            if term < unknown and term not in done:
+                heapq.heappush(heap, (len(holding[term]), term))
+    return pivots
+
+
+def determined(system: Sequence[tuple[Key, list[Key]]], masked: set[Key]) -> dict[Key, set[Key]]:
+    """The masked cells a user can recompute by combining the equations, each with the shown cells of a
+    combination that gives it.
+
+    Two masked cells per equation do not suffice across three hierarchies: with
+    a pole holding all of a hospital's PSY and SSR stays, hospital − MCO gives
+    the pole. A masked cell is determined when every vector of the null space
+    of the equations (restricted to masked cells) is zero on it: one random null
+    vector (free cells drawn at random, the pivots solved) is zero there, and
+    only there but with probability ~1/PRIME per cell.
+    """
+    hidden = [(parent, children) for parent, children in system
+              if parent in masked or any(child in masked for child in children)]
+    cells_ = sorted(masked) + sorted({c for p, cs in hidden for c in (p, *cs)} - masked)
+    ids = {cell: i for i, cell in enumerate(cells_)}
+    unknown = len(masked)  # masked cells first: id < unknown
+    rows = []
+    for parent, children in hidden:
+        row = {ids[parent]: 1}
+        for child in children:
+            row[ids[child]] = (row.get(ids[child], 0) - 1) % PRIME
+        rows.append(row)
+    pivots = _echelon(rows, unknown)
+    rank = {cell: position for position, (cell, _) in enumerate(pivots)}
+    draw = random.Random(0)
+    vector = {cell: draw.randrange(1, PRIME) for cell in range(unknown) if cell not in rank}
+    for cell, row in reversed(pivots):
+        vector[cell] = -sum(v * vector[c] for c, v in row.items() if c != cell and c < unknown) % PRIME
+    found: dict[Key, set[Key]] = {}
+    for cell in (c for c in range(unknown) if vector[c] == 0):
+        combination = dict(pivots[rank[cell]][1])  # back-substituted until the cell is the only masked term
+        later = [rank[c] for c in combination if c in rank and c != cell]
+        heapq.heapify(later)
+        while later:
+            position = heapq.heappop(later)
+            term, row = pivots[position]
+            factor = combination.get(term, 0)
+            if not factor:
+                continue
+            for c, v in row.items():
+                combination[c] = (combination.get(c, 0) - factor * v) % PRIME
+                if c in rank and c != term and combination[c]:
+                    heapq.heappush(later, rank[c])
+        found[cells_[cell]] = {cells_[c] for c, v in combination.items() if v and c >= unknown}
+    return found
 
 
 def suppress(patients: Mapping[Key, float], min_count: int) -> set[Key]:
-    """Primary suppression (< `min_count` patients) then complementary suppression to a fixed point."""
+    """Primary suppression (< `min_count` patients), complementary suppression to a fixed point, then
+    until no masked cell is determined by the equations: the smallest shown cell of the combination
+    that gives a determined cell is masked too, and the fixed point resumed from there."""
     masked = {key for key, count in patients.items() if count < min_count}
     system = equations(list(patients))
-    changed = True
-    while changed:
-        changed = False
-        for parent, children in system:
-            terms = [parent, *children]
-            hidden = [term for term in terms if term in masked]
-            if len(hidden) != 1:
-                continue
-            shown = sorted((patients[c], c) for c in children if c not in masked)
-            masked.add(shown[0][1] if shown else parent)
-            changed = True
-    return masked
+    holding: dict[Key, list[int]] = {}
+    for index, (parent, children) in enumerate(system):
+        for term in (parent, *children):
+            holding.setdefault(term, []).append(index)
+    pending: Sequence[int] = range(len(system))
+    while True:
+        _complete(system, holding, patients, masked, pending)
+        exposed = determined(system, masked)
+        added = {min(shown, key=lambda c: (patients[c], c)) for shown in exposed.values() if shown}
+        if not added:
+            return masked
+        masked |= added
+        pending = sorted({index for cell in added for index in holding[cell]})
+
+
+def levels(definition: Any) -> dict[Level, list[str]]:
+    """The lattice's levels for `definition` and the breakdown computing each: every site depth × time
+    depth, without attribute and by each attribute the indicator allows."""
+    site_levels = [level for level in SITE_LEVELS if level in definition.dimensions]
+    time_levels = [level for level in TIME_LEVELS if level in definition.dimensions]
+    attributes = [None, *(name for name in ATTRIBUTES if name in definition.dimensions)]
+    return {
+        (site_depth, time_depth, attribute): [*site_levels[:site_depth], *([attribute] if attribute else []),
+                                              *time_levels[:time_depth]]
+        for attribute in attributes for site_depth in range(len(site_levels) + 1)
+        for time_depth in range(1, len(time_levels) + 1)
+    }
 
 
 def lattice(definition: Any, source: Any, years: tuple[int, int], version: str | None,
             params: Mapping[str, Any] | None, min_count: int) -> Lattice:
-    """The cube's lattice over whole `years`, computed with the engine (cached per snapshot and policy)."""
+    """The cube's lattice over whole `years`, computed with the engine (cached per snapshot and policy).
+
+    Every attribute the indicator allows is in it whatever the request uses, so
+    the masking is one decision: the attribute-free cells are masked the same way
+    for a request with or without an attribute, and none can be differenced.
+    """
     from workbench.indicators.engine import compute
 
-    site_levels = [level for level in SITE_LEVELS if level in definition.dimensions]
-    time_levels = [level for level in TIME_LEVELS if level in definition.dimensions]
     key = (definition.id, version, json.dumps(params or {}, sort_keys=True, default=str), years,
            getattr(source, "snapshot_id", None), str(source.catalog_path), min_count)
     with _LATTICE_LOCK:
         if key in _LATTICES:
             _LATTICES.move_to_end(key)
             return _LATTICES[key]
-    frames = {}
-    for site_depth in range(len(site_levels) + 1):
-        for time_depth in range(1, len(time_levels) + 1):
-            frames[(site_depth, time_depth)] = compute(
-                definition, source, by=[*site_levels[:site_depth], *time_levels[:time_depth]],
-                start=f"{years[0]}-01", end=f"{years[1]}-12", grain=time_levels[time_depth - 1],
-                version=version, params=params,
-            )
+    frames = {
+        level: compute(definition, source, by=by, start=f"{years[0]}-01", end=f"{years[1]}-12",
+                       grain=TIME_LEVELS[level[1] - 1], version=version, params=params)
+        for level, by in levels(definition).items()
+    }
     result = Lattice(frames, suppress(cells(frames), min_count))
     with _LATTICE_LOCK:
         _LATTICES[key] = result
@@ -248,13 +438,14 @@ def _columns(by: tuple[str, ...], cube: CubeRequest) -> list[str]:
     """The request's dimensions, with the ancestors of a care-site level (so every row names one cell)."""
     deepest = max((SITE_LEVELS.index(level) for level in by if level in SITE_LEVELS), default=-1)
     sites = list(SITE_LEVELS[: deepest + 1])
+    attributes = [name for name in by if name in ATTRIBUTES]
     times = [level for level in by if level in TIME_LEVELS]
-    return sites + times
+    return sites + attributes + times
 
 
 def protect(frame: pd.DataFrame, lattice_: Lattice, cube: CubeRequest) -> pd.DataFrame:
     """Add `masked` and null the value columns of the masked cells."""
-    keys = [_key(row, cube.site_depth, cube.time_depth) for _, row in frame.iterrows()]
+    keys = _keys(frame, cube.level)
     hidden = pd.Series([key in lattice_.masked for key in keys], index=frame.index, dtype=bool)
     out = frame.copy()
     for column in VALUE_COLUMNS:
@@ -281,7 +472,7 @@ def compute_protected(definition: Any, warehouse: Any, by: Sequence[str], start:
         raise
     built = lattice(definition, source, (request.start.year, request.end.year), chosen.version,
                     request.params, user.min_count)
-    base = built.frames[(cube.site_depth, cube.time_depth)]
+    base = built.frames[cube.level]
     if not base.available:
         return base
     selected = protect(_select(base.frame, cube), built, cube)
