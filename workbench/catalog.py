@@ -376,10 +376,12 @@ def physical_columns(kind: SourceKind, location: str, table: str) -> list[str] |
     if kind == "spark":
         return None
     if kind == "duckdb":
+        from workbench.materialize import connection_lock
         from workbench.warehouse import shared_duckdb
 
         con = shared_duckdb(location)
-        return list(con.get_schema(table).names) if table in con.list_tables() else None
+        with connection_lock(con):
+            return list(con.get_schema(table).names) if table in con.list_tables() else None
     if kind == "parquet":
         import pyarrow.dataset as ds
 

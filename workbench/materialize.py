@@ -62,12 +62,24 @@ class _View:
 class _Connection:
     con: Any
     views: dict[ops.Relation, _View] = field(default_factory=dict)
-    # builds run one at a time per connection: one backend connection is not safe to drive from several threads
-    lock: threading.RLock = field(default_factory=threading.RLock)
     swapped: OrderedDict[ops.Relation, ops.Relation] = field(default_factory=OrderedDict)
 
 
 _LOCK = threading.Lock()
+_CONNECTION_LOCKS: dict[int, threading.RLock] = {}
+
+
+def connection_lock(con: Any) -> threading.RLock:
+    """The one lock of a backend connection, held by everything that drives it.
+
+    A DuckDB connection driven from two threads at once returns broken results
+    ("pending query result", a listing that comes back empty): the dashboards'
+    worker threads, the server's warm-up and notebook threads share one
+    connection per file, so queries, catalogue inspection and view builds all
+    take this lock. Re-entrant: a query may build the views it reads.
+    """
+    with _LOCK:
+        return _CONNECTION_LOCKS.setdefault(id(con), threading.RLock())
 _CONNECTIONS: dict[int, _Connection] = {}
 
 
@@ -107,7 +119,7 @@ def _found(state: _Connection, op: ops.Relation) -> list[ops.Relation]:
 
 def _built(state: _Connection, view: _View) -> ir.Table:
     """The view's temporary table, built on first use from its already built inner views."""
-    with state.lock:
+    with connection_lock(state.con):
         if view.table is None:
             inner = _inner(state, view)
             source = view.logical
@@ -145,7 +157,7 @@ def _placeholder(view: _View) -> ops.UnboundTable:
 
 def _view_sql(state: _Connection, view: _View, dialect: str) -> str:
     """The view's own SELECT, its inner views named as CTEs (compiled once per dialect)."""
-    with state.lock:
+    with connection_lock(state.con):
         text = view.sql.get(dialect)
         if text is None:
             mapping = {node: _placeholder(state.views[node]) for node in _inner(state, view)}

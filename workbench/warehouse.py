@@ -44,7 +44,6 @@ _DUCKDB_FILES: dict[tuple[str, int, int], Any] = {}
 _SPARK_EXPORTS: dict[tuple[str, int, int, str], str] = {}
 _SPARK_VIEWS: dict[tuple[int, str], str] = {}
 _SPARK_CONNECTIONS: dict[int, Any] = {}
-_QUERY_LOCKS: dict[int, threading.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -183,7 +182,9 @@ def read_table(
     if kind == "spark":
         raise UserError("une source Spark se lit avec --backend pyspark")
     if kind == "duckdb":
-        return _typed((con or shared_duckdb(location)).table(table), columns)
+        con = con or shared_duckdb(location)
+        with materialize.connection_lock(con):
+            return _typed(con.table(table), columns)
     if con is None:
         con = ibis.duckdb.connect()
     if table not in con.list_tables():
@@ -268,7 +269,7 @@ class Warehouse:
         if access.unrestricted(self.user) or not access.is_patient_level(self.user):
             return None
         if self._rows is None:
-            coverage = resolve(self.con.execute(self._raw_view("care_sites")), self.user.perimeter)
+            coverage = resolve(_run_query(self.con, self._raw_view("care_sites")), self.user.perimeter)
             self._rows = RowFilter(self._raw_view, coverage)
         return self._rows
 
@@ -365,7 +366,7 @@ class Warehouse:
     def _metadata_row(self) -> dict[str, Any]:
         if "_metadata" not in self.catalog.tables:
             return {}
-        frame = self.con.execute(self._raw_table("_metadata").limit(1))
+        frame = _run_query(self.con, self._raw_table("_metadata").limit(1))
         return {} if frame.empty else frame.iloc[0].to_dict()
 
     @cached_property
@@ -377,7 +378,7 @@ class Warehouse:
         digest = hashlib.sha256()
         for name in sorted(self.tables):
             table = self._raw_table(name)
-            rows = int(self.con.execute(table.count()))
+            rows = int(_run_query(self.con, table.count()))
             digest.update(f"{name}|{','.join(table.columns)}|{rows};".encode())
         return digest.hexdigest()[:16]
 
@@ -390,7 +391,7 @@ class Warehouse:
         if "stays" not in self.views:
             raise UserError(f"{self.catalog_path.name} : ni _metadata ni visites : date d'extraction inconnue")
         stays = self._raw_view("stays")
-        last = self.con.execute(materialize.swap(self.con, ibis.greatest(stays.start_date.max(), stays.end_date.max())))
+        last = _run_query(self.con, ibis.greatest(stays.start_date.max(), stays.end_date.max()))
         if last is None or pd.isna(last):
             raise UserError(f"{self.catalog_path.name} : aucune visite datée : date d'extraction inconnue")
         return pd.Timestamp(last).date()
@@ -476,9 +477,7 @@ def _run_query(con: Any, expr: ir.Expr) -> Any:
     """One query at a time per connection: threaded server sessions (Panel's `nthreads`) and
     notebook threads share it, and a DuckDB connection driven from two threads at once fails
     ("pending query result")."""
-    with _LOCK:
-        lock = _QUERY_LOCKS.setdefault(id(con), threading.Lock())
-    with lock:
+    with materialize.connection_lock(con):
         return con.execute(materialize.swap(con, expr))
 
 
