@@ -723,10 +723,12 @@ def warm_up() -> None:
     """At server start, compute the figures of the default view, as the first visitor without login would.
 
     This materialises the canonical views on the shared connection (the
-    longest part of a cold start on a large warehouse, shared by every user),
-    so the first page does not pay for it. Failures are only logged: the pages
+    longest part of a cold start on a large warehouse, shared by every user)
+    and counts the quality checks of every indicator, so the first page does
+    not pay for them. Failures are only logged: the pages
     show them to their visitors.
     """
+    from workbench.quality.status import warm_quality
     from workbench.warehouse import open as open_warehouse
 
     try:
@@ -736,6 +738,7 @@ def warm_up() -> None:
         kpis = tuple(ident for ident in DEFAULT_KPIS if ident in scope.dictionary.indicators)
         view = View(kpis, DEFAULT_DETAIL, shift_month(last, -11), last, "month", {}, "hospital", protected=False)
         compute_figures(scope, view)
+        warm_quality(handle, [page.definition for page in scope.dictionary.indicators.values()])
     except Exception as error:  # noqa: BLE001 - a server without its warehouse still serves its error pages
         c.log.warning("préchauffage du tableau de bord impossible : %s", error)
 

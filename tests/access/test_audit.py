@@ -16,11 +16,14 @@ from .conftest import INJECTION, user
 def test_events_are_appended_one_json_line_each(state):
     audit.log_login("alice", True)
     audit.write("execute", user("clinicien", ("014-S03",), name="alice"), tables=["person"], rows=3)
-    audit.log_export(user("admin", name="root"), "cohorte", 12, destination="cohorte.xlsx")
+    audit.export(user("admin", name="root"), indicator=None, format="xlsx", rows=12, destination="cohorte.xlsx",
+                 what="cohorte")
     lines = (state / "audit.jsonl").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["event"] for line in lines] == ["login", "execute", "export"]
     second = json.loads(lines[1])
     assert (second["user"], second["role"], second["rows"], second["tables"]) == ("alice", "clinicien", 3, ["person"])
+    third = json.loads(lines[2])
+    assert (third["user"], third["format"], third["rows"], third["destination"]) == ("root", "xlsx", 12, "cohorte.xlsx")
 
 
 def test_a_torn_last_line_is_skipped(state):
