@@ -7,13 +7,18 @@ default) and driven like a user would:
   from navigation until every KPI card, the series and the breakdown table are
   drawn and Bokeh is idle;
 - first render, warm: a second session asking for the same view (shared
-  ``pn.cache``: no engine call);
+  results cache: no engine call);
 - filter change to idle: choose a hospital, wait until every card shows the
   value the engine gives for that request (computed beforehand in this process,
   outside the timing), the breakdown is by pole and nothing is loading.
   Each hospital is a new request (cold); re-choosing one already seen is warm.
 
-Usage: ``python benchmarks/dashboard.py [--patients 20000] [--data DIR] [--hospitals 4]``.
+With ``--as pilotage`` or ``--as dim.014`` the server runs with the project's
+access.yaml and the browser logs in with that demo account (the first render
+is timed from the login): the référent gets the disclosure policy (whole
+years, masked cube), the DIM analyst his hospital's rows (he chooses poles).
+
+Usage: ``python benchmarks/dashboard.py [--patients 20000] [--data DIR] [--hospitals 4] [--as ACCOUNT]``.
 The server inherits the environment: ``WORKBENCH_MATERIALIZE=0`` measures the
 dashboard without materialised views (every engine call compiles and runs the
 full views), for comparison.
@@ -72,31 +77,67 @@ def shift(month: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-class Reference:
-    """The engine in this process: the values the page must end up showing."""
+ACCOUNTS = {"pilotage": "pilotage-demo", "dim.014": "dim-demo"}
+"""Demo accounts of the project's access.yaml the benchmark can log in as (``--as``)."""
 
-    def __init__(self, catalog: Path) -> None:
+
+class Reference:
+    """The engine in this process, as the page's user: the values the page must end up showing.
+
+    Without a user, the page's default view (last 12 months, all hospitals)
+    and a choice of hospitals; as the référent pilotage (disclosure policy),
+    the last complete year as one cell and a choice of hospitals; as the DIM
+    analyst of hospital 014 (perimeter), his hospital and a choice of its poles.
+    """
+
+    def __init__(self, catalog: Path, account: str | None) -> None:
+        from workbench.access import authenticate
         from workbench.indicators.dictionary import load_dictionary
         from workbench.warehouse import open as open_warehouse
 
-        self.warehouse = open_warehouse(catalog=catalog)
+        self.account = account
+        user = authenticate(account, ACCOUNTS[account], ROOT / "access.yaml") if account else None
+        self.warehouse = open_warehouse(catalog=catalog, user=user)
         self.dictionary = load_dictionary(ROOT / "wiki")
         day = self.warehouse.extraction_date
         self.end = shift(f"{day.year:04d}-{day.month:02d}", -1)
         self.start = shift(self.end, -11)
+        self.grain = "month"
+        self.base: dict[str, list[str]] = {}
+        if account == "pilotage":  # whole years: the last complete one
+            year = int(self.end[:4]) - (0 if self.end.endswith("-12") else 1)
+            self.start, self.end, self.grain = f"{year}-01", f"{year}-12", "year"
+        elif account == "dim.014":
+            self.base = {"hospital": ["014"]}
 
-    def value(self, indicator: str, hospital: str | None) -> str:
+    @property
+    def level(self) -> str:
+        """The dimension the benchmark changes, and the breakdown title that follows."""
+        return "pole" if self.base else "hospital"
+
+    def value(self, indicator: str, member: str | None) -> str:
         from workbench.indicators.engine import compute
 
-        filters = {"hospital": [hospital]} if hospital else {}
+        filters = {**self.base, **({self.level: [member]} if member else {})}
         frame = compute(self.dictionary.get(indicator).definition, self.warehouse, start=self.start, end=self.end,
-                        filters=filters).frame
+                        grain=self.grain, filters=filters).frame
         return "" if frame.empty or frame["value"].isna().iloc[0] else repr(float(frame["value"].iloc[0]))
 
-    def hospitals(self, count: int) -> list[tuple[str, str]]:
+    def members(self, count: int) -> list[tuple[str, str]]:
+        """(code, name) of the hospitals (or of the poles of the DIM's hospital) to choose."""
         sites = self.warehouse.view("care_sites")
-        frame = self.warehouse.execute(sites.filter(sites.level == "hopital").select("code", "name").order_by("code"))
+        if self.base:
+            chosen = sites.filter((sites.level == "pole") & (sites.hospital == "014"))
+        else:
+            chosen = sites.filter(sites.level == "hopital")
+        frame = self.warehouse.execute(chosen.select("code", "name").order_by("code"))
         return list(zip(frame["code"], frame["name"]))[:count]
+
+    def login(self, page: Any) -> None:
+        if self.account:
+            page.locator("#username").fill(self.account)
+            page.locator("#password").fill(ACCOUNTS[self.account])
+            page.locator("#login-submit").click()
 
 
 def settled(page: Any, expected: dict[str, str], level_title: str) -> None:
@@ -106,7 +147,7 @@ def settled(page: Any, expected: dict[str, str], level_title: str) -> None:
     for indicator, value in expected.items():
         expect(page.locator(f'.wb-kpi[data-indicator="{indicator}"]')).to_have_attribute("data-value", value)
     expect(page.locator(".wb-breakdown-title")).to_contain_text(level_title)
-    page.locator(".wb-series").first.wait_for()
+    page.locator(".wb-series").or_(page.locator(".wb-series-empty")).first.wait_for()  # a plot, or "no data"
     expect(page.locator(".pn-loading")).to_have_count(0)
     page.wait_for_function(BOKEH_IDLE)
 
@@ -120,26 +161,31 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[index], 3)
 
 
-def choose_hospital(page: Any, code: str, name: str, expected: dict[str, str]) -> float:
-    """Seconds from choosing a hospital in the sidebar until its figures are drawn and Bokeh is idle."""
+BREAKDOWN_TITLES = {"hospital": "pôle", "pole": "service"}
+
+
+def choose(page: Any, reference: Reference, code: str, name: str, expected: dict[str, str]) -> float:
+    """Seconds from choosing a hospital (or pole) in the sidebar until its figures are drawn and Bokeh is idle."""
     began = time.perf_counter()
-    page.locator(".wb-hopital select").select_option(label=f"{name} ({code})")
-    settled(page, expected, "pôle")
+    css = "wb-hopital" if reference.level == "hospital" else "wb-pole"
+    page.locator(f".{css} select").select_option(label=f"{name} ({code})")
+    settled(page, expected, BREAKDOWN_TITLES[reference.level])
     return time.perf_counter() - began
 
 
-def run(catalog: Path, hospitals: int) -> dict[str, Any]:
+def run(catalog: Path, count: int, account: str | None = None) -> dict[str, Any]:
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=300_000)
-    reference = Reference(catalog)
-    everywhere = {indicator: reference.value(indicator, None) for indicator in CARDS}
-    chosen = reference.hospitals(hospitals)
-    per_hospital = {code: {indicator: reference.value(indicator, code) for indicator in CARDS} for code, _ in chosen}
-    url_path = f"/pilotage?debut={reference.start}&fin={reference.end}"
+    reference = Reference(catalog, account)
+    first_view = {indicator: reference.value(indicator, None) for indicator in CARDS}
+    chosen = reference.members(count)
+    per_member = {code: {indicator: reference.value(indicator, code) for indicator in CARDS} for code, _ in chosen}
+    first_title = "pôle" if reference.base else "hôpital"
 
-    server = start_server(catalog, "benchmark_dashboard")
-    figures: dict[str, Any] = {"patients_catalog": str(catalog), "period": f"{reference.start}/{reference.end}"}
+    server = start_server(catalog, "benchmark_dashboard", access=ROOT / "access.yaml" if account else None)
+    figures: dict[str, Any] = {"patients_catalog": str(catalog), "period": f"{reference.start}/{reference.end}",
+                               "user": account or "(sans connexion)"}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -147,28 +193,31 @@ def run(catalog: Path, hospitals: int) -> dict[str, Any]:
             for label in ("first_render_cold_s", "first_render_warm_s"):
                 context = browser.new_context(viewport={"width": 1500, "height": 1100})
                 page = context.new_page()
+                if account:  # the login form first (outside the timing): the page is measured from the login
+                    page.goto(server.url + "/pilotage", timeout=300_000)
                 began = time.perf_counter()
-                page.goto(server.url + url_path, timeout=300_000)
-                settled(page, everywhere, "hôpital")
+                if account:
+                    reference.login(page)
+                else:
+                    page.goto(server.url + f"/pilotage?debut={reference.start}&fin={reference.end}", timeout=300_000)
+                settled(page, first_view, first_title)
                 timings[label] = round(time.perf_counter() - began, 3)
                 if label == "first_render_cold_s":
                     context.close()
-            cold, warm = [], []
-            for code, name in chosen:
-                cold.append(choose_hospital(page, code, name, per_hospital[code]))
-            for code, name in chosen:
-                warm.append(choose_hospital(page, code, name, per_hospital[code]))
+            cold = [choose(page, reference, code, name, per_member[code]) for code, name in chosen]
+            warm = [choose(page, reference, code, name, per_member[code]) for code, name in chosen]
             timings["filter_change_cold_median_s"] = round(statistics.median(cold), 3)
             timings["filter_change_warm_median_s"] = round(statistics.median(warm), 3)
             timings["filter_change_cold_p95_s"] = percentile(cold, 95)
             timings["filter_change_p95_s"] = percentile(cold + warm, 95)
             timings["filter_changes"] = len(cold)
-            began = time.perf_counter()
-            catalogue = browser.new_page()
-            catalogue.goto(server.url + "/catalogue", timeout=300_000)
-            catalogue.locator(".wb-tables tbody tr").first.wait_for()
-            catalogue.wait_for_function(BOKEH_IDLE)
-            timings["catalogue_first_render_s"] = round(time.perf_counter() - began, 3)
+            if not account:
+                began = time.perf_counter()
+                catalogue = browser.new_page()
+                catalogue.goto(server.url + "/catalogue", timeout=300_000)
+                catalogue.locator(".wb-tables tbody tr").first.wait_for()
+                catalogue.wait_for_function(BOKEH_IDLE)
+                timings["catalogue_first_render_s"] = round(time.perf_counter() - began, 3)
             figures.update(timings)
             browser.close()
     finally:
@@ -180,12 +229,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=20_000)
     parser.add_argument("--data", type=Path, default=None)
-    parser.add_argument("--hospitals", type=int, default=4)
+    parser.add_argument("--hospitals", type=int, default=4, help="hôpitaux (ou pôles) choisis tour à tour")
+    parser.add_argument("--as", dest="account", choices=sorted(ACCOUNTS), default=None,
+                        help="se connecter avec ce compte de démonstration (contrôle d'accès actif)")
     args = parser.parse_args()
     if not CHROMIUM.exists():
         sys.exit("Chromium Debian absent (/usr/bin/chromium) : apt-get install chromium")
     catalog = ensure_data(data_folder(args.patients, args.data), args.patients)
-    figures = run(catalog, args.hospitals)
+    figures = run(catalog, args.hospitals, args.account)
     figures["patients"] = args.patients
     print(json.dumps(figures, ensure_ascii=False, indent=2))
 

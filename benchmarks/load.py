@@ -15,7 +15,7 @@ by default). Meanwhile:
   browser has finished, or at ``--duration``.
 - one Chromium (Playwright) opens the page before the load starts, then,
   ``--warmup`` seconds into the load, measures the filter change to idle with
-  ``benchmarks/dashboard.py``'s own functions (``choose_hospital``: every card
+  ``benchmarks/dashboard.py``'s own functions (``choose``: every card
   shows the engine's value, the breakdown is by pole, Bokeh idle), over
   ``--hospitals`` hospitals chosen ``--rounds`` times.
 
@@ -265,9 +265,9 @@ def profile(catalog: Path, output: Path) -> dict[str, Any]:
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=300_000)
-    reference = measure.Reference(catalog)
+    reference = measure.Reference(catalog, None)
     everywhere = {indicator: reference.value(indicator, None) for indicator in measure.CARDS}
-    code, name = reference.hospitals(1)[0]
+    code, name = reference.members(1)[0]
     expected = {indicator: reference.value(indicator, code) for indicator in measure.CARDS}
     hook = Path(tempfile.mkdtemp(prefix="wb-profile-hook-"))
     (hook / "sitecustomize.py").write_text(SITECUSTOMIZE, encoding="utf-8")
@@ -282,7 +282,7 @@ def profile(catalog: Path, output: Path) -> dict[str, Any]:
             measure.settled(page, everywhere, "hôpital")
             os.kill(server.pid, signal.SIGUSR1)
             time.sleep(0.2)
-            seconds = measure.choose_hospital(page, code, name, expected)
+            seconds = measure.choose(page, reference, code, name, expected)
             os.kill(server.pid, signal.SIGUSR2)
             for _ in range(100):  # bounded: up to 10 s for the report to be written
                 if output.is_file() and output.stat().st_size:
@@ -300,9 +300,9 @@ def run(catalog: Path, args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=300_000)
-    reference = measure.Reference(catalog)
+    reference = measure.Reference(catalog, None)
     everywhere = {indicator: reference.value(indicator, None) for indicator in measure.CARDS}
-    chosen = reference.hospitals(args.hospitals)
+    chosen = reference.members(args.hospitals)
     per_hospital = {code: {indicator: reference.value(indicator, code) for indicator in measure.CARDS} for code, _ in chosen}
     url_path = f"/pilotage?debut={reference.start}&fin={reference.end}"
 
@@ -330,7 +330,7 @@ def run(catalog: Path, args: argparse.Namespace) -> dict[str, Any]:
                 for _ in range(args.rounds):
                     for code, name in chosen:
                         active_during.append(stats.active)
-                        browser_changes.append(measure.choose_hospital(page, code, name, per_hospital[code]))
+                        browser_changes.append(measure.choose(page, reference, code, name, per_hospital[code]))
             finally:
                 stats.stop.set()
             browser.close()

@@ -415,7 +415,8 @@ class Pilotage:
         if isinstance(figures.series, BaseException):
             self.series_slot[:] = [c.error_alert(figures.series, "La série temporelle")]
         elif figures.series.empty:
-            self.series_slot[:] = [pn.pane.Alert("Aucune donnée pour cette sélection.", alert_type="warning")]
+            self.series_slot[:] = [pn.pane.Alert("Aucune donnée pour cette sélection.", alert_type="warning",
+                                                 css_classes=["wb-series-empty"])]
         else:
             self.series_data.send((figures.series, definition))  # the drawn plot's data change in place
             if self.series_pane.object is None:
