@@ -11,17 +11,16 @@ import functools
 import io
 import logging
 import tempfile
-import threading
 import traceback
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import panel as pn
 
 from workbench import paths
+from workbench.cache import OnceCache
 from workbench.errors import UserError
 
 log = logging.getLogger("workbench.dashboards")
@@ -268,45 +267,7 @@ def session_scope() -> Scope:
     return Scope(str(catalog_path()), policy(), warehouse(), dictionary())
 
 
-class SharedResults:
-    """A results cache shared by every session and thread, computing each key once.
-
-    Two sessions asking the same new request at the same time wait for one
-    computation instead of running it twice; a failure is not cached (the next
-    request tries again, e.g. once the warehouse file is back).
-    """
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._running: dict[Hashable, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        while True:
-            with self._lock:
-                if key in self._items:
-                    self._items.move_to_end(key)
-                    return self._items[key]
-                running = self._running.get(key)
-                if running is None:
-                    running = self._running[key] = threading.Event()
-                    break
-            running.wait()
-        try:
-            value = compute()
-            with self._lock:
-                self._items[key] = value
-                while len(self._items) > self._size:
-                    self._items.popitem(last=False)
-            return value
-        finally:
-            with self._lock:
-                del self._running[key]
-            running.set()
-
-
-RESULTS = SharedResults(1024)
+RESULTS = OnceCache(1024)
 """Engine results and quality badges of every session, keyed by the whole request, the user's policy and the snapshot."""
 
 

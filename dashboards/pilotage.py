@@ -721,27 +721,53 @@ def number_formats(unit: str) -> dict[str, dict[str, Any]]:
 
 
 def warm_up() -> None:
-    """At server start, compute the figures of the default view, as the first visitor without login would.
+    """At server start, compute the default view's figures as its first visitors would see them.
 
     This materialises the canonical views on the shared connection (the
-    longest part of a cold start on a large warehouse, shared by every user)
-    and counts the quality checks of every indicator, so the first page does
-    not pay for them. Failures are only logged: the pages
-    show them to their visitors.
+    longest part of a cold start on a large warehouse, shared by every user),
+    counts the quality checks of every indicator, and, when login is on,
+    computes the protected cube of the default year for the accounts under the
+    disclosure policy (référents pilotage share it), so the first page does not
+    pay for them. Failures are only logged: the pages show them to their visitors.
     """
     from workbench.quality.status import warm_quality
     from workbench.warehouse import open as open_warehouse
 
     try:
-        handle = open_warehouse(catalog=c.catalog_path())
-        scope = c.Scope(str(c.catalog_path()), "", handle, c.dictionary())
-        last = last_complete_month(handle.extraction_date)
-        kpis = tuple(ident for ident in DEFAULT_KPIS if ident in scope.dictionary.indicators)
-        view = View(kpis, DEFAULT_DETAIL, shift_month(last, -11), last, "month", {}, "hospital", protected=False)
-        compute_figures(scope, view)
-        warm_quality(handle, [page.definition for page in scope.dictionary.indicators.values()])
+        for user in [None, *_policy_accounts()]:
+            handle = open_warehouse(catalog=c.catalog_path(), user=user)
+            scope = c.Scope(str(c.catalog_path()), "" if user is None else _policy_key(user), handle, c.dictionary())
+            last = last_complete_month(handle.extraction_date)
+            kpis = tuple(ident for ident in DEFAULT_KPIS if ident in scope.dictionary.indicators)
+            start, end = (shift_month(last, -11), last) if user is None else (default_year(last), f"{default_year(last)[:4]}-12")
+            compute_figures(scope, View(kpis, DEFAULT_DETAIL, start, end, "month", {}, "hospital", user is not None))
+            if user is None:
+                warm_quality(handle, [page.definition for page in scope.dictionary.indicators.values()])
     except Exception as error:  # noqa: BLE001 - a server without its warehouse still serves its error pages
         c.log.warning("préchauffage du tableau de bord impossible : %s", error)
+
+
+def _policy_accounts() -> list[Any]:
+    """One account per distinct policy among the users without patient-level rights (login on only)."""
+    from dashboards.auth import access_file
+    from workbench.access import load_access, user_context
+
+    path = access_file()
+    if path is None:
+        return []
+    access = load_access(path)
+    accounts: dict[str, Any] = {}
+    for name, entry in sorted(access.users.items()):
+        user = user_context(name, entry, access)
+        if not _patient_level(user):
+            accounts.setdefault(_policy_key(user), user)
+    return list(accounts.values())
+
+
+def _policy_key(user: Any) -> str:
+    from workbench.access import policy_key
+
+    return policy_key(user)
 
 
 def build() -> pn.template.BaseTemplate:

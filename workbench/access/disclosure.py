@@ -30,8 +30,7 @@ import datetime as dt
 import heapq
 import json
 import random
-import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from workbench import access
+from workbench.cache import OnceCache
 from workbench.errors import UserError
 from workbench.semantic.views import AGE_BANDS, SEXES, STAY_TYPES, VISIT_TYPES
 
@@ -182,9 +182,8 @@ class Lattice:
     masked: set[Key]
 
 
-_LATTICES: OrderedDict[tuple, Lattice] = OrderedDict()
-_LATTICE_CACHE = 16
-_LATTICE_LOCK = threading.Lock()  # dashboard sessions share the cache
+_LATTICES = OnceCache(64)
+"""One lattice per year, shared by every user and thread (the policy's dearest computation)."""
 
 
 def _keys(frame: pd.DataFrame, level: Level) -> list[Key]:
@@ -396,7 +395,24 @@ def levels(definition: Any) -> dict[Level, list[str]]:
 
 def lattice(definition: Any, source: Any, years: tuple[int, int], version: str | None,
             params: Mapping[str, Any] | None, min_count: int) -> Lattice:
-    """The cube's lattice over whole `years`, computed with the engine (cached per snapshot and policy).
+    """The cube's lattice over whole `years`: the union of one lattice per year.
+
+    No equation of the cube crosses a year (the year is the top of the time
+    hierarchy), so each year's masking is decided on its own and the union is
+    as safe as its parts; per year, a two-year series and the two one-year
+    cards of a page share the same computation.
+    """
+    parts = [year_lattice(definition, source, year, version, params, min_count)
+             for year in range(years[0], years[1] + 1)]
+    if len(parts) == 1:
+        return parts[0]
+    return Lattice({level: _joined([part.frames[level] for part in parts]) for level in parts[0].frames},
+                   set().union(*(part.masked for part in parts)))
+
+
+def year_lattice(definition: Any, source: Any, year: int, version: str | None,
+                 params: Mapping[str, Any] | None, min_count: int) -> Lattice:
+    """The lattice of one year, computed with the engine once per snapshot, policy threshold and version.
 
     Every attribute the indicator allows is in it whatever the request uses, so
     the masking is one decision: the attribute-free cells are masked the same way
@@ -404,23 +420,32 @@ def lattice(definition: Any, source: Any, years: tuple[int, int], version: str |
     """
     from workbench.indicators.engine import compute
 
-    key = (definition.id, version, json.dumps(params or {}, sort_keys=True, default=str), years,
+    key = (definition.id, version, json.dumps(params or {}, sort_keys=True, default=str), year,
            getattr(source, "snapshot_id", None), str(source.catalog_path), min_count)
-    with _LATTICE_LOCK:
-        if key in _LATTICES:
-            _LATTICES.move_to_end(key)
-            return _LATTICES[key]
-    frames = {
-        level: compute(definition, source, by=by, start=f"{years[0]}-01", end=f"{years[1]}-12",
-                       grain=TIME_LEVELS[level[1] - 1], version=version, params=params)
-        for level, by in levels(definition).items()
-    }
-    result = Lattice(frames, suppress(cells(frames), min_count))
-    with _LATTICE_LOCK:
-        _LATTICES[key] = result
-        if len(_LATTICES) > _LATTICE_CACHE:
-            _LATTICES.popitem(last=False)
-    return result
+
+    def build() -> Lattice:
+        frames = {
+            level: compute(definition, source, by=by, start=f"{year}-01", end=f"{year}-12",
+                           grain=TIME_LEVELS[level[1] - 1], version=version, params=params)
+            for level, by in levels(definition).items()
+        }
+        return Lattice(frames, suppress(cells(frames), min_count))
+
+    return _LATTICES.get(key, build)
+
+
+def _joined(results: Sequence[Any]) -> Any:
+    """One level's results of consecutive years as one result (the last year's provenance)."""
+    from workbench.indicators.engine import IndicatorResult
+
+    unavailable = [result for result in results if not result.available]
+    if unavailable:
+        return unavailable[0]
+    last = results[-1]
+    return IndicatorResult(
+        indicator_id=last.indicator_id, frame=pd.concat([result.frame for result in results], ignore_index=True),
+        status=last.status, version=last.version, expr=last.expr, stamp=last.stamp, trace=lambda: (last.sql, last.lineage),
+    )
 
 
 # --- the protected answer -------------------------------------------------------------------------
