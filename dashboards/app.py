@@ -51,11 +51,16 @@ def routes() -> dict[str, Callable[[], Any]]:
 
 def serve(port: int, address: str, websocket_origin: list[str], show: bool = False) -> None:
     """Serve every page in this process until interrupted."""
+    import logging
     import threading
 
     from dashboards.components import PAGES, SITE_TITLE
     from dashboards.pilotage import warm_up
 
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s : %(message)s"))
+    logging.getLogger("workbench").addHandler(handler)
+    logging.getLogger("workbench").setLevel(logging.INFO)
     _extension()
     threading.Thread(target=warm_up, name="wb-warm-up", daemon=True).start()
     pn.serve(

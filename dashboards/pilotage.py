@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 import html
 import io
+import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -733,8 +734,10 @@ def warm_up() -> None:
     from workbench.quality.status import warm_quality
     from workbench.warehouse import open as open_warehouse
 
+    began = time.perf_counter()
     try:
-        for user in [None, *_policy_accounts()]:
+        accounts = _policy_accounts()
+        for user in [None, *accounts]:
             handle = open_warehouse(catalog=c.catalog_path(), user=user)
             scope = c.Scope(str(c.catalog_path()), "" if user is None else _policy_key(user), handle, c.dictionary())
             last = last_complete_month(handle.extraction_date)
@@ -743,6 +746,8 @@ def warm_up() -> None:
             compute_figures(scope, View(kpis, DEFAULT_DETAIL, start, end, "month", {}, "hospital", user is not None))
             if user is None:
                 warm_quality(handle, [page.definition for page in scope.dictionary.indicators.values()])
+        c.log.info("préchauffage terminé en %.1f s (vue par défaut, contrôles qualité, cube protégé de %d politique(s))",
+                   time.perf_counter() - began, len(accounts))
     except Exception as error:  # noqa: BLE001 - a server without its warehouse still serves its error pages
         c.log.warning("préchauffage du tableau de bord impossible : %s", error)
 
