@@ -122,10 +122,18 @@ def _aligned(start: dt.date, end: dt.date, level: str) -> bool:
     return _align(start, end.replace(day=1), level) == (start, end)
 
 
+_MEMBERS = OnceCache(32)
+
+
 def _members(warehouse: Any, level: str) -> set[str]:
-    sites = warehouse.view("care_sites")
-    codes = warehouse.con.execute(sites.filter(sites.level == TREE_LEVELS[level]).code)
-    return set(codes.dropna())
+    """The care-site codes of a level, read once per snapshot (every protected request checks its filters)."""
+
+    def read() -> set[str]:
+        sites = warehouse.view("care_sites")
+        return set(warehouse.execute(sites.filter(sites.level == TREE_LEVELS[level]).code).dropna())
+
+    key = (str(getattr(warehouse, "catalog_path", "")), getattr(warehouse, "snapshot_id", None), level)
+    return _MEMBERS.get(key, read)
 
 
 def _attribute(by: tuple[str, ...], filters: Mapping[str, tuple[str, ...]]) -> str | None:
@@ -511,5 +519,5 @@ def compute_protected(definition: Any, warehouse: Any, by: Sequence[str], start:
                 period=stamp["periode"], cells=len(frame), masked=int(frame["masked"].sum()), policy=True)
     return IndicatorResult(
         indicator_id=definition.id, frame=frame, status=base.status, version=base.version,
-        sql=base.sql, expr=base.expr, lineage=base.lineage, stamp=stamp,
+        expr=base.expr, stamp=stamp, trace=lambda: (base.sql, base.lineage),
     )
