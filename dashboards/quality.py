@@ -44,15 +44,17 @@ def _complete(run: Any, expected: set[str]) -> bool:
 def _run_for(catalog: str, policy: str, snapshot: str) -> Any:
     """The latest complete stored run of this snapshot, else a new run, stored (shared by all sessions).
 
-    A user restricted to a perimeter sees the checks run on their rows only,
-    neither read from nor written to the store of whole-warehouse runs.
+    Which rows the checks read is the library's rule (``quality_source``): a
+    user restricted to a perimeter sees the checks run on their rows only,
+    neither read from nor written to the store of whole-warehouse runs; the
+    équipe entrepôt reads the whole warehouse's run, masked by `current_run`.
     """
-    from workbench.access import unrestricted
     from workbench.quality import ResultStore, all_checks, run_checks
+    from workbench.quality.disclosure import quality_source
 
-    user = c.current_user()
-    if user is not None and not unrestricted(user):
-        return run_checks(c.warehouse())
+    source, whole = quality_source(c.current_user(), c.warehouse(), surface="qualite")
+    if not whole:
+        return run_checks(source)
     store = ResultStore()
     expected = {check.id for check in all_checks()}
     for head in store.runs():
@@ -60,23 +62,31 @@ def _run_for(catalog: str, policy: str, snapshot: str) -> Any:
             stored = store.load(head["run_id"])
             if _complete(stored, expected):
                 return stored
-    run = run_checks(c.warehouse())
+    run = run_checks(source)
     run.catalog = catalog
     store.save(run)
     return run
 
 
 def current_run() -> Any:
-    return _run_for(str(c.catalog_path()), c.policy(), str(c.warehouse().snapshot_id))
+    """The run this session's user may see (masked for the équipe entrepôt); each read is audited."""
+    from workbench.quality.disclosure import disclose
+
+    run = _run_for(str(c.catalog_path()), c.policy(), str(c.warehouse().snapshot_id))
+    return disclose(c.current_user(), run, surface="qualite")
 
 
 def rerun() -> Any:
-    """Run every check again now and store the run (the button 'Relancer les contrôles')."""
+    """Run every check again now (the button 'Relancer les contrôles'); only a whole-warehouse run is stored."""
     from workbench.quality import ResultStore, run_checks
+    from workbench.quality.disclosure import quality_source
 
-    run = run_checks(c.warehouse())
-    run.catalog = str(c.catalog_path())
-    ResultStore().save(run)
+    source, whole = quality_source(c.current_user(), c.warehouse(), surface="qualite")
+    run = None
+    if whole:  # a perimeter's run is recomputed by the next page load, never stored as the warehouse's
+        run = run_checks(source)
+        run.catalog = str(c.catalog_path())
+        ResultStore().save(run)
     _run_for.clear()
     return run
 
@@ -87,11 +97,14 @@ def ordered(results: list[Any]) -> list[Any]:
 
 
 def results_frame(results: list[Any]) -> pd.DataFrame:
+    """One row per check, failing first; a masked count reads « < k »."""
+    from workbench.quality.disclosure import shown_value
+
     return pd.DataFrame([
         {"contrôle": r.id, "statut": STATUS_LABELS.get(r.status.value, r.status.value),
          "catégorie": CATEGORY_LABELS.get(r.category, r.category), "table": r.table, "champ": r.field or "",
-         "sévérité": SEVERITY_LABELS.get(r.severity, r.severity), "violations": r.num_violated_rows,
-         "contrôlées": r.num_denominator_rows, "% violations": r.pct_violated_rows, "seuil %": r.threshold,
+         "sévérité": SEVERITY_LABELS.get(r.severity, r.severity), "violations": shown_value(r, "num_violated_rows"),
+         "contrôlées": shown_value(r, "num_denominator_rows"), "% violations": r.pct_violated_rows, "seuil %": r.threshold,
          "description": r.description}
         for r in ordered(results)
     ])
@@ -122,6 +135,8 @@ def summary_html(results: list[Any]) -> str:
 
 def detail_markdown(result: Any, definition: dict[str, Any] | None) -> str:
     """The drill-down of one check: its declaration, outcome, sample ids and SQL."""
+    from workbench.quality.disclosure import shown_count
+
     definition = definition or {}
     lines = [
         f"### `{result.id}`", "", result.description, "",
@@ -131,15 +146,21 @@ def detail_markdown(result: Any, definition: dict[str, Any] | None) -> str:
         f"- **Contexte** : {CONTEXT_LABELS.get(result.context, result.context)} · **niveau** : {result.level}",
         f"- **Table** : `{result.table}`" + (f" · **champ** : `{result.field}`" if result.field else ""),
         f"- **Sévérité** : {SEVERITY_LABELS.get(result.severity, result.severity)} · **seuil toléré** : {result.threshold} %",
-        f"- **Lignes en violation / contrôlées** : {c.french_number(result.num_violated_rows)} / "
-        f"{c.french_number(result.num_denominator_rows)} ({c.french_number(result.pct_violated_rows, 2)} %)",
+        f"- **Lignes en violation / contrôlées** : {shown_count(result, 'num_violated_rows', c.french_number)} / "
+        f"{shown_count(result, 'num_denominator_rows', c.french_number)} "
+        f"({shown_count(result, 'pct_violated_rows', lambda pct: c.french_number(pct, 2) + ' %')})",
     ]
     if result.reason:
         lines.append(f"- **Remarque** : {result.reason}")
     return "\n".join(lines)
 
 
-def samples_html(result: Any) -> str:
+def samples_html(result: Any, hidden: bool = False) -> str:
+    """The sample of violating ids; `hidden` says they are withheld rather than absent (aggregates-only reader)."""
+    from workbench.quality.disclosure import HIDDEN_IDS
+
+    if hidden:
+        return f'<p class="wb-samples-hidden"><i>{html.escape(HIDDEN_IDS[0].upper() + HIDDEN_IDS[1:])}.</i></p>'
     ids = "".join(f'<li class="wb-sample-id">{html.escape(str(value))}</li>' for value in result.sample_ids)
     if not ids:
         return "<p><i>Aucun identifiant en violation.</i></p>"
@@ -153,9 +174,14 @@ class QualityPage:
     """The widgets of one session and the views bound to them."""
 
     def __init__(self) -> None:
-        self.handle = c.warehouse()
-        self.run = current_run()
         from workbench.quality import all_checks
+        from workbench.quality.disclosure import QualityAccess, quality_access
+
+        self.handle = c.warehouse()
+        user = c.current_user()
+        self.masked = quality_access(user, surface="qualite") is QualityAccess.masked
+        self.min_count = getattr(user, "min_count", None)
+        self.run = current_run()
 
         self.definitions = {check.id: check.describe() for check in all_checks()}
         results = ordered(self.run.results)
@@ -189,7 +215,7 @@ class QualityPage:
             result = self.run.by_id()[check_id]
             return pn.Column(
                 pn.pane.Markdown(detail_markdown(result, self.definitions.get(check_id)), sizing_mode="stretch_width"),
-                pn.pane.HTML(samples_html(result), sizing_mode="stretch_width"),
+                pn.pane.HTML(samples_html(result, hidden=self.masked), sizing_mode="stretch_width"),
                 pn.pane.Markdown(f"**Requête de comptage**\n\n```sql\n{result.sql or '(non disponible)'}\n```",
                                  sizing_mode="stretch_width", css_classes=["wb-check-sql"]),
                 css_classes=["wb-check-detail"], sizing_mode="stretch_width",
@@ -197,18 +223,27 @@ class QualityPage:
 
         return build()
 
+    def volumes(self) -> pn.viewable.Viewable:
+        """The monthly volumes, read on the user's own handle: not for an aggregates-only reader (counts of rows)."""
+        if self.masked:
+            return pn.pane.Alert("Les volumes mensuels par hôpital sont des comptes de lignes non soumis à la politique "
+                                 "de diffusion : ils ne sont pas affichés pour votre rôle.", alert_type="info",
+                                 css_classes=["wb-volumes-hidden"])
+        return pn.Column(self.volume_view, pn.panel(pn.bind(volume_figure, self.volume_view), loading_indicator=True),
+                         sizing_mode="stretch_width")
+
     def layout(self) -> pn.template.BaseTemplate:
         run = self.run
         main = [
             pn.pane.Markdown("## Synthèse par catégorie (cadre de Kahn)"),
             pn.pane.HTML(summary_html(run.results), stylesheets=[TABLE_CSS], css_classes=["wb-quality-synthese"]),
             pn.pane.Markdown("## Contrôles (en échec d'abord)\nCliquez sur une ligne pour voir sa définition, "
-                             "sa requête et des identifiants en violation."),
+                             + (f"sa requête et ses comptes (« < {self.min_count} » : moins de lignes que le seuil "
+                                "de diffusion)." if self.masked else "sa requête et des identifiants en violation.")),
             self.table(),
             pn.Column(self.check, pn.bind(self.detail, self.check), sizing_mode="stretch_width"),
             pn.pane.Markdown("## Volumes mensuels par hôpital"),
-            pn.Column(self.volume_view, pn.panel(pn.bind(volume_figure, self.volume_view), loading_indicator=True),
-                      sizing_mode="stretch_width"),
+            self.volumes(),
             pn.pane.Markdown("## Problèmes signalés"),
             reports_view(),
         ]
@@ -230,5 +265,14 @@ class QualityPage:
 
 
 def build() -> pn.template.BaseTemplate:
-    """The quality page of one browser session."""
+    """The quality page of one browser session, or a clear refusal (audited) for a role without quality right."""
+    from workbench.errors import UserError
+    from workbench.quality.disclosure import quality_access
+
+    try:
+        quality_access(c.current_user(), surface="qualite")
+    except UserError as refused:
+        text = str(refused)
+        return c.page("qualite", [pn.pane.Alert(text[0].upper() + text[1:] + ".", alert_type="danger",
+                                                css_classes=["wb-refused"])])
     return QualityPage().layout()

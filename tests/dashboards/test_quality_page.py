@@ -19,7 +19,7 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import expect
 
-from dashboard_support import PROJECT, Server, start_server, stop_server
+from dashboard_support import BOKEH_IDLE, PROJECT, Server, start_server, stop_server
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=180_000)
@@ -102,3 +102,72 @@ def test_the_stored_run_is_reused_for_the_same_snapshot(open_page, server_state:
     runs = ResultStore(server_state).runs()
     assert len(runs) == 1  # every session of this module loaded the one run the first session stored
     expect(page.locator(".wb-run")).to_contain_text(runs[0]["run_id"])
+
+
+# --------------------------------------------------------------------------- the équipe entrepôt (login on)
+
+@pytest.fixture(scope="module")
+def login_server(demo_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    """The app with the project's demo accounts (access.yaml), and its own state folder (audit log, runs)."""
+    state = tmp_path_factory.mktemp("quality-login-state")
+    running = start_server(demo_catalog, "test_quality_page_login", env={"WORKBENCH_STATE": str(state)},
+                           access=PROJECT / "access.yaml")
+    yield running, state
+    stop_server(running)
+
+
+def log_in(page, server: Server, path: str, name: str, password: str):
+    page.goto(server.url + path)
+    page.locator("#username").fill(name)
+    page.locator("#password").fill(password)
+    page.locator("#login-submit").click()
+    page.wait_for_url(lambda url: "/qualite" in url)
+    page.wait_for_function(BOKEH_IDLE)
+    return page
+
+
+def audit_events(state: Path, kind: str) -> list[dict]:
+    lines = (state / "audit.jsonl").read_text(encoding="utf-8").splitlines()
+    return [event for event in map(json.loads, lines) if event["event"] == kind]
+
+
+def test_the_equipe_entrepot_reads_the_whole_run_masked(page, login_server: tuple[Server, Path],
+                                                        demo_catalog: Path, cli_run: dict) -> None:
+    """Statuses as the exact run's, no failing id anywhere, a check with 1 to 9 violating rows reads « < 10 »."""
+    login_server, login_state = login_server
+    small = next(c for c in cli_run["checks"] if c["num_violated_rows"] and c["num_violated_rows"] < 10)
+    log_in(page, login_server, f"/qualite?controle={small['id']}", "entrepot", "entrepot-demo")
+    expect(page.locator(".wb-user")).to_have_text("entrepot")
+    failed = [check["id"] for check in cli_run["checks"] if check["status"] == "failed"]
+    expect(page.locator(".wb-failed-count")).to_have_attribute("data-count", str(len(failed)))
+    page.locator(".wb-checks .tabulator-row").first.wait_for()
+    statuses = page.locator('.wb-checks .tabulator-cell[tabulator-field="statut"]').all_inner_texts()
+    assert statuses[: len(failed)] == ["échoué"] * len(failed)  # not « erreur »: the run is the warehouse's
+    for field in ("violations", "contrôlées"):  # every count shown is 0, 10 or more, or « < 10 »
+        for text in page.locator(f'.wb-checks .tabulator-cell[tabulator-field="{field}"]').all_inner_texts():
+            assert text in ("< 10", "0", "") or int(text.replace("\u202f", "")) >= 10, (field, text)
+    detail = page.locator(".wb-check-detail")
+    expect(detail).to_contain_text(small["id"])
+    expect(detail).to_contain_text("< 10 /")
+    expect(detail).to_contain_text("non affichés")
+    expect(page.locator(".wb-check-sql")).to_contain_text("SELECT")
+    assert page.locator(".wb-sample-id").count() == 0
+    injected = flaw_rows(demo_catalog, "stay_end_before_start")
+    page.goto(login_server.url + "/qualite?controle=visit_occurrence_start_before_end")
+    page.wait_for_function(BOKEH_IDLE)
+    expect(page.locator(".wb-check-detail")).to_contain_text("non affichés")
+    words = set(page.locator(".wb-check-detail").inner_text().replace(",", " ").split())
+    assert not words & {str(row) for row in injected}
+    assert page.locator(".wb-sample-id").count() == 0
+    reads = [e for e in audit_events(login_state, "quality") if e["user"] == "entrepot"]
+    assert reads and all(e["policy"] is True and e["masked"] >= 1 and e["surface"] == "qualite" for e in reads)
+    assert reads[0]["checks"] == len(cli_run["checks"])
+
+
+def test_the_referent_pilotage_is_refused_the_quality_page(page, login_server: tuple[Server, Path]) -> None:
+    login_server, login_state = login_server
+    log_in(page, login_server, "/qualite", "pilotage", "pilotage-demo")
+    expect(page.locator(".wb-refused")).to_contain_text("n'a pas accès aux rapports de qualité")
+    assert page.locator(".wb-checks").count() == 0
+    refused = [e for e in audit_events(login_state, "refused") if e["user"] == "pilotage"]
+    assert [e.get("surface") for e in refused] == ["qualite"]

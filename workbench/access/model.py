@@ -25,13 +25,20 @@ from workbench.errors import UserError
 
 @dataclass(frozen=True)
 class Role:
-    """What a role may do: patient-level rows (within its perimeter), nominative data, perimeter rule."""
+    """What a role may do: patient-level rows (within its perimeter), nominative data, perimeter rule.
+
+    `quality_reports` lets a role without patient-level rows read the whole
+    warehouse's data-quality runs through the quality disclosure filter
+    (`workbench.quality.disclosure`); patient-level roles read checks run on
+    their own rows whatever this flag says.
+    """
 
     name: str
     patient_level: bool
     nominative_allowed: bool
     perimeter_required: bool
     description: str
+    quality_reports: bool = False
 
 
 ROLES: dict[str, Role] = {
@@ -40,8 +47,9 @@ ROLES: dict[str, Role] = {
         Role("clinicien", True, True, True, "lignes patients de son périmètre (pseudonymisées sauf droit nominatif)"),
         Role("analyste_dim", True, False, False, "lignes patients pseudonymisées de ses hôpitaux (ou de tous)"),
         Role("referent_pilotage", False, False, False, "agrégats seulement, tous périmètres, sous la politique de diffusion"),
-        Role("equipe_entrepot", False, False, False, "rapports de qualité et agrégats sous la politique de diffusion"),
-        Role("admin", True, True, False, "tout, y compris l'identité des patients"),
+        Role("equipe_entrepot", False, False, False, "rapports de qualité et agrégats sous la politique de diffusion",
+             quality_reports=True),
+        Role("admin", True, True, False, "tout, y compris l'identité des patients", quality_reports=True),
     )
 }
 DEFAULT_MIN_COUNT = 10

@@ -2,18 +2,23 @@
 
 `run` exits 0 whenever the checks ran, whatever their statuses, unless
 `--fail-on failed` (or `error`) asks for a non-zero exit, as a CI gate would.
+
+Who reads what is the rule of the quality page too (`workbench.quality.disclosure`):
+the équipe entrepôt gets the whole warehouse's runs masked (no ids, « < k »),
+a user restricted to a perimeter runs the checks on their rows, a référent
+pilotage is refused.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import pandas as pd
 import typer
 
-from workbench.commands import open_warehouse, record_export, require_whole_warehouse
+from workbench.commands import current_user, open_warehouse, record_export, require_whole_warehouse
 from workbench.output import OutputFormat, emit, emit_json
 
 TABLE = OutputFormat.table
@@ -29,6 +34,22 @@ class RunFormat(str, Enum):
 class FailOn(str, Enum):
     failed = "failed"
     error = "error"
+
+
+def _stored_runs_reader(ctx: typer.Context, command: str) -> None:
+    """Stored runs are the whole warehouse's: refused to a user restricted to a perimeter, and to a role
+    without the quality right (audited); the équipe entrepôt reads them masked (`disclose`)."""
+    from workbench.quality.disclosure import QualityAccess, quality_access
+
+    if quality_access(current_user(ctx), command=command) is QualityAccess.own_rows:
+        require_whole_warehouse(ctx, command)
+
+
+def _shown_frame(results: list[Any], columns: list[str]) -> pd.DataFrame:
+    """The results as a table; a masked count reads « < k » (JSON keeps null with `masked`)."""
+    from workbench.quality.disclosure import shown_value
+
+    return pd.DataFrame([{name: shown_value(r, name) for name in columns} for r in results], columns=columns)
 
 
 def _split(values: list[str] | None) -> list[str] | None:
@@ -63,25 +84,27 @@ def run(
     out: Annotated[Optional[Path], typer.Option("--out", help="Écrire le résultat dans ce fichier.")] = None,
 ) -> None:
     """Lancer les contrôles qualité sur l'entrepôt et enregistrer le résultat."""
-    from workbench.access import unrestricted
     from workbench.quality import run_checks
+    from workbench.quality.disclosure import disclose, masked_counts, quality_source
     from workbench.quality.engine import summarise
     from workbench.quality.store import ResultStore
 
     selection = _split(checks)
-    warehouse = open_warehouse(ctx, backend)
-    result = run_checks(warehouse, selection)
-    result.catalog = str(ctx.obj["catalog"])
-    if unrestricted(warehouse.user):  # a run on a perimeter's rows is not a run of the warehouse: not stored
-        ResultStore().save(result)
+    user = current_user(ctx)
+    source, whole = quality_source(user, open_warehouse(ctx, backend), command="quality run")
+    run_result = run_checks(source, selection)
+    run_result.catalog = str(ctx.obj["catalog"])
+    if whole:  # a run on a perimeter's rows is not a run of the warehouse: not stored
+        ResultStore().save(run_result)
+    result = disclose(user, run_result, command="quality run")
     if fmt is RunFormat.json:
         emit_json(result.to_json(), out)
     else:
-        frame = pd.DataFrame([r.to_json() for r in result.results])
-        frame = frame[["id", "category", "status", "threshold", "num_violated_rows", "num_denominator_rows",
-                       "pct_violated_rows", "execution_time_s"]]
+        frame = _shown_frame(result.results, ["id", "category", "status", "threshold", "num_violated_rows",
+                                              "num_denominator_rows", "pct_violated_rows", "execution_time_s"])
+        frame["status"] = [r.status.value for r in result.results]
         emit(frame, fmt=TABLE, out=out, title=f"Exécution {result.run_id} ({result.duration_s:.1f} s)")
-    record_export(ctx, out, fmt, len(result.results), what="quality run")
+    record_export(ctx, out, fmt, len(result.results), what="quality run", masked=masked_counts(result))
     counts = summarise(result.results)
     typer.echo(
         f"{len(result.results)} contrôles en {result.duration_s:.1f} s : {counts['passed']} réussis, "
@@ -106,7 +129,7 @@ def _exit_on(result, fail_on: FailOn | None) -> None:
 def history(ctx: typer.Context,
             fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table) -> None:
     """Lister les exécutions enregistrées (la plus récente d'abord)."""
-    require_whole_warehouse(ctx, "quality history")
+    _stored_runs_reader(ctx, "quality history")
     from workbench.quality.store import ResultStore
 
     runs = ResultStore().runs()
@@ -125,12 +148,15 @@ def compare(
     all_checks: Annotated[bool, typer.Option("--all", help="Montrer aussi les contrôles stables.")] = False,
 ) -> None:
     """Comparer deux exécutions : ce qui s'est amélioré ou dégradé."""
+    from workbench.quality.disclosure import disclose
     from workbench.quality.store import ResultStore, compare as compare_runs
 
-    require_whole_warehouse(ctx, "quality compare")
+    _stored_runs_reader(ctx, "quality compare")
     store = ResultStore()
-    after = store.load(run_id)
+    after = disclose(current_user(ctx), store.load(run_id), command="quality compare")
     before = store.load(against) if against else store.previous(after.run_id)
+    if before is not None:
+        before = disclose(current_user(ctx), before, command="quality compare")
     changes = [c.to_json() for c in compare_runs(before, after) if all_checks or c.verdict != "stable"]
     if fmt is RunFormat.json:
         emit_json({"run_id": after.run_id, "against": before.run_id if before else None, "changes": changes})
@@ -161,13 +187,17 @@ def report(
     run_id: Annotated[Optional[str], typer.Option("--run", help="Exécution (défaut : la dernière).")] = None,
 ) -> None:
     """Écrire un rapport HTML lisible (synthèse, graphiques, évolution depuis l'exécution précédente)."""
+    from workbench.quality.disclosure import disclose
     from workbench.quality.report import write_report
     from workbench.quality.store import ResultStore
 
-    require_whole_warehouse(ctx, "quality report")
+    _stored_runs_reader(ctx, "quality report")
     store = ResultStore()
+    user = current_user(ctx)
     current = store.load(run_id)
-    write_report(current, store.previous(current.run_id), html)
+    previous = store.previous(current.run_id)
+    write_report(disclose(user, current, command="quality report"),
+                 disclose(user, previous, command="quality report") if previous is not None else None, html)
     typer.echo(f"Rapport écrit : {html}", err=True)
 
 

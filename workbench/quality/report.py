@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from workbench.quality.disclosure import HIDDEN_IDS, shown_count
 from workbench.quality.model import CheckResult, RunResult, Status
 from workbench.quality.store import compare
 
@@ -143,15 +144,30 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{value:.3g} %"
 
 
+def _count(result: CheckResult, name: str) -> str:
+    """A count or share of the report; « < k » when masked for an aggregates-only reader."""
+    return escape(shown_count(result, name, lambda value: "" if value is None else str(value)))
+
+
+def _shown_pct(result: CheckResult) -> str:
+    return escape(shown_count(result, "pct_violated_rows", _pct))
+
+
+def _samples(result: CheckResult) -> str:
+    """Sample ids, or the note that they are withheld (a masked result never carries them)."""
+    if hasattr(result, "masked_fields"):
+        return f"<i>{escape(HIDDEN_IDS)}</i> "
+    return escape(", ".join(str(i) for i in result.sample_ids[:10]))
+
+
 def _failed_table(failed: list[CheckResult]) -> str:
     if not failed:
         return ""
     rows = "".join(
         f"<tr><td><code>{escape(r.id)}</code></td><td>{_badge(r.status.value)}</td><td>{escape(r.description)}</td>"
-        f"<td>{r.num_violated_rows if r.num_violated_rows is not None else ''} / "
-        f"{r.num_denominator_rows if r.num_denominator_rows is not None else ''}</td>"
-        f"<td>{_pct(r.pct_violated_rows)}</td><td>{r.threshold} %</td>"
-        f"<td>{escape(', '.join(str(i) for i in r.sample_ids[:10]))}{escape(r.reason or '')}</td></tr>"
+        f"<td>{_count(r, 'num_violated_rows')} / {_count(r, 'num_denominator_rows')}</td>"
+        f"<td>{_shown_pct(r)}</td><td>{r.threshold} %</td>"
+        f"<td>{_samples(r)}{escape(r.reason or '')}</td></tr>"
         for r in failed
     )
     return (
@@ -183,7 +199,7 @@ def _all_table(results: list[CheckResult]) -> str:
     rows = "".join(
         f"<tr><td><code>{escape(r.id)}</code></td><td>{CATEGORY_LABELS.get(r.category, r.category)}</td>"
         f"<td>{escape(r.level)}</td><td>{escape(r.table)}</td><td>{_badge(r.status.value)}</td>"
-        f"<td>{_pct(r.pct_violated_rows)}</td><td>{r.threshold} %</td><td>{r.execution_time_s:.2f} s</td>"
+        f"<td>{_shown_pct(r)}</td><td>{r.threshold} %</td><td>{r.execution_time_s:.2f} s</td>"
         f"<td>{escape(r.description)}{'<br><i>' + escape(r.reason) + '</i>' if r.reason else ''}"
         f"{'<details><summary>SQL</summary><pre>' + escape(r.sql) + '</pre></details>' if r.sql else ''}</td></tr>"
         for r in results
