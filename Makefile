@@ -61,6 +61,7 @@ bench: install-test system-deps
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/indicators.py
 	$(BIN)/python benchmarks/dashboard.py
+	$(BIN)/python benchmarks/dashboard.py --as pilotage
 
 clean:
 	rm -rf $(VENV) data site .workbench test-artifacts .pytest_cache
