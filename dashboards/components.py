@@ -362,7 +362,7 @@ def indicator_quality(indicator: str, start: str, end: str, hospitals: tuple[str
     """Whether the checks an indicator depends on pass for these months and hospitals (shared by all sessions)."""
     import datetime as dt
 
-    from workbench.quality.status import quality_status
+    from workbench.quality.status import badge
 
     scope = scope or session_scope()
     hospitals = tuple(sorted(hospitals))
@@ -371,5 +371,5 @@ def indicator_quality(indicator: str, start: str, end: str, hospitals: tuple[str
     last = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
     filters = {"hospital": list(hospitals)} if hospitals else {}
     key = ("quality", scope.catalog, scope.policy, scope.snapshot, indicator, start, end, hospitals)
-    return RESULTS.get(key, lambda: quality_status(scope.warehouse, scope.dictionary.get(indicator).definition,
-                                                   first, last, filters))
+    return RESULTS.get(key, lambda: badge(scope.warehouse, scope.dictionary.get(indicator).definition,
+                                          first, last, filters))

@@ -73,7 +73,20 @@ def default_year(database: Path) -> int:
     return year if month == 12 else year - 1
 
 
-def test_referent_sees_whole_years_and_no_count_under_k(page, server: Server, demo_database: Path) -> None:
+def whole_warehouse_badge(catalog: Path, year: int) -> str:
+    """The administrator's fit-for-use status of `nb_sejours` over the year, all hospitals."""
+    import datetime as dt
+
+    from workbench.indicators.dictionary import load_dictionary
+    from workbench.quality.status import quality_status
+    from workbench.warehouse import open as open_warehouse
+
+    definition = load_dictionary(PROJECT / "wiki").get("nb_sejours").definition
+    return quality_status(open_warehouse(catalog=catalog), definition, dt.date(year, 1, 1), dt.date(year, 12, 31)).status
+
+
+def test_referent_sees_whole_years_and_no_count_under_k(page, server: Server, demo_catalog: Path,
+                                                         demo_database: Path) -> None:
     year = default_year(demo_database)
     with duckdb.connect(str(demo_database), read_only=True) as con:
         current, previous = (con.execute(STAYS_OF_YEAR, [y]).fetchone()[0] for y in (year, year - 1))
@@ -92,6 +105,8 @@ def test_referent_sees_whole_years_and_no_count_under_k(page, server: Server, de
     expect(card).to_have_attribute("data-value", repr(float(current)))
     expect(card).to_have_attribute("data-previous", repr(float(previous)))
     expect(page.locator(".wb-periode")).to_contain_text(f"Année {year}")
+    # the badge is the whole warehouse's (his own handle refuses the checks' raw tables)
+    expect(card.locator(".wb-quality")).to_have_attribute("data-quality", whole_warehouse_badge(demo_catalog, year))
 
     page.locator(".wb-hopital select").select_option(label=f"{hospital_name} ({hospital})")
     page.locator(".wb-pole select").select_option(label=f"{pole_name} ({pole})")

@@ -191,3 +191,22 @@ def test_cached_badges_on_spark_equal_runs_restricted_to_the_scope(demo_dir):
         assert _comparable(fast) == _comparable(status.quality_status_by_run(spark, references, start, last, filters))
     summaries = status._snapshot_quality(spark).summaries(spark, resolve(references)[0])
     assert {type(summary).__name__ for summary in summaries.values()} == {"_Cells"}
+
+
+def test_a_referent_gets_the_whole_warehouse_badge_without_ids_or_small_counts(make_warehouse):
+    """The référent's own handle refuses the raw tables the checks read: his badge is the whole
+    warehouse's (same status as the administrator's), with no failing id and the count of 1 row masked."""
+    from workbench.quality.status import badge
+    from workbench.warehouse import UserContext, Warehouse
+
+    admin = make_warehouse({"care_site": SITES, "person": [{"person_id": p} for p in (1, 2, 3, 4)],
+                            "visit_occurrence": STAYS}, extraction=dt.date(2024, 6, 30))
+    referent = Warehouse(admin.catalog, admin.backend_name,
+                         UserContext(name="ref", role="referent_pilotage", nominative=False, min_count=10))
+    january = dict(start=dt.date(2024, 1, 1), end=dt.date(2024, 1, 31), filters={"hospital": "014"})
+    shown = badge(referent, _dms(), **january)
+    assert shown.status == UNFIT == badge(admin, _dms(), **january).status
+    assert [r.id for r in shown.failing] == ["visit_occurrence_end_missing_old"]
+    (failing,) = shown.failing
+    assert failing.sample_ids == [] and failing.num_violated_rows is None  # 1 unclosed stay: under k
+    assert "num_violated_rows" in failing.masked_fields

@@ -96,7 +96,8 @@ def _small(value: int | None, min_count: int) -> bool:
     return value is not None and 0 < value < min_count
 
 
-def _masked(result: CheckResult, min_count: int) -> MaskedCheckResult:
+def masked_result(result: CheckResult, min_count: int) -> MaskedCheckResult:
+    """One check result without what points at patients (see :func:`for_aggregate_user`)."""
     values = {field.name: getattr(result, field.name) for field in dataclasses.fields(CheckResult)}
     hidden = [name for name in COUNT_FIELDS if _small(values[name], min_count)]
     if hidden:  # the share and the shown count would give the masked one back
@@ -117,7 +118,7 @@ def for_aggregate_user(run: RunResult, min_count: int = DEFAULT_MIN_COUNT) -> Ru
     the other count would give them back); statuses, thresholds and SQL kept —
     the SQL is the check's definition, not data.
     """
-    return dataclasses.replace(run, results=[_masked(result, min_count) for result in run.results])
+    return dataclasses.replace(run, results=[masked_result(result, min_count) for result in run.results])
 
 
 def masked_counts(run: RunResult) -> int:

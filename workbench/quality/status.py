@@ -411,6 +411,28 @@ __all__ = [
 ]
 
 
+def badge(warehouse: Any, indicator_definition: Any, start: dt.date | None = None, end: dt.date | None = None,
+          filters: Mapping[str, Any] | None = None) -> QualityStatus:
+    """The fit-for-use badge as the warehouse's user may see it: the one rule of every surface.
+
+    A patient-level user's badge reads his own rows. A user who sees
+    aggregates only (référent pilotage, équipe entrepôt) gets the whole
+    warehouse's badge — his own handle refuses the raw tables the checks read —
+    with its check results masked as for any aggregates-only reader (no failing
+    ids, no count under k): the status and the checks' descriptions remain.
+    """
+    from workbench import access
+    from workbench.quality.disclosure import DEFAULT_MIN_COUNT, masked_result
+
+    user = getattr(warehouse, "user", None)
+    if user is None or access.is_patient_level(user):
+        return quality_status(warehouse, indicator_definition, start, end, filters)
+    whole = quality_status(warehouse.unrestricted(), indicator_definition, start, end, filters)
+    k = getattr(user, "min_count", DEFAULT_MIN_COUNT)
+    return QualityStatus(whole.status, failing=[masked_result(result, k) for result in whole.failing],
+                         checks=[masked_result(result, k) for result in whole.checks], unknown=whole.unknown)
+
+
 def quality_for_request(warehouse: Any, definition: Any, **request: Any) -> QualityStatus:
     """The badge for the same request as `engine.compute(definition, warehouse, **request)`.
 
@@ -420,4 +442,4 @@ def quality_for_request(warehouse: Any, definition: Any, **request: Any) -> Qual
     from workbench.indicators.engine import prepare
 
     _, resolved = prepare(definition, warehouse, **request)
-    return quality_status(warehouse, definition, resolved.start, resolved.end, resolved.filters)
+    return badge(warehouse, definition, resolved.start, resolved.end, resolved.filters)

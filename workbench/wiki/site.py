@@ -169,16 +169,9 @@ def quality_badge(page: IndicatorPage, warehouse: Any) -> str:
     """The fit-for-use badge of the live values' period, with the failing checks."""
     from workbench.quality.status import quality_for_request
 
-    # the checks read patient rows: under a référent they run on the whole warehouse, and only their
-    # status and descriptions reach the page (no row, no count)
-    user = getattr(warehouse, "user", None)
-    source = warehouse
-    if user is not None and hasattr(warehouse, "unrestricted"):
-        from workbench import access
-
-        if not access.is_patient_level(user):
-            source = warehouse.unrestricted()
-    quality = quality_for_request(source, page.definition)
+    # under a référent the badge is the whole warehouse's (quality.status.badge); only its status and
+    # the checks' descriptions reach the page
+    quality = quality_for_request(warehouse, page.definition)
     reasons = "".join(f"<li>{html.escape(reason)}</li>" for reason in quality.reasons())
     return (f'<p class="qualite" data-quality="{quality.status}"><strong>Qualité des données d\'entrée :</strong> '
             f"{html.escape(quality.label)}</p>\n" + (f"<ul>{reasons}</ul>\n" if reasons else ""))
