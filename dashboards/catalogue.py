@@ -7,6 +7,8 @@ whose feed stopped shows an empty band in the heat map at a glance.
 
 from __future__ import annotations
 
+import asyncio
+
 import html
 from typing import Any
 
@@ -23,10 +25,7 @@ table.wb-tables th { background: #f3f5f8; text-align: left; }
 
 # --------------------------------------------------------------------------- cached queries
 
-@pn.cache(max_items=8)
-def _tables_summary(catalog: str, policy: str, snapshot: str) -> pd.DataFrame:
-    """One row per raw table: description, source, rows, first and last date (all sessions share it)."""
-    handle = c.warehouse()
+def _tables_summary(handle: Any) -> pd.DataFrame:
     rows = []
     for name in sorted(handle.tables):
         info = handle.catalog.tables[name]
@@ -44,9 +43,12 @@ def _tables_summary(catalog: str, policy: str, snapshot: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def tables_summary() -> pd.DataFrame:
-    handle = c.warehouse()
-    return _tables_summary(str(c.catalog_path()), c.policy(), str(handle.snapshot_id))
+def tables_summary(scope: c.Scope | None = None) -> pd.DataFrame:
+    """One row per raw table: description, source, rows, first and last date (shared by all sessions;
+    one full scan per table, so computed off the event loop and by the server's warm-up)."""
+    scope = scope or c.session_scope()
+    return c.RESULTS.get(("tables_summary", scope.catalog, scope.policy, scope.snapshot),
+                         lambda: _tables_summary(scope.warehouse))
 
 
 @pn.cache(max_items=8)
@@ -127,18 +129,26 @@ class CataloguePage:
         self.view = pn.widgets.Select(name="Vue canonique", options=list(VIEWS), value="stays" if "stays" in VIEWS else None)
         self.volume_view = pn.widgets.Select(name="Volumes mensuels de la vue", options=VOLUME_VIEWS, value="stays")
         c.sync_url([(self.table, "value", "table"), (self.view, "value", "vue"), (self.volume_view, "value", "volumes")])
+        self.scope = c.session_scope()
+        self.table_list = pn.Column(sizing_mode="stretch_width", min_height=120, loading=True)
+        pn.state.onload(self._fill_table_list)
 
-    @staticmethod
-    @c.guarded("La liste des tables")
-    def table_list() -> pn.viewable.Viewable:
-        summary = tables_summary()
-        return pn.Column(
-            pn.pane.Markdown(f"## Tables de l'entrepôt ({len(summary)})\n"
-                             "Nombre de lignes et antériorité (première et dernière date de la colonne de date de chaque table)."),
-            pn.pane.HTML(tables_html(summary), sizing_mode="stretch_width", css_classes=["wb-table-list"],
-                         stylesheets=[TABLE_CSS]),
-            sizing_mode="stretch_width",
-        )
+    async def _fill_table_list(self) -> None:
+        """The tables and their antériorité, computed on a worker thread once the page is loaded
+        (a full scan of each table: the event loop keeps serving the other sessions)."""
+        try:
+            summary = await asyncio.get_running_loop().run_in_executor(c.WORKERS, tables_summary, self.scope)
+            shown: list[Any] = [
+                pn.pane.Markdown(f"## Tables de l'entrepôt ({len(summary)})\n"
+                                 "Nombre de lignes et antériorité (première et dernière date de la colonne de date de "
+                                 "chaque table)."),
+                pn.pane.HTML(tables_html(summary), sizing_mode="stretch_width", css_classes=["wb-table-list"],
+                             stylesheets=[TABLE_CSS]),
+            ]
+        except Exception as error:  # noqa: BLE001 - shown in place of the list, logged in full
+            shown = [c.error_alert(error, "La liste des tables")]
+        self.table_list[:] = shown
+        self.table_list.loading = False
 
     @c.guarded("Le détail de la table")
     def table_detail(self, name: str) -> pn.viewable.Viewable:
@@ -157,7 +167,7 @@ class CataloguePage:
 
     def layout(self) -> pn.template.BaseTemplate:
         main = [
-            pn.panel(self.table_list, loading_indicator=True, sizing_mode="stretch_width"),
+            self.table_list,
             pn.Tabs(
                 ("Colonnes d'une table", pn.Column(self.table, pn.bind(self.table_detail, self.table), sizing_mode="stretch_width")),
                 ("Vues canoniques", pn.Column(self.view, pn.bind(self.view_detail, self.view), sizing_mode="stretch_width")),

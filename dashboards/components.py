@@ -12,6 +12,7 @@ import io
 import logging
 import tempfile
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -266,6 +267,9 @@ def session_scope() -> Scope:
     """The scope of the current session (call it from the session's own callbacks)."""
     return Scope(str(catalog_path()), policy(), warehouse(), dictionary())
 
+
+WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wb-worker")
+"""Threads computing the pages' heavy results; DuckDB releases the GIL while it runs a query."""
 
 RESULTS = OnceCache(1024)
 """Engine results and quality badges of every session, keyed by the whole request, the user's policy and the snapshot."""

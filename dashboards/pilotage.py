@@ -13,7 +13,6 @@ import datetime as dt
 import html
 import io
 import time
-from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,8 +202,6 @@ def compute_figures(scope: c.Scope, view: View) -> Figures:
 FIRST_WAIT = 0.25
 """Seconds a new page waits for its first figures before being sent without them."""
 
-WORKERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="wb-pilotage")
-"""Threads computing the figures of every session; DuckDB releases the GIL while it runs a query."""
 
 
 # --------------------------------------------------------------------------- the page
@@ -374,7 +371,7 @@ class Pilotage:
         the other sessions) for longer than `FIRST_WAIT` seconds.
         """
         view = self.view()
-        future = WORKERS.submit(compute_figures, self.scope, view)
+        future = c.WORKERS.submit(compute_figures, self.scope, view)
         try:
             figures = future.result(timeout=FIRST_WAIT)
         except FutureTimeout:
@@ -396,7 +393,7 @@ class Pilotage:
             if prefetched is not None and prefetched[0] == view:
                 figures = await asyncio.wrap_future(prefetched[1])
             else:
-                figures = await asyncio.get_running_loop().run_in_executor(WORKERS, compute_figures, self.scope, view)
+                figures = await asyncio.get_running_loop().run_in_executor(c.WORKERS, compute_figures, self.scope, view)
         except Exception as error:  # noqa: BLE001 - the worker itself failed: shown, the session lives on
             figures = Figures(series=error, table=error, cards={indicator: error for indicator in view.kpis})
         if generation != self._generation:
@@ -487,7 +484,7 @@ class Pilotage:
 
         self.sql_slot.loading = True
         try:
-            serving, spark = await asyncio.get_running_loop().run_in_executor(WORKERS, texts)
+            serving, spark = await asyncio.get_running_loop().run_in_executor(c.WORKERS, texts)
             shown: pn.viewable.Viewable = pn.Tabs(
                 ("SQL exécuté (DuckDB)", pn.pane.Markdown(f"```sql\n{serving}\n```", sizing_mode="stretch_width")),
                 ("SQL Spark", pn.pane.Markdown(f"```sql\n{spark}\n```", sizing_mode="stretch_width")),
@@ -726,11 +723,13 @@ def warm_up() -> None:
 
     This materialises the canonical views on the shared connection (the
     longest part of a cold start on a large warehouse, shared by every user),
-    counts the quality checks of every indicator, and, when login is on,
+    counts the quality checks of every indicator, reads the catalogue's table
+    summary, and, when login is on,
     computes the protected cube of the default year for the accounts under the
     disclosure policy (référents pilotage share it), so the first page does not
     pay for them. Failures are only logged: the pages show them to their visitors.
     """
+    from dashboards.catalogue import tables_summary
     from workbench.quality.status import warm_quality
     from workbench.warehouse import open as open_warehouse
 
@@ -746,6 +745,7 @@ def warm_up() -> None:
             compute_figures(scope, View(kpis, DEFAULT_DETAIL, start, end, "month", {}, "hospital", user is not None))
             if user is None:
                 warm_quality(handle, [page.definition for page in scope.dictionary.indicators.values()])
+                tables_summary(scope)
         c.log.info("préchauffage terminé en %.1f s (vue par défaut, contrôles qualité, cube protégé de %d politique(s))",
                    time.perf_counter() - began, len(accounts))
     except Exception as error:  # noqa: BLE001 - a server without its warehouse still serves its error pages

@@ -26,6 +26,7 @@ def test_home_lists_tables_with_french_description_and_true_counts(open_page, de
     page = open_page("/")
     entries = _catalog_tables(demo_catalog)
     rows = page.locator(".wb-tables tbody tr")
+    rows.first.wait_for()  # the list is computed once the page is loaded
     assert rows.count() == len(entries)
     with duckdb.connect(str(demo_database), read_only=True) as con:
         for name in ("visit_occurrence", "person", "care_site"):
