@@ -48,6 +48,7 @@ from dashboard_support import (
     BOKEH_IDLE,
     CHROMIUM,
     CHROMIUM_ARGS,
+    log_in,
     start_server,
     stop_server,
 )
@@ -138,9 +139,7 @@ class Reference:
 
     def login(self, page: Any) -> None:
         if self.account:
-            page.locator("#username").fill(self.account)
-            page.locator("#password").fill(ACCOUNTS[self.account])
-            page.locator("#login-submit").click()
+            log_in(page, self.account, ACCOUNTS[self.account])
 
 
 def settled(page: Any, expected: dict[str, str], level_title: str) -> None:

@@ -730,6 +730,7 @@ def warm_up() -> None:
     pay for them. Failures are only logged: the pages show them to their visitors.
     """
     from dashboards.catalogue import tables_summary
+    from workbench.access import policy_key
     from workbench.quality.status import warm_quality
     from workbench.warehouse import open as open_warehouse
 
@@ -738,7 +739,7 @@ def warm_up() -> None:
         accounts = _policy_accounts()
         for user in [None, *accounts]:
             handle = open_warehouse(catalog=c.catalog_path(), user=user)
-            scope = c.Scope(str(c.catalog_path()), "" if user is None else _policy_key(user), handle, c.dictionary())
+            scope = c.Scope(str(c.catalog_path()), "" if user is None else policy_key(user), handle, c.dictionary())
             last = last_complete_month(handle.extraction_date)
             kpis = tuple(ident for ident in DEFAULT_KPIS if ident in scope.dictionary.indicators)
             start, end = (shift_month(last, -11), last) if user is None else (default_year(last), f"{default_year(last)[:4]}-12")
@@ -755,7 +756,7 @@ def warm_up() -> None:
 def _policy_accounts() -> list[Any]:
     """One account per distinct policy among the users without patient-level rights (login on only)."""
     from dashboards.auth import access_file
-    from workbench.access import load_access, user_context
+    from workbench.access import load_access, policy_key, user_context
 
     path = access_file()
     if path is None:
@@ -765,14 +766,8 @@ def _policy_accounts() -> list[Any]:
     for name, entry in sorted(access.users.items()):
         user = user_context(name, entry, access)
         if not _patient_level(user):
-            accounts.setdefault(_policy_key(user), user)
+            accounts.setdefault(policy_key(user), user)
     return list(accounts.values())
-
-
-def _policy_key(user: Any) -> str:
-    from workbench.access import policy_key
-
-    return policy_key(user)
 
 
 def build() -> pn.template.BaseTemplate:

@@ -26,6 +26,16 @@ def demo_database(demo_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def month(demo_catalog: Path) -> str:
+    """The page's default end of period: the month before the extraction date."""
+    from workbench.warehouse import open as open_warehouse
+
+    day = open_warehouse(catalog=demo_catalog).extraction_date
+    index = day.year * 12 + day.month - 2
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+@pytest.fixture(scope="module")
 def server(demo_catalog: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     """One served app per test module, against the session's demo warehouse."""
     running = start_server(demo_catalog, request.module.__name__.rsplit(".", 1)[-1])

@@ -10,6 +10,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[2]
 ARTIFACTS = PROJECT / "test-artifacts"
@@ -34,6 +35,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:
         pass
+
+
+def log_in(page: Any, name: str, password: str) -> None:
+    """Fill and send the app's login form, which the page is showing."""
+    page.locator("#username").fill(name)
+    page.locator("#password").fill(password)
+    page.locator("#login-submit").click()
 
 
 def free_port() -> int:

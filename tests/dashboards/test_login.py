@@ -22,7 +22,7 @@ import duckdb
 import pytest
 from playwright.sync_api import expect
 
-from dashboard_support import BOKEH_IDLE, PROJECT, Server, start_server, stop_server
+from dashboard_support import BOKEH_IDLE, PROJECT, Server, log_in, start_server, stop_server
 from test_pilotage_page import kpi, sql_stays
 
 pytestmark = pytest.mark.browser
@@ -60,15 +60,6 @@ def server(demo_catalog: Path, state: Path, access_file: Path) -> Iterator[Serve
     stop_server(running)
 
 
-@pytest.fixture(scope="module")
-def month(demo_catalog: Path) -> str:
-    from workbench.warehouse import open as open_warehouse
-
-    day = open_warehouse(catalog=demo_catalog).extraction_date
-    index = day.year * 12 + day.month - 2
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
 def twelve_months(last: str) -> list[str]:
     year, number = (int(part) for part in last.split("-"))
     index = year * 12 + number - 1
@@ -87,9 +78,7 @@ def stays(database: Path, months: list[str], hospitals: list[str] | None = None)
 
 def login(page: Any, server: Server, path: str, name: str, password: str) -> None:
     page.goto(server.url + path)
-    page.locator("#username").fill(name)
-    page.locator("#password").fill(password)
-    page.locator("#login-submit").click()
+    log_in(page, name, password)
 
 
 def logins(state: Path) -> list[tuple[str, bool]]:

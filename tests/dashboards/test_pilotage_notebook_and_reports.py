@@ -35,16 +35,6 @@ def server(demo_catalog: Path, server_state: Path) -> Iterator[Server]:
     stop_server(running)
 
 
-@pytest.fixture(scope="module")
-def month(demo_catalog: Path) -> str:
-    """The page's default end of period: the month before the extraction date."""
-    from workbench.warehouse import open as open_warehouse
-
-    day = open_warehouse(catalog=demo_catalog).extraction_date
-    index = day.year * 12 + day.month - 2
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
 def shown_value(page: Any, indicator: str) -> float:
     card = kpi(page, indicator)
     expect(card).not_to_have_attribute("data-value", "")

@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard_support import BOKEH_IDLE, PROJECT, Server, start_server, stop_server
+from dashboard_support import log_in as send_login
 
 pytestmark = pytest.mark.browser
 expect.set_options(timeout=180_000)
@@ -118,9 +119,7 @@ def login_server(demo_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 def log_in(page, server: Server, path: str, name: str, password: str):
     page.goto(server.url + path)
-    page.locator("#username").fill(name)
-    page.locator("#password").fill(password)
-    page.locator("#login-submit").click()
+    send_login(page, name, password)
     page.wait_for_url(lambda url: "/qualite" in url)
     page.wait_for_function(BOKEH_IDLE)
     return page

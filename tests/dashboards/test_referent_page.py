@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dashboard_support import BOKEH_IDLE, PROJECT, Server, start_server, stop_server
+from dashboard_support import BOKEH_IDLE, PROJECT, Server, log_in, start_server, stop_server
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -93,9 +93,7 @@ def test_referent_sees_whole_years_and_no_count_under_k(page, server: Server, de
         pole, pole_name, hospital, hospital_name = con.execute(BUSIEST_POLE).fetchone()
 
     page.goto(f"{server.url}/pilotage?cartes=nb_sejours")
-    page.locator("#username").fill("pilotage")
-    page.locator("#password").fill("pilotage-demo")
-    page.locator("#login-submit").click()
+    log_in(page, "pilotage", "pilotage-demo")
     page.wait_for_url(lambda url: "/pilotage" in url)
     page.wait_for_function(BOKEH_IDLE)
 

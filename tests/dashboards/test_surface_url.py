@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dashboard_support import BOKEH_IDLE, PROJECT, Server, start_server, stop_server
+from dashboard_support import BOKEH_IDLE, PROJECT, Server, log_in, start_server, stop_server
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -46,9 +46,7 @@ def test_a_clinician_cannot_reach_another_hospital_through_the_url(page, server:
     with duckdb.connect(str(demo_database), read_only=True) as con:
         (other,) = con.execute(OTHER_HOSPITAL).fetchone()
     page.goto(f"{server.url}/pilotage?hopital={other}&cartes=nb_sejours")
-    page.locator("#username").fill("clinicien.cardio")
-    page.locator("#password").fill("cardio-demo")
-    page.locator("#login-submit").click()
+    log_in(page, "clinicien.cardio", "cardio-demo")
     page.wait_for_url(lambda url: "/pilotage" in url)
     page.wait_for_function(BOKEH_IDLE)
     expect(page.locator(".wb-user")).to_have_text("clinicien.cardio")
