@@ -94,13 +94,16 @@ def tables_html(summary: pd.DataFrame) -> str:
 
 
 def columns_frame(handle: Any, name: str) -> pd.DataFrame:
-    """Columns of a raw table with type and French description."""
+    """Columns of a raw table with type, French description and examples from the rows the user may read."""
+    from workbench.catalog import column_examples
+
     described = handle.catalog.tables[name].columns
+    examples = column_examples(handle, name)
     return pd.DataFrame(
         [
             {"colonne": column, "type": str(dtype),
              "description": described[column].description if column in described else "",
-             "exemples": ", ".join(str(v) for v in described[column].examples) if column in described else ""}
+             "exemples": ", ".join(str(v) for v in examples.get(column, []))}
             for column, dtype in handle.table(name).schema().items()
         ]
     )

@@ -23,9 +23,20 @@ def store() -> Any:
     return ReportStore()
 
 
-def current_user() -> str:
-    """The logged-in user's name, or 'anonyme' when the app runs without login."""
-    return getattr(pn.state, "user", None) or "anonyme"
+def current_user() -> Any:
+    """The logged-in user's context, or an 'anonyme' administrator when the app runs without login
+    (the app then is the local administrator's tool, as the CLI without --utilisateur)."""
+    from workbench.warehouse import UserContext
+
+    return c.current_user() or UserContext(name="anonyme")
+
+
+def readable(user: Any) -> list[Any]:
+    """The reports this user may read (`workbench.quality.reports.visible`: his perimeter's, or all)."""
+    from workbench.quality.reports import perimeter_codes, visible
+
+    covered = perimeter_codes(c.warehouse()) if user.perimeter else None
+    return visible(store().list(), user, covered)
 
 
 def age_text(delta: dt.timedelta) -> str:
@@ -81,19 +92,22 @@ table.wb-reports th { background: #f3f5f8; }
 
 @c.guarded("La liste des signalements")
 def reports_view() -> pn.viewable.Viewable:
-    """Counts, the list (status and age) and the follow-up form of the warehouse team."""
-    from workbench.quality.reports import TRANSITIONS
+    """Counts, the list (status and age) of the reports the user may read, and — for the équipe entrepôt and
+    the admin only — the follow-up form (moves recorded under the logged-in user, audited)."""
+    from workbench.quality.reports import TRANSITIONS, count_reports, may_move, move_as
 
-    listing = pn.pane.HTML(sizing_mode="stretch_width", stylesheets=[REPORTS_CSS], css_classes=["wb-reports-list"])
+    user = current_user()
+
+    listing = c.HTML(sizing_mode="stretch_width", stylesheets=[REPORTS_CSS], css_classes=["wb-reports-list"])
     report = pn.widgets.Select(name="Signalement", options={}, width=220, css_classes=["wb-report-id"])
     status = pn.widgets.Select(name="Nouveau statut", options=[], width=200, css_classes=["wb-report-status"])
     comment = pn.widgets.TextInput(name="Commentaire", placeholder="facultatif", width=300)
     apply = pn.widgets.Button(name="Changer le statut", button_type="primary", css_classes=["wb-report-move"])
-    message = pn.pane.Markdown("", css_classes=["wb-report-move-message"])
+    message = c.Markdown("", css_classes=["wb-report-move-message"])
 
     def refresh() -> None:
-        reports = store().list()
-        listing.object = counts_html(store().counts()) + reports_html(reports)
+        reports = readable(user)
+        listing.object = counts_html(count_reports(reports)) + reports_html(reports)
         report.options = {f"n° {r.report_id} ({r.status})": r.report_id for r in reports if TRANSITIONS[r.status]}
 
     def statuses(*_: Any) -> None:
@@ -104,7 +118,7 @@ def reports_view() -> pn.viewable.Viewable:
         if report.value is None or not status.value:
             return
         try:
-            store().move(report.value, status.value, current_user(), comment.value or None)
+            move_as(store(), user, report.value, status.value, comment.value or None)
             message.object = f"Signalement n° {report.value} : « {status.value} »."
             comment.value = ""
         except Exception as error:  # noqa: BLE001 - a refused move is shown, not raised
@@ -116,6 +130,8 @@ def reports_view() -> pn.viewable.Viewable:
     apply.on_click(move)
     refresh()
     statuses()
+    if not may_move(user):
+        return pn.Column(listing, sizing_mode="stretch_width")
     return pn.Column(listing, pn.Row(report, status, comment, apply), message, sizing_mode="stretch_width")
 
 
@@ -127,14 +143,16 @@ def report_form(context: Callable[[], Mapping[str, Any]]) -> pn.viewable.Viewabl
     """
     text = pn.widgets.TextAreaInput(name="Quel problème constatez-vous sur cette figure ?", height=90,
                                     sizing_mode="stretch_width", css_classes=["wb-report-text"])
+    from workbench.quality.reports import file_as
+
     send = pn.widgets.Button(name="Envoyer le signalement", button_type="warning", css_classes=["wb-report-send"])
-    message = pn.pane.Markdown("", css_classes=["wb-report-message"])
+    message = c.Markdown("", css_classes=["wb-report-message"])
 
     def file(_: Any) -> None:
         try:
             details = context()
-            filed = store().file(text.value_input or text.value, current_user(), indicator=details.get("indicator"),
-                                 filters=details.get("filters"), url=details.get("url"))
+            filed = file_as(store(), current_user(), text.value_input or text.value,
+                            indicator=details.get("indicator"), filters=details.get("filters"), url=details.get("url"))
         except Exception as error:  # noqa: BLE001 - shown in French to the user
             message.object = f"**Signalement non enregistré** : {c.error_message(error)}"
             return

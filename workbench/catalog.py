@@ -104,12 +104,23 @@ def strip_file_url(url: str) -> str:
 
 
 class ColumnSpec(BaseModel):
-    """A column: ibis type, French description, a few example values."""
+    """A column: ibis type and French description.
+
+    Example values are never kept in the catalogue (they would be patient data
+    readable by whoever reads the file): `column_examples` computes them when
+    shown, within the reader's rights. An ``examples`` key left by an older
+    `catalog init` is accepted and dropped.
+    """
 
     model_config = ConfigDict(extra="forbid")
     type: str
     description: str
-    examples: list[Any] = Field(default_factory=list)
+    examples: list[Any] = Field(default_factory=list, exclude=True)
+
+    @field_validator("examples")
+    @classmethod
+    def _never_kept(cls, value: list[Any]) -> list[Any]:
+        return []
 
     @field_validator("type")
     @classmethod
@@ -528,9 +539,18 @@ def _example(value: Any) -> Any | None:
     return value
 
 
-def _examples(table: ir.Table, con: Any) -> dict[str, list[Any]]:
-    """Up to three distinct example values per column, from the first rows of the table."""
-    frame = con.execute(table.limit(_SAMPLE_ROWS))
+def column_examples(wh: Any, name: str) -> dict[str, list[Any]]:
+    """Up to three distinct example values per column of the raw table `name`, from the first rows the
+    warehouse's user may read (his perimeter's); none for a table he may not read or for patients' identities.
+
+    Computed when shown, never stored: a catalogue file is read by people
+    who have no right to the rows.
+    """
+    from workbench.access.perimeter import IDENTITY_TABLE
+
+    if name == IDENTITY_TABLE or not wh.readable(name):
+        return {}
+    frame = wh.execute(wh.table(name).limit(_SAMPLE_ROWS))
     found: dict[str, list[Any]] = {}
     for column in frame.columns:
         values: list[Any] = []
@@ -570,8 +590,8 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
     """Inspect a warehouse and write its catalogue to `out` (paths relative to `out`).
 
     Every table found is described: French description (AP-HP schema or a short
-    OMOP one), source system, columns with type, description and example values
-    (none for nominative tables), date column. The written file is then loaded
+    OMOP one), source system, columns with type and description (no example
+    value: those are computed when shown, see `column_examples`), date column. The written file is then loaded
     back, so a catalogue that would not validate is never left behind silently.
     """
     if flavour not in ("aphp", "omop"):
@@ -595,7 +615,7 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
         files = _source_tables(kind, location)
         data = {f"{t}_{kind}": {"datatype": _DATATYPE_OF_KIND[kind], "kwargs": {"url": _relative(f, out)}} for t, f in files.items()}
         reads = {t: (f"{t}_{kind}", warehouse.sniff_file(con, kind, f)) for t, f in files.items()}
-    entries = {name: _entry(name, data_key, table, con, flavour) for name, (data_key, table) in sorted(reads.items())}
+    entries = {name: _entry(name, data_key, table, flavour) for name, (data_key, table) in sorted(reads.items())}
     document = {
         "version": 2,
         "metadata": {"flavour": flavour, "demo": demo, "description": f"Entrepôt {flavour} ({kind})"},
@@ -610,20 +630,15 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
     load_catalog(out)
 
 
-def _entry(name: str, data_key: str, table: ir.Table, con: Any, flavour: str) -> dict[str, Any]:
+def _entry(name: str, data_key: str, table: ir.Table, flavour: str) -> dict[str, Any]:
     columns = {c.lower(): _type_name(t) for c, t in table.schema().items()}
-    table = table.rename({c.lower(): c for c in table.columns if c != c.lower()})
     described = _describe(flavour, name, columns)
-    examples = {} if described["nominative"] else _examples(table, con)
     metadata = {
         "description": described["description"],
         "flavour": flavour,
         "source_system": described["source_system"],
         "date_column": described["date_column"],
-        "columns": {
-            c: {"type": t, "description": described["columns"][c], "examples": examples.get(c, [])}
-            for c, t in columns.items()
-        },
+        "columns": {c: {"type": t, "description": described["columns"][c]} for c, t in columns.items()},
     }
     if described["nominative"]:
         metadata["nominative"] = True

@@ -41,8 +41,10 @@ def _global_options(
     user: Annotated[
         str | None,
         typer.Option("--utilisateur", envvar="WORKBENCH_USER",
-                     help="Agir en tant que ce compte d'access.yaml (périmètre, politique de diffusion, audit). "
-                          "Mot de passe : $WORKBENCH_PASSWORD, sinon demandé. Sans option : administrateur local."),
+                     help="Agir en tant que ce compte (périmètre, politique de diffusion, audit). Comptes, catalogue "
+                          "et état : ceux de la configuration de déploiement ($WORKBENCH_CONFIG ou "
+                          "/etc/eds-workbench/config.yaml, propriété de root). Mot de passe : $WORKBENCH_PASSWORD, "
+                          "sinon demandé. Sans option : administrateur local."),
     ] = None,
     access: Annotated[
         Path | None,
@@ -53,7 +55,38 @@ def _global_options(
 
     ctx.obj = {"catalog": paths.catalog_path(catalog), "access": access, "user": None}
     if user is not None and not ctx.resilient_parsing:
-        ctx.obj["user"] = _login(user, access)
+        deployment = _fixed_deployment(user, catalog, access)
+        ctx.obj.update(catalog=deployment.catalog, access=deployment.access, deployment=deployment)
+        ctx.obj["user"] = _login(user, deployment.access)
+
+
+def _fixed_deployment(name: str, catalog: Path | None, access: Path | None):  # -> Deployment
+    """The deployment's paths, made the process's; the caller's own choice, when it differs, is refused and audited.
+
+    `catalog` holds --catalog or $WORKBENCH_CATALOG (typer merged them), `access`
+    --access; $WORKBENCH_ACCESS, $WORKBENCH_STATE and $WORKBENCH_WIKI are read
+    here, before the deployment replaces them.
+    """
+    from workbench import audit, deployment
+
+    fixed = deployment.load_deployment()
+    given = {"catalog": catalog, "access": access or _environ_path("WORKBENCH_ACCESS"),
+             "state": _environ_path("WORKBENCH_STATE"), "wiki": _environ_path("WORKBENCH_WIKI")}
+    wrong = deployment.mismatches(fixed, **given)
+    deployment.apply(fixed, name)
+    if wrong:
+        listed = " ; ".join(f"{key} {value} au lieu de {expected}" for key, (value, expected) in wrong.items())
+        message = (f"configuration refusée : avec --utilisateur, comptes, catalogue, état et wiki sont ceux du "
+                   f"déploiement ({fixed.path}) ; reçu {listed}")
+        audit.write("refused", name, reason=message, command="--utilisateur", config=str(fixed.path),
+                    given={key: str(value) for key, (value, _) in wrong.items()})
+        raise UserError(message)
+    return fixed
+
+
+def _environ_path(variable: str) -> Path | None:
+    value = os.environ.get(variable)
+    return Path(value) if value else None
 
 
 def _password(name: str) -> str:
@@ -66,11 +99,10 @@ def _password(name: str) -> str:
     return typer.prompt(f"Mot de passe de {name}", hide_input=True, err=True)
 
 
-def _login(name: str, access: Path | None):  # -> UserContext
+def _login(name: str, path: Path):  # -> UserContext
     """The user's context, checked like a login on the served app (the attempt is audited either way)."""
-    from workbench.access import access_path, authenticate
+    from workbench.access import authenticate
 
-    path = access_path(access)
     user = authenticate(name, _password(name), path)
     if user is None:
         raise UserError(f"connexion refusée : identifiant ou mot de passe incorrect ({name}, comptes de {path})")

@@ -34,6 +34,7 @@ import nbformat
 
 from workbench import paths
 from workbench.errors import UserError
+from workbench.outputs import write_text, write_with
 
 KERNEL_NAME = "eds-workbench"
 KERNEL_DISPLAY_NAME = "EDS Workbench"
@@ -573,7 +574,7 @@ def new(
     out = _output_path(out, overwrite)
     prepared = prepare(template, values, catalog, wiki, check_data=check_data)
     prepared.notebook.metadata["workbench"] = _stamp(template, prepared.parameters, None, catalog)
-    _papermill(prepared, out, KERNEL_NAME, execute=False)
+    write_with(out, lambda temporary: _papermill(prepared, temporary, KERNEL_NAME, execute=False))
     return out
 
 
@@ -629,7 +630,7 @@ def run(
     executed = _drop_empty_outputs(nbformat.read(out, as_version=4))
     results = read_records(executed)
     executed.metadata["workbench"] = stamp | {"results": results}
-    nbformat.write(executed, out)
+    write_with(out, lambda temporary: nbformat.write(executed, temporary))
     html_path = export_html(executed, out.with_suffix(".html")) if html else None
     return RunResult(out, html_path, results, dict(executed.metadata["workbench"]))
 
@@ -647,8 +648,7 @@ def export_html(notebook: nbformat.NotebookNode, path: Path) -> Path:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(notebook)
-    path.write_text(body, encoding="utf-8")
-    return path
+    return write_text(path, body)
 
 
 def read_records(notebook: nbformat.NotebookNode | Path) -> dict[str, Any]:

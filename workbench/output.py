@@ -1,11 +1,15 @@
 """Writing command results as table, JSON, CSV or XLSX, stamped with provenance.
 
 Every data output carries the same stamp (catalogue, versions, snapshot id), so
-a figure found in a file can be traced back to its definition and data.
+a figure found in a file can be traced back to its definition and data. Files
+are written atomically (`workbench.outputs.atomic_file`), and every CSV or XLSX
+cell goes through :func:`spreadsheet_safe` first: a text a spreadsheet would
+run as a formula is neutralised.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from enum import Enum
@@ -15,6 +19,10 @@ from typing import Any, Mapping
 import pandas as pd
 
 from workbench.errors import UserError
+from workbench.outputs import write_text, write_with
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet (Excel, LibreOffice) read a cell as a formula or a DDE command."""
 
 
 class OutputFormat(str, Enum):
@@ -45,13 +53,53 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return clean.to_dict(orient="records")
 
 
+def safe_cell(value: Any) -> Any:
+    """A text starting like a formula (``=``, ``+``, ``-``, ``@``, tab, CR) gets a leading apostrophe; anything else is kept.
+
+    OWASP's rule for CSV injection: the apostrophe makes the spreadsheet show
+    the text as typed instead of evaluating it. Numbers are not text, so a
+    negative count stays a number.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every text cell passed through :func:`safe_cell` (numeric columns untouched); the one
+    neutralisation used by every CSV and XLSX writer. Column names are cells too."""
+    safe = frame.copy()
+    for column in safe.columns:
+        values = safe[column].tolist()
+        if any(safe_cell(value) is not value for value in values):  # only then: other columns keep their dtype
+            safe[column] = pd.Series([safe_cell(value) for value in values], index=safe.index, dtype=object)
+    safe.columns = [safe_cell(str(column)) for column in safe.columns]
+    return safe
+
+
+def _stamp_frame(stamp: Mapping[str, Any]) -> pd.DataFrame:
+    return pd.DataFrame({"clé": [str(key) for key in stamp], "valeur": [str(v) for v in stamp.values()]})
+
+
 def write_xlsx(frame: pd.DataFrame, path: Path, stamp: Mapping[str, Any], sheet: str = "Données") -> None:
-    """An XLSX workbook with the data sheet and a 'Métadonnées' sheet holding the stamp."""
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        frame.to_excel(writer, sheet_name=sheet, index=False)
-        pd.DataFrame({"clé": list(stamp), "valeur": [str(v) for v in stamp.values()]}).to_excel(
-            writer, sheet_name="Métadonnées", index=False
-        )
+    """An XLSX workbook with the data sheet and a 'Métadonnées' sheet holding the stamp, written atomically."""
+
+    def write(temporary: Path) -> None:
+        with pd.ExcelWriter(temporary, engine="openpyxl") as writer:
+            spreadsheet_safe(frame).to_excel(writer, sheet_name=sheet, index=False)
+            spreadsheet_safe(_stamp_frame(stamp)).to_excel(writer, sheet_name="Métadonnées", index=False)
+
+    write_with(path, write)
+
+
+def csv_text(frame: pd.DataFrame, stamp: Mapping[str, Any]) -> str:
+    """The CSV: ``# key: value`` comment lines (one line each, whatever the value holds), then the neutralised rows."""
+    header = "".join(f"# {_one_line(key)}: {_one_line(value)}\n" for key, value in stamp.items())
+    return header + spreadsheet_safe(frame).to_csv(index=False)
+
+
+def _one_line(value: Any) -> str:
+    return " ".join(str(value).splitlines())
 
 
 def emit(
@@ -75,8 +123,7 @@ def emit(
     if fmt is OutputFormat.json:
         text = to_json({"metadata": stamp, "rows": records(frame)}) + "\n"
     elif fmt is OutputFormat.csv:
-        header = "".join(f"# {key}: {value}\n" for key, value in stamp.items())
-        text = header + frame.to_csv(index=False)
+        text = csv_text(frame, stamp)
     else:
         from rich.console import Console
         from rich.table import Table
@@ -86,12 +133,16 @@ def emit(
             table.add_column(str(column))
         for row in frame.itertuples(index=False):
             table.add_row(*["" if pd.isna(v) else str(v) for v in row])
-        Console(file=sys.stdout if out is None else open(out, "w", encoding="utf-8")).print(table)
-        return
+        if out is None:
+            Console(file=sys.stdout).print(table)
+            return
+        buffer = io.StringIO()
+        Console(file=buffer).print(table)
+        text = buffer.getvalue()
     if out is None:
         sys.stdout.write(text)
     else:
-        Path(out).write_text(text, encoding="utf-8")
+        write_text(Path(out), text)
 
 
 def emit_json(payload: Any, out: Path | None = None) -> None:
@@ -100,4 +151,4 @@ def emit_json(payload: Any, out: Path | None = None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        Path(out).write_text(text, encoding="utf-8")
+        write_text(Path(out), text)

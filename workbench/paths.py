@@ -24,7 +24,10 @@ def catalog_path(explicit: Path | None = None) -> Path:
 
 
 def wiki_path(explicit: Path | None = None) -> Path:
-    """The wiki folder: explicit path, `$WORKBENCH_WIKI`, or `./wiki`."""
+    """The wiki folder: explicit path, `$WORKBENCH_WIKI`, or `./wiki` (a deployment that fixes it refuses another)."""
+    from workbench.deployment import check_wiki
+
+    check_wiki(explicit)
     return explicit or _from_env("WORKBENCH_WIKI", Path.cwd() / "wiki")
 
 

@@ -80,13 +80,36 @@ def shared_duckdb(path: str | Path) -> Any:
                 old = _DUCKDB_FILES.pop(stale)
                 materialize.forget(old)
                 old.disconnect()
-            con = _DUCKDB_FILES[key] = ibis.duckdb.connect(key[0], read_only=True)
+            con = _DUCKDB_FILES[key] = _open_duckdb(key[0])
         return con
 
 
 def scratch_duckdb(path: str | Path) -> Any:
     """A read-only connection the caller closes (for one-off inspection such as `catalog init`)."""
-    return ibis.duckdb.connect(os.path.realpath(path), read_only=True)
+    return _open_duckdb(os.path.realpath(path))
+
+
+def _open_duckdb(path: str) -> Any:
+    """A read-only ibis connection to a DuckDB file whose catalogue could be read; a truncated, random or
+    foreign file is the user's to fix (a `UserError` naming it), not an internal error."""
+    import duckdb
+
+    try:
+        con = ibis.duckdb.connect(path, read_only=True)
+    except duckdb.Error as error:
+        raise UserError(f"fichier de l'entrepôt illisible : {path} n'est pas une base DuckDB valide "
+                        f"(fichier tronqué, corrompu ou d'un autre format ?) — {_first_line(error)}") from None
+    try:
+        con.list_tables()
+    except duckdb.Error as error:
+        con.disconnect()
+        raise UserError(f"fichier de l'entrepôt illisible : {path} est endommagé (tables illisibles) — "
+                        f"{_first_line(error)}") from None
+    return con
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0]
 
 
 def shared_spark() -> Any:
@@ -306,6 +329,15 @@ class Warehouse:
         rows = self._row_filter()
         return rows.table(table) if rows is not None else table
 
+    def readable(self, name: str) -> bool:
+        """Whether the user may read the raw table or view `name` (asked without an audit line, for listings
+        that mark what is refused instead of failing on it)."""
+        from workbench import access
+
+        if name in self.catalog.tables:
+            return access.table_refusal(self.user, name, self._is_reference(name)) is None
+        return access.view_refusal(self.user, name) is None
+
     # canonical views
     @property
     def views(self) -> list[str]:
@@ -477,8 +509,14 @@ def _run_query(con: Any, expr: ir.Expr) -> Any:
     """One query at a time per connection: threaded server sessions (Panel's `nthreads`) and
     notebook threads share it, and a DuckDB connection driven from two threads at once fails
     ("pending query result")."""
+    import duckdb
+
     with materialize.connection_lock(con):
-        return con.execute(materialize.swap(con, expr))
+        try:
+            return con.execute(materialize.swap(con, expr))
+        except duckdb.IOException as error:  # a file damaged past its catalogue (truncated data blocks)
+            raise UserError(f"fichier de l'entrepôt illisible en cours de lecture (tronqué ou corrompu ?) — "
+                            f"{_first_line(error)}") from None
 
 
 def _tables_read(expr: ir.Expr) -> list[str]:

@@ -2,7 +2,8 @@
 
 The password comes from ``$WORKBENCH_PASSWORD`` (stdin is not a terminal
 here); the accounts are written per test beside the 2,000-patient demo
-warehouse. Expected figures come from SQL on the DuckDB file, not from the
+warehouse, and named with the catalogue and the test's state folder by a
+deployment file (``$WORKBENCH_CONFIG``, see tests/deployment_support.py). Expected figures come from SQL on the DuckDB file, not from the
 workbench. `cli` and `write_accounts` are reused by the CLI rows of
 tests/access/test_surfaces.py.
 """
@@ -20,6 +21,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from deployment_support import deployment_env, user_exports
 from workbench import audit
 from workbench.access.model import (
     AccessFile,
@@ -50,15 +52,22 @@ def write_accounts(folder: Path) -> Path:
 
 def cli(*args: str, catalog: Path, access: Path, role: str | None = None,
         password: str = PASSWORD) -> subprocess.CompletedProcess[str]:
-    """`workbench --catalog C --access A [--utilisateur attaquant.<role>] ARGS` with the password in the environment."""
+    """`workbench --catalog C --access A [--utilisateur attaquant.<role>] ARGS` with the password in the environment,
+    under a deployment that fixes the same catalogue, accounts and the test's state folder."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("WORKBENCH_USER", "WORKBENCH_PASSWORD", "WORKBENCH_CATALOG", "WORKBENCH_ACCESS")}
+    env = deployment_env(env, access=access, catalog=catalog)
     env["WORKBENCH_PASSWORD"] = password
     argv = [sys.executable, "-m", "workbench.cli", "--catalog", str(catalog), "--access", str(access)]
     if role is not None:
         argv += ["--utilisateur", f"attaquant.{role}"]
     return subprocess.run([*argv, *args], cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=600, check=False)
+
+
+def exports(role: str) -> Path:
+    """Where `attaquant.<role>`'s --out files go: his folder under the test's state."""
+    return user_exports(Path(os.environ["WORKBENCH_STATE"]), f"attaquant.{role}")
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -74,11 +83,11 @@ def accounts(tmp_path: Path) -> Path:
     return write_accounts(tmp_path)
 
 
-def test_a_referent_gets_the_masked_cube_in_the_csv(catalog: Path, accounts: Path, tmp_path: Path) -> None:
-    out = tmp_path / "cube.csv"
+def test_a_referent_gets_the_masked_cube_in_the_csv(catalog: Path, accounts: Path) -> None:
     done = cli("indicators", "compute", "nb_sejours", "--by", "hospital,month", "--from", "2024-01", "--to", "2024-12",
-               "--format", "csv", "--out", str(out), catalog=catalog, access=accounts, role="referent_pilotage")
+               "--format", "csv", "--out", "cube.csv", catalog=catalog, access=accounts, role="referent_pilotage")
     assert done.returncode == 0, done.stderr
+    out = (exports("referent_pilotage") / "cube.csv").resolve()
     frame = read_csv(out)
     hidden, shown = frame[frame["masked"] == "True"], frame[frame["masked"] == "False"]
     assert len(hidden) > 0 and len(hidden) + len(shown) == len(frame)
@@ -127,8 +136,9 @@ def test_a_wrong_password_exits_1_and_is_audited(catalog: Path, accounts: Path) 
 
 def test_without_a_password_and_without_a_terminal_the_cli_says_how_to_give_one(catalog: Path, accounts: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("WORKBENCH_PASSWORD", "WORKBENCH_ACCESS")}
+    env = deployment_env(env, access=accounts, catalog=catalog)
     env["WORKBENCH_USER"] = "attaquant.clinicien"  # the environment variable of --utilisateur
-    done = subprocess.run([sys.executable, "-m", "workbench.cli", "--access", str(accounts), "indicators", "list"],
+    done = subprocess.run([sys.executable, "-m", "workbench.cli", "indicators", "list"],
                           cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=600, check=False)
     assert done.returncode == 1
@@ -152,8 +162,8 @@ def test_a_clinician_cannot_run_a_notebook_kernel_or_build_an_exact_site(catalog
     done = cli("notebook", "run", "pmsi_casemix", "--out", str(tmp_path / "nb.ipynb"), catalog=catalog,
                access=accounts, role="clinicien")
     assert done.returncode == 1 and "notebook run" in done.stderr
-    done = cli("wiki", "build", "--sans-politique", "--out", str(tmp_path / "site"), catalog=catalog,
+    done = cli("wiki", "build", "--sans-politique", "--out", "site", catalog=catalog,
                access=accounts, role="clinicien")
     assert done.returncode == 1 and "--sans-politique" in done.stderr
     assert [e["command"] for e in events("refused")] == ["notebook run", "wiki build --sans-politique"]
-    assert not (tmp_path / "nb.ipynb").exists() and not (tmp_path / "site").exists()
+    assert not (tmp_path / "nb.ipynb").exists() and not (exports("clinicien") / "site").exists()

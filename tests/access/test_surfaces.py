@@ -327,7 +327,7 @@ def command_line(role: str, attempt: str, truth: dict, catalog: Path, definition
     import json
     import tempfile
 
-    from .test_cli_user import cli, write_accounts
+    from .test_cli_user import cli, exports, write_accounts
 
     def compute(folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
         return cli("indicators", "compute", "nb_sejours", "--from", f"{YEAR}-01", "--to", f"{YEAR}-12", *options,
@@ -336,10 +336,10 @@ def command_line(role: str, attempt: str, truth: dict, catalog: Path, definition
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
         if attempt in ("other care site by filter", "count under k"):
-            out = folder / "cube.csv"
             filters = ["--filter", f"hospital={other_hospital(truth, role)}"] if role != REFERENT else []
-            done = compute(folder, "--by", "hospital,month", *filters, "--format", "csv", "--out", str(out))
+            done = compute(folder, "--by", "hospital,month", *filters, "--format", "csv", "--out", "cube.csv")
             assert done.returncode == 0, done.stderr
+            out = exports(role) / "cube.csv"  # a user's files go to his exports folder
             read = pd.read_csv(out, comment="#", dtype={"hospital": str, "month": str})
             if filters:
                 assert set(read["hospital"]) == {filters[1].split("=")[1]}

@@ -47,7 +47,8 @@ def test_init_on_omop_csv_then_list_reads_it_with_the_right_counts(tmp_path: Pat
     listed = json.loads(run(capsys, "--catalog", str(out), "catalog", "list", "--format", "json"))
     assert {row["name"]: row["rows"] for row in listed if row["kind"] == "table"} == OMOP_TABLE_ROWS
     assert {row["name"]: row["rows"] for row in listed if row["kind"] == "view"} == OMOP_VIEW_ROWS
-    assert set(listed[0]) == {"name", "kind", "flavour", "source", "description", "rows", "first_date", "last_date"}
+    assert set(listed[0]) == {"name", "kind", "flavour", "source", "description", "readable", "rows", "first_date",
+                              "last_date"}
     visits = next(row for row in listed if row["name"] == "visit_occurrence")
     assert (visits["first_date"], visits["last_date"]) == ("2110-01-01", "2110-09-01")
     assert visits["flavour"] == "omop" and visits["description"].startswith("Séjours")

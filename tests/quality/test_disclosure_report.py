@@ -35,6 +35,7 @@ from workbench.quality.report import render
 from workbench.warehouse import UserContext
 
 from conftest import ts
+from deployment_support import deployment_env
 
 ENTREPOT = UserContext(name="equipe", role="equipe_entrepot", nominative=False, min_count=10)
 REFERENT = UserContext(name="pilote", role="referent_pilotage", nominative=False, min_count=10)
@@ -153,6 +154,7 @@ def entrepot_cli(catalog: Path, state: Path, *args: str, user: str = "entrepot",
     """`workbench --utilisateur USER quality ARGS` with the project's demo accounts, password in the environment."""
     env = {k: v for k, v in os.environ.items() if k not in ("WORKBENCH_USER", "WORKBENCH_CATALOG", "WORKBENCH_ACCESS")}
     env.update(WORKBENCH_PASSWORD=password, WORKBENCH_STATE=str(state))
+    env = deployment_env(env, access=PROJECT_ROOT / "access.yaml", catalog=catalog, state=state, folder=state)
     return subprocess.run(
         [sys.executable, "-m", "workbench.cli", "--catalog", str(catalog), "--access", str(PROJECT_ROOT / "access.yaml"),
          "--utilisateur", user, "quality", *args],

@@ -31,7 +31,7 @@ from workbench.errors import UserError
 __all__ = [
     "ROLES", "Role", "AccessFile", "UserEntry", "access_path", "authenticate", "hash_password",
     "load_access", "save_access", "verify_password", "user_context", "policy_key", "role_of",
-    "is_patient_level", "check_table", "check_view",
+    "is_patient_level", "check_table", "check_view", "table_refusal", "view_refusal",
 ]
 
 
@@ -87,29 +87,38 @@ def _refused(user, message: str, **fields) -> UserError:
     return UserError(message)
 
 
-def check_view(user, name: str) -> None:
-    """Refuse patient-level views to aggregates-only roles (care sites are reference data)."""
+def view_refusal(user, name: str) -> str | None:
+    """Why `user` may not read the canonical view `name`, or None when he may (no audit: a question, not an access)."""
     if not is_patient_level(user) and name != "care_sites":
-        raise _refused(
-            user, f"accès refusé : le rôle {user.role} ne consulte que des agrégats (vue « {name} » "
-            "non accessible ; utilisez les indicateurs)", view=name,
-        )
+        return (f"accès refusé : le rôle {user.role} ne consulte que des agrégats (vue « {name} » "
+                "non accessible ; utilisez les indicateurs)")
+    return None
 
 
-def check_table(user, name: str, reference: bool) -> None:
-    """Refuse patient tables to aggregates-only roles and `person_identity` without the nominative right."""
+def table_refusal(user, name: str, reference: bool) -> str | None:
+    """Why `user` may not read the raw table `name` (`reference`: it holds no patient), or None when he may."""
     from workbench.access.perimeter import IDENTITY_TABLE
 
     if name == IDENTITY_TABLE and not (is_patient_level(user) and getattr(user, "nominative", False)):
-        raise _refused(
-            user, f"accès refusé : la table « {name} » (identité des patients) exige le droit nominatif, "
-            f"que l'utilisateur {user.name} n'a pas", table=name,
-        )
+        return (f"accès refusé : la table « {name} » (identité des patients) exige le droit nominatif, "
+                f"que l'utilisateur {user.name} n'a pas")
     if not is_patient_level(user) and not reference:
-        raise _refused(
-            user, f"accès refusé : le rôle {user.role} ne consulte que des agrégats (table « {name} » non accessible)",
-            table=name,
-        )
+        return f"accès refusé : le rôle {user.role} ne consulte que des agrégats (table « {name} » non accessible)"
+    return None
+
+
+def check_view(user, name: str) -> None:
+    """Refuse patient-level views to aggregates-only roles (care sites are reference data), audited."""
+    reason = view_refusal(user, name)
+    if reason is not None:
+        raise _refused(user, reason, view=name)
+
+
+def check_table(user, name: str, reference: bool) -> None:
+    """Refuse patient tables to aggregates-only roles and `person_identity` without the nominative right, audited."""
+    reason = table_refusal(user, name, reference)
+    if reason is not None:
+        raise _refused(user, reason, table=name)
 
 
 def policy_key(user) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -60,9 +60,21 @@ def require_whole_warehouse(ctx: typer.Context, command: str) -> None:
         _refuse(ctx, command, "porte sur tout l'entrepôt : réservée aux utilisateurs sans restriction de lignes")
 
 
+def output_path(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
+    """Callback of every output option: the path the command may write for the requested one (or an audited refusal)."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    from workbench.outputs import destination
+
+    return destination(current_user(ctx), value, ctx.command_path.partition(" ")[2] or ctx.command_path)
+
+
 def record_export(ctx: typer.Context, out: Path | None, format: Any, rows: int, *, indicator: str | None = None,
                   filters: Mapping[str, Sequence[str]] | None = None, **fields: Any) -> None:
-    """Write the audit line of a file written with --out (nothing for the screen), under the command's user."""
+    """Write the audit line of a file written with --out (nothing for the screen), under the command's user.
+
+    `rows` counts what the file holds (rows, checks, pages, cells); `destination` is the path written.
+    """
     if out is None:
         return
     from workbench import audit

@@ -9,12 +9,13 @@ from typing import Annotated, Any, Optional
 import pandas as pd
 import typer
 
-from workbench.commands import open_warehouse, record_export, require_admin
+from workbench.commands import open_warehouse, output_path, record_export, require_admin
 from workbench.output import OutputFormat, emit, emit_json
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json ou csv.")]
 BackendOption = Annotated[Optional[str], typer.Option("--backend", help="duckdb (défaut) ou pyspark.")]
-OutOption = Annotated[Optional[Path], typer.Option("--out", "-o", help="Fichier de sortie (défaut : écran).")]
+OutOption = Annotated[Optional[Path], typer.Option("--out", "-o", help="Fichier de sortie (défaut : écran).",
+                                                       callback=output_path)]
 
 app = typer.Typer(help="Catalogue de l'entrepôt : tables, vues canoniques, colonnes, antériorité.", no_args_is_help=True)
 
@@ -27,18 +28,26 @@ def _stamp(wh: Any) -> dict[str, Any]:
     return {"catalogue": str(wh.catalog_path), "flavour": wh.flavour, "snapshot_id": wh.snapshot_id}
 
 
+REFUSED = {"rows": None, "first_date": None, "last_date": None}
+"""What a listing shows of a table or view the user may not read: its name and description, no figure."""
+
+
 def _rows(wh: Any) -> list[dict[str, Any]]:
-    """One row per raw table then per canonical view, with counts and first/last dates."""
+    """One row per raw table then per canonical view, with counts and first/last dates of what the user
+    may read (`readable`); the others are listed, marked, without figures (and without a refusal in the audit)."""
     from workbench.catalog import summary
     from workbench.semantic.views import VIEWS
+
+    def figures(name: str) -> dict[str, Any]:
+        return {"readable": True, **summary(wh, name)} if wh.readable(name) else {"readable": False, **REFUSED}
 
     rows = []
     for name, info in wh.catalog.tables.items():
         rows.append({"name": name, "kind": "table", "flavour": wh.flavour, "source": info.source_system,
-                     "description": info.description, **summary(wh, name)})
+                     "description": info.description, **figures(name)})
     for name in wh.views:
         rows.append({"name": name, "kind": "view", "flavour": wh.flavour, "source": ", ".join(wh.view_reads(name)),
-                     "description": VIEWS[name].description, **summary(wh, name)})
+                     "description": VIEWS[name].description, **figures(name)})
     return rows
 
 
@@ -52,7 +61,8 @@ def list_(ctx: typer.Context, format: FormatOption = OutputFormat.table, out: Ou
         if format is OutputFormat.json:
             emit_json(rows, out)
         elif format is OutputFormat.table:
-            compact = frame[["name", "kind", "rows", "first_date", "last_date", "description"]]
+            compact = frame[["name", "kind", "rows", "first_date", "last_date", "description"]].astype(object)
+            compact.loc[~frame["readable"], "rows"] = "accès refusé"
             emit(compact, format, out, _stamp(wh), title=f"Catalogue {wh.catalog_path.name} ({wh.flavour})")
         else:
             emit(frame, format, out, _stamp(wh), title=f"Catalogue {wh.catalog_path.name}")
@@ -60,10 +70,13 @@ def list_(ctx: typer.Context, format: FormatOption = OutputFormat.table, out: Ou
 
 
 def _columns(wh: Any, name: str, kind: str) -> list[dict[str, Any]]:
+    """The columns; a raw table's examples come from the rows the user may read (never from the catalogue)."""
+    from workbench.catalog import column_examples
     from workbench.semantic.views import VIEWS
 
     if kind == "table":
-        return [{"name": c, "type": spec.type, "description": spec.description, "examples": spec.examples,
+        examples = column_examples(wh, name)
+        return [{"name": c, "type": spec.type, "description": spec.description, "examples": examples.get(c, []),
                  "available": True} for c, spec in wh.catalog.tables[name].columns.items()]
     lacking = wh.unavailable(name)
     return [{"name": c, "type": meta.type, "description": meta.description,
@@ -189,6 +202,7 @@ def search(ctx: typer.Context, word: Annotated[str, typer.Argument(help="Mot che
     else:
         frame = pd.DataFrame(found, columns=["name", "kind", "description"])
         emit(frame, format, out, {"catalogue": str(catalog.path), "recherche": word}, title=f"« {word} »")
+    record_export(ctx, out, format, len(found), what=f"catalog search {word}")
 
 
 @app.command("init")

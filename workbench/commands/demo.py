@@ -34,6 +34,7 @@ def _summary(database: Path) -> str:
 
 
 def demo(
+    ctx: typer.Context,
     patients: Annotated[int, typer.Option("--patients", help="Nombre de patients à générer.")] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Graine du générateur (même graine, même entrepôt).")] = 42,
     out: Annotated[Path, typer.Option("--out", help="Dossier de sortie (eds.duckdb, parquet/, flaws.json, catalog.yaml).")] = Path("data"),
@@ -41,7 +42,10 @@ def demo(
     extraction_date: Annotated[str, typer.Option("--extraction-date", help="Date d'extraction AAAA-MM-JJ (le « maintenant » de l'entrepôt).")] = "2026-10-31",
 ) -> None:
     """Construit l'entrepôt de démonstration synthétique (format AP-HP), avec ses défauts documentés."""
+    from workbench.commands import require_admin
     from workbench.demo import build_demo
+
+    require_admin(ctx, "demo", "écrit un entrepôt et son catalogue sur le serveur : réservée au rôle admin")
 
     database = build_demo(out, patients=patients, seed=seed, vocab=vocab, extraction_date=_extraction_date(extraction_date), progress=True)
     typer.echo(_summary(database))

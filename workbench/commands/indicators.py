@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from workbench.commands import open_warehouse, record_export
+from workbench.commands import open_warehouse, output_path, record_export
 from workbench.errors import UserError
 from workbench.output import OutputFormat, emit, emit_json
 
@@ -123,7 +123,7 @@ def _compute(ctx: typer.Context, indicator: Annotated[str, typer.Argument(help="
              filter: FilterOption = None, version: VersionOption = None,
              grain: Annotated[str, typer.Option("--grain", help="month, quarter ou year.")] = "month",
              format: Annotated[OutputFormat, typer.Option("--format", help="table, csv, json ou xlsx.")] = OutputFormat.table,
-             out: Annotated[Optional[Path], typer.Option("--out", help="Fichier de sortie.")] = None) -> None:
+             out: Annotated[Optional[Path], typer.Option("--out", help="Fichier de sortie.", callback=output_path)] = None) -> None:
     """Calculer un indicateur (ventilations, période, filtres, version)."""
     from workbench.indicators.engine import compute
 

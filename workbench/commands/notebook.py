@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from workbench.commands import require_admin
+from workbench.commands import output_path, record_export, require_admin
 from workbench.output import emit_json
 
 KERNEL_REASON = "lit l'entrepôt dans un noyau Jupyter, hors périmètre et politique de diffusion : réservée au rôle admin"
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
     def new_notebook(
         ctx: typer.Context,
         template: Annotated[str, typer.Argument(help="Identifiant du modèle (voir `notebook list`).")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="Notebook .ipynb à créer.")],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Notebook .ipynb à créer.", callback=output_path)],
         param: ParamOption = None,
         templates: TemplatesOption = None,
         wiki: WikiOption = None,
@@ -84,6 +84,7 @@ def register(app: typer.Typer) -> None:
         path = notebooks.new(
             found, notebooks.parse_assignments(param or []), out, catalog=ctx.obj["catalog"], wiki=wiki, overwrite=force
         )
+        record_export(ctx, path, "ipynb", 1, what=f"notebook new {template}")
         typer.echo(f"Notebook créé : {path}")
 
     @group.command("run")

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Optional
 import pandas as pd
 import typer
 
-from workbench.commands import current_user, open_warehouse, record_export, require_whole_warehouse
+from workbench.commands import current_user, open_warehouse, output_path, record_export, require_whole_warehouse
 from workbench.output import OutputFormat, emit, emit_json
 
 TABLE = OutputFormat.table
@@ -81,7 +81,7 @@ def run(
     fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table,
     fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Code de sortie 1 si un contrôle a ce statut (failed inclut error).")] = None,
     backend: Annotated[Optional[str], typer.Option("--backend", help="duckdb ou pyspark.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Écrire le résultat dans ce fichier.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Écrire le résultat dans ce fichier.", callback=output_path)] = None,
 ) -> None:
     """Lancer les contrôles qualité sur l'entrepôt et enregistrer le résultat."""
     from workbench.quality import run_checks
@@ -170,7 +170,7 @@ def violations(
     ctx: typer.Context,
     check_id: Annotated[str, typer.Argument(help="Identifiant du contrôle.")],
     backend: Annotated[Optional[str], typer.Option("--backend", help="duckdb ou pyspark.")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", help="Fichier JSON de sortie.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Fichier JSON de sortie.", callback=output_path)] = None,
 ) -> None:
     """La liste complète des identifiants en violation d'un contrôle."""
     from workbench.quality import violating_ids
@@ -183,7 +183,7 @@ def violations(
 @quality_app.command("report")
 def report(
     ctx: typer.Context,
-    html: Annotated[Path, typer.Option("--html", help="Fichier HTML à écrire.")],
+    html: Annotated[Path, typer.Option("--html", help="Fichier HTML à écrire.", callback=output_path)],
     run_id: Annotated[Optional[str], typer.Option("--run", help="Exécution (défaut : la dernière).")] = None,
 ) -> None:
     """Écrire un rapport HTML lisible (synthèse, graphiques, évolution depuis l'exécution précédente)."""
@@ -196,8 +196,9 @@ def report(
     user = current_user(ctx)
     current = store.load(run_id)
     previous = store.previous(current.run_id)
-    write_report(disclose(user, current, command="quality report"),
-                 disclose(user, previous, command="quality report") if previous is not None else None, html)
+    shown = disclose(user, current, command="quality report")
+    write_report(shown, disclose(user, previous, command="quality report") if previous is not None else None, html)
+    record_export(ctx, html, "html", len(shown.results), what="quality report", run=shown.run_id)
     typer.echo(f"Rapport écrit : {html}", err=True)
 
 

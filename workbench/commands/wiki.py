@@ -7,17 +7,19 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from workbench.commands import current_user, require_admin
+from workbench.commands import current_user, output_path, record_export, require_admin
 from workbench.errors import UserError
 
 
 def _sync(
+    ctx: typer.Context,
     remote: Annotated[str, typer.Option("--remote", help="Adresse du dépôt git du wiki (GitLab/GitHub).")],
     into: Annotated[Path, typer.Option("--into", help="Dossier local, hors du dépôt du projet.")],
 ) -> None:
     """Cloner ou mettre à jour (avance rapide) un wiki hébergé sous git."""
     from workbench.wiki.sync import sync
 
+    require_admin(ctx, "wiki sync", "écrit un dépôt git sur le serveur : réservée au rôle admin")
     result = sync(remote, into)
     typer.echo(f"Wiki {result.action} : {result.path} (commit {result.commit[:10]})")
 
@@ -39,7 +41,7 @@ def _reader(ctx: typer.Context, no_policy: bool) -> Any:  # -> UserContext | Non
 
 def _build(
     ctx: typer.Context,
-    out: Annotated[Path, typer.Option("--out", help="Dossier du site à produire.")] = Path("site"),
+    out: Annotated[Path, typer.Option("--out", help="Dossier du site à produire.", callback=output_path)] = Path("site"),
     wiki: Annotated[Optional[Path], typer.Option("--wiki", help="Dossier du wiki (défaut : $WORKBENCH_WIKI ou ./wiki).")] = None,
     no_data: Annotated[bool, typer.Option("--sans-donnees", help="Sans entrepôt : pas de tableau de valeurs.")] = False,
     no_policy: Annotated[bool, typer.Option(
@@ -66,6 +68,7 @@ def _build(
         except UserError as error:
             raise UserError(f"{error} (ou --sans-donnees pour un site sans valeurs)") from None
     written = build_site(dictionary, out, warehouse)
+    record_export(ctx, out, "html", len(written), what="wiki build")
     typer.echo(f"Site écrit dans {out} : {len(written)} pages (ouvrir {out / 'index.html'})")
 
 

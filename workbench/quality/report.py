@@ -10,6 +10,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from workbench.outputs import write_text
 from workbench.quality.disclosure import HIDDEN_IDS, shown_count
 from workbench.quality.model import CheckResult, RunResult, Status
 from workbench.quality.store import compare
@@ -31,10 +32,7 @@ pre{white-space:pre-wrap;font-size:0.8em;background:#fafafa;padding:6px}
 
 def write_report(run: RunResult, previous: RunResult | None, out: Path) -> Path:
     """Write the report of `run` (compared with `previous`) to `out`."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(run, previous), encoding="utf-8")
-    return out
+    return write_text(Path(out), render(run, previous))
 
 
 def render(run: RunResult, previous: RunResult | None) -> str:

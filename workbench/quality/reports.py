@@ -11,6 +11,15 @@ Any other move is refused with a clear error. Every move is kept (who, when,
 comment), so the counts the quality page shows are computed from the history:
 open reports, time to first response (filing → 'pris en charge') and time to
 resolution (filing → 'résolu').
+
+Who may do what (the CLI and the app call the same three functions,
+:func:`file_as`, :func:`move_as` and :func:`visible`): anyone logged in files a
+report, under his own name; only the équipe entrepôt and the admin move one,
+and the actor recorded is the authenticated user, never a name the caller
+types; filings and moves are written to the audit log (``report``). A user
+restricted to a perimeter sees his own reports and those about a care site
+his perimeter covers (the most precise of the report's hospital, pole and
+service filters); users without perimeter see them all.
 """
 
 from __future__ import annotations
@@ -210,6 +219,80 @@ class ReportStore(SqliteStore):
         return count_reports(self.list())
 
 
+MOVERS = ("equipe_entrepot", "admin")
+"""Roles that follow reports up (move them along the workflow)."""
+SITE_FILTERS = ("service", "pole", "hospital")
+"""Filters naming the care site a report is about, most precise first."""
+
+
+def _name(user: Any) -> str:
+    return getattr(user, "name", None) or "local"
+
+
+def file_as(store: ReportStore, user: Any, what: str, indicator: str | None = None,
+            filters: Mapping[str, Any] | None = None, url: str | None = None) -> Report:
+    """File a report under the authenticated `user` (None: the local administrator), audited."""
+    from workbench import audit
+
+    report = store.file(what, _name(user), indicator=indicator, filters=filters, url=url)
+    audit.write("report", user or _name(user), action="file", report_id=report.report_id,
+                indicator=indicator, status=report.status)
+    return report
+
+
+def may_move(user: Any) -> bool:
+    """The local administrator (None), the équipe entrepôt and the admin move reports; nobody else."""
+    return user is None or getattr(user, "role", None) in MOVERS
+
+
+def move_as(store: ReportStore, user: Any, report_id: int, status: str, comment: str | None = None,
+            now: dt.datetime | None = None) -> Report:
+    """Move a report as the authenticated `user`: refused (audited) to roles that do not follow reports up;
+    the recorded actor is the user's name; the move is audited with both statuses."""
+    from workbench import audit
+
+    if not may_move(user):
+        message = (f"accès refusé : seuls l'équipe entrepôt et l'administrateur changent le statut d'un signalement "
+                   f"(utilisateur {user.name}, rôle {user.role})")
+        audit.write("refused", user, reason=message, command="reports move", report_id=report_id)
+        raise UserError(message)
+    before = store.get(report_id).status
+    report = store.move(report_id, status, _name(user), comment, now)
+    audit.write("report", user or _name(user), action="move", report_id=report_id,
+                before=before, after=report.status)
+    return report
+
+
+def perimeter_codes(warehouse: Any) -> frozenset[str] | None:
+    """The care-site codes the warehouse's user covers, or None when he is not restricted to a perimeter."""
+    from workbench.access import unrestricted
+    from workbench.access.perimeter import resolve
+
+    user = warehouse.user
+    if not user.perimeter or unrestricted(user):
+        return None
+    return resolve(warehouse.execute(warehouse.view("care_sites")), user.perimeter).codes
+
+
+def about_sites(report: Report) -> tuple[str, ...]:
+    """The care sites a report is about: the values of its most precise site filter (service, else pole,
+    else hospital); empty for a figure of the whole AP-HP."""
+    for key in SITE_FILTERS:
+        value = report.filters.get(key)
+        values = tuple(str(v) for v in (value if isinstance(value, (list, tuple)) else [value]) if v not in (None, ""))
+        if values:
+            return values
+    return ()
+
+
+def visible(reports: list[Report], user: Any, covered: frozenset[str] | None) -> list[Report]:
+    """The reports `user` may read: all without perimeter (`covered` None); else his own and those whose
+    care sites all lie inside `covered` (from :func:`perimeter_codes`)."""
+    if covered is None:
+        return list(reports)
+    return [r for r in reports if r.author == _name(user) or (about_sites(r) and set(about_sites(r)) <= covered)]
+
+
 def count_reports(reports: list[Report]) -> ReportCounts:
     """Open reports and the median delays of the follow-up, in hours."""
     responses = [r.first_response() for r in reports if r.first_response() is not None]
@@ -242,4 +325,5 @@ def _text(value: Any) -> str:
 
 
 __all__ = ["ReportStore", "Report", "ReportCounts", "Event", "count_reports", "STATUSES", "TRANSITIONS", "OPEN",
-           "NEW", "TAKEN", "RESOLVED", "REJECTED"]
+           "NEW", "TAKEN", "RESOLVED", "REJECTED", "MOVERS", "file_as", "move_as", "may_move", "perimeter_codes",
+           "visible", "about_sites"]

@@ -31,6 +31,7 @@ from workbench.indicators.dictionary import (
     link_label,
     link_target,
 )
+from workbench.outputs import write_text
 from workbench.wiki import templates
 from workbench.wiki.render import dimension_labels, format_value
 from workbench.wiki.terminal import describe_computation, effective
@@ -283,12 +284,10 @@ class SiteBuilder:
         return f"<ul>{links}</ul>"
 
     def _write(self, name: str, title: str, content: str, search: bool = False) -> Path:
-        path = self.out / page_file(name)
-        path.write_text(templates.PAGE.substitute(
+        return write_text(self.out / page_file(name), templates.PAGE.substitute(
             title=html.escape(title), sidebar=self.sidebar, content=content, generated=self.generated,
             snapshot=self.snapshot, scripts=templates.SEARCH_SCRIPTS if search else "",
-        ), encoding="utf-8")
-        return path
+        ))
 
     def indicator(self, page: IndicatorPage) -> Path:
         live = live_values(page, self.warehouse)
@@ -311,10 +310,10 @@ class SiteBuilder:
         written += [self.page(p) for n, p in sorted(self.dictionary.pages.items()) if n != SIDEBAR_PAGE]
         if HOME_PAGE not in self.dictionary.pages:
             written.append(self._write(HOME_PAGE, "Accueil", templates.SEARCH_BOX + _cards(self.dictionary), search=True))
-        (self.out / "style.css").write_text(templates.CSS, encoding="utf-8")
-        (self.out / "search.js").write_text(templates.SEARCH_JS, encoding="utf-8")
+        write_text(self.out / "style.css", templates.CSS)
+        write_text(self.out / "search.js", templates.SEARCH_JS)
         index = json.dumps(search_index(self.dictionary), ensure_ascii=False)
-        (self.out / "search-index.js").write_text(f"window.WIKI_INDEX = {index};\n", encoding="utf-8")
+        write_text(self.out / "search-index.js", f"window.WIKI_INDEX = {index};\n")
         return written
 
 
