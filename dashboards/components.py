@@ -44,18 +44,13 @@ def catalog_path() -> Path:
 
 
 def wiki_path() -> Path:
-    """The wiki folder: ``$WORKBENCH_WIKI`` or ``wiki/`` beside the catalogue, else the project's."""
-    explicit = paths.wiki_path()
-    if explicit.exists():
-        return explicit
-    beside = catalog_path().parent / "wiki"
-    return beside if beside.exists() else paths.PROJECT_ROOT / "wiki"
+    """The wiki folder: ``$WORKBENCH_WIKI``, ``./wiki``, ``wiki/`` beside the catalogue, else the package's."""
+    return paths.wiki_path(near=catalog_path().parent)
 
 
 def templates_path() -> Path:
-    """The notebook templates: ``$WORKBENCH_TEMPLATES`` or ``notebooks/templates`` here, else the project's."""
-    explicit = paths.templates_path()
-    return explicit if explicit.exists() else paths.PROJECT_ROOT / "notebooks" / "templates"
+    """The notebook templates: ``$WORKBENCH_TEMPLATES``, ``./notebooks/templates``, else the package's."""
+    return paths.templates_path()
 
 
 def notebook_download(template: str, values: Mapping[str, Any]) -> io.BytesIO:

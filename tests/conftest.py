@@ -14,7 +14,7 @@ DEMO_SEED = 42
 
 @pytest.fixture(scope="session")
 def vocab_dir() -> Path:
-    """The shared French nomenclatures (``$WORKBENCH_VOCAB`` or ``../shared/vocab``)."""
+    """The French nomenclatures (``$WORKBENCH_VOCAB``, else the copy shipped in the package)."""
     folder = paths.vocab_path()
     assert (folder / "cim10_fr.csv.gz").is_file(), f"vocabularies not found in {folder}"
     return folder

@@ -3,6 +3,13 @@
 Commands run from the project folder find `catalog.yaml`, `wiki/` and
 `notebooks/templates/` there; elsewhere they take explicit paths or environment
 variables, so an installed wheel works against any project folder.
+
+The wiki and the notebook templates are looked up in this order: the command's
+option, the environment variable, the current project folder, then the
+installed package's own copy (`packaged`), so `workbench wiki build` works from
+any folder. The French nomenclatures ship with the package: `--vocab` or
+`$WORKBENCH_VOCAB` override them. The access file never has a packaged
+fallback: the demo's passwords are public.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RESOURCES = Path(__file__).resolve().parent / "resources"
+"""Files shipped inside the package: `vocab/` (committed), `wiki/` and `templates/` (copied by the wheel build, setup.py)."""
 
 
 def _from_env(variable: str, default: Path) -> Path:
@@ -23,22 +32,45 @@ def catalog_path(explicit: Path | None = None) -> Path:
     return explicit or _from_env("WORKBENCH_CATALOG", Path.cwd() / "catalog.yaml")
 
 
-def wiki_path(explicit: Path | None = None) -> Path:
-    """The wiki folder: explicit path, `$WORKBENCH_WIKI`, or `./wiki` (a deployment that fixes it refuses another)."""
+def packaged(name: str, source: str) -> Path:
+    """The installed package's copy of the project folder `source` (``wiki``, ``notebooks/templates``).
+
+    A wheel carries it as ``workbench/resources/<name>`` (copied at build time by
+    setup.py); a source checkout — a clone, an editable install — has no such
+    copy and reads the project's own folder, so what is edited is what is served.
+    """
+    copy = RESOURCES / name
+    return copy if copy.is_dir() else PROJECT_ROOT / source
+
+
+def _project_or_packaged(source: str, name: str, near: Path | None = None) -> Path:
+    """`source` in the current folder, else in `near`, else the package's copy."""
+    for folder in (Path.cwd(), near):
+        if folder is not None and (folder / source).is_dir():
+            return folder / source
+    return packaged(name, source)
+
+
+def wiki_path(explicit: Path | None = None, near: Path | None = None) -> Path:
+    """The wiki folder: explicit path, `$WORKBENCH_WIKI`, `./wiki`, `wiki/` in `near`, else the package's copy.
+
+    `near` is the served catalogue's folder for the dashboards. A deployment
+    that fixes the wiki refuses another explicit one.
+    """
     from workbench.deployment import check_wiki
 
     check_wiki(explicit)
-    return explicit or _from_env("WORKBENCH_WIKI", Path.cwd() / "wiki")
+    return explicit or _from_env("WORKBENCH_WIKI", _project_or_packaged("wiki", "wiki", near))
 
 
 def templates_path(explicit: Path | None = None) -> Path:
-    """The notebook templates: explicit path, `$WORKBENCH_TEMPLATES`, or `./notebooks/templates`."""
-    return explicit or _from_env("WORKBENCH_TEMPLATES", Path.cwd() / "notebooks" / "templates")
+    """The notebook templates: explicit path, `$WORKBENCH_TEMPLATES`, `./notebooks/templates`, else the package's copy."""
+    return explicit or _from_env("WORKBENCH_TEMPLATES", _project_or_packaged("notebooks/templates", "templates"))
 
 
 def vocab_path(explicit: Path | None = None) -> Path:
-    """The French nomenclatures: explicit path, `$WORKBENCH_VOCAB`, or `../shared/vocab` beside the project."""
-    return explicit or _from_env("WORKBENCH_VOCAB", PROJECT_ROOT.parent / "shared" / "vocab")
+    """The French nomenclatures: explicit path, `$WORKBENCH_VOCAB`, else the copy shipped in the package."""
+    return explicit or _from_env("WORKBENCH_VOCAB", RESOURCES / "vocab")
 
 
 def state_path(explicit: Path | None = None) -> Path:

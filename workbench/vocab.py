@@ -1,9 +1,11 @@
 """The French nomenclatures the warehouse codes refer to (CIM-10, CCAM, UCD/ATC, PMSI unit types).
 
-The files live outside the project (``../shared/vocab`` or ``$WORKBENCH_VOCAB``)
-because they are shipped separately with their own licences. The demo generator
-draws its codes from them and the quality checks test conformance against them,
-so both must read them the same way: through the cached loaders below.
+The files ship with the package (``workbench/resources/vocab``, with their
+provenance README and licences) so a clone or an installed wheel works alone;
+``--vocab`` or ``$WORKBENCH_VOCAB`` points to another folder with the same file
+names, e.g. newer releases. The demo generator draws its codes from them and the
+quality checks test conformance against them, so both must read them the same
+way: through the cached loaders below.
 
 Loaders return fresh copies (the cache keeps the parsed original), so callers
 may filter or add columns freely. A missing or unreadable file raises a
