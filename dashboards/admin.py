@@ -57,20 +57,20 @@ def content() -> list[Any]:
 
     path = access_file()
     if path is None:
-        return [pn.pane.Alert("La connexion est désactivée sur ce serveur (pas de fichier access.yaml) : "
+        return [c.Alert("La connexion est désactivée sur ce serveur (pas de fichier access.yaml) : "
                               "aucun compte à administrer.", alert_type="info")]
     user = c.current_user()
     if user is None or user.role != "admin":
-        return [pn.pane.Alert("Accès refusé : cette page est réservée au rôle admin.", alert_type="danger",
+        return [c.Alert("Accès refusé : cette page est réservée au rôle admin.", alert_type="danger",
                               css_classes=["wb-refused"])]
     access = load_access(path)
     handle = c.warehouse()
     names = _site_names(str(c.catalog_path()), str(handle.snapshot_id))
     return [
-        pn.pane.Markdown(f"## Comptes ({len(access.users)})\nFichier : `{path}` — seuil de diffusion : "
+        c.Markdown(f"## Comptes ({len(access.users)})\nFichier : `{path}` — seuil de diffusion : "
                          f"{access.policy.min_count}. Gestion : `workbench users add|remove|passwd`."),
-        pn.pane.HTML(users_html(access, names), sizing_mode="stretch_width"),
-        pn.pane.Markdown("## Dernières connexions"),
+        c.HTML(users_html(access, names), sizing_mode="stretch_width"),
+        c.Markdown("## Dernières connexions"),
         pn.widgets.Tabulator(logins_frame(), show_index=False, disabled=True, sizing_mode="stretch_width", height=320),
     ]
 

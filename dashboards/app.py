@@ -49,35 +49,44 @@ def routes() -> dict[str, Callable[[], Any]]:
     return {"/": _page("catalogue"), **{route: _page(route) for route in PAGE_MODULES}}
 
 
-def serve(port: int, address: str, websocket_origin: list[str], show: bool = False) -> None:
-    """Serve every page in this process until interrupted."""
+def serve(port: int, address: str, websocket_origin: list[str], show: bool = False,
+          tls: tuple[str, str] | None = None) -> None:
+    """Serve every page in this process until interrupted (over HTTPS when `tls` = (certificate, key) files)."""
     import logging
     import threading
 
     from dashboards.components import PAGES, SITE_TITLE
     from dashboards.pilotage import warm_up
+    from dashboards.security import SecurityHeaders
+    from workbench import audit
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s : %(message)s"))
     logging.getLogger("workbench").addHandler(handler)
     logging.getLogger("workbench").setLevel(logging.INFO)
     _extension()
+    audit.set_default_surface("dashboard")
     threading.Thread(target=warm_up, name="wb-warm-up", daemon=True).start()
-    pn.serve(
-        routes(), port=port, address=address, websocket_origin=websocket_origin, show=show,
-        title={"/": SITE_TITLE, **dict(PAGES)}, **_login_options(),
-    )
+    secure = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
+    try:
+        pn.serve(
+            routes(), port=port, address=address, websocket_origin=websocket_origin, show=show,
+            title={"/": SITE_TITLE, **dict(PAGES)}, transforms=[SecurityHeaders], **secure, **_login_options(),
+        )
+    finally:
+        audit.flush_login_summaries()  # failed logins counted but not yet summarised
 
 
 def _login_options() -> dict[str, Any]:
-    """Panel's auth provider and a cookie secret when login is on (`workbench serve --access`)."""
-    import os
+    """Panel's auth provider and a cookie secret when login is on (`workbench serve --access`).
+
+    Sessions live in the server (``dashboards.auth.SESSIONS``): the cookie
+    secret only signs Panel's own cookies, so one per process is enough.
+    """
     import secrets
 
     from dashboards.auth import WorkbenchAuthProvider, access_file
 
     if access_file() is None:
         return {}
-    # a fixed secret ($WORKBENCH_COOKIE_SECRET) keeps sessions across restarts; else one per process
-    secret = os.environ.get("WORKBENCH_COOKIE_SECRET") or secrets.token_urlsafe(32)
-    return {"auth_provider": WorkbenchAuthProvider(), "cookie_secret": secret}
+    return {"auth_provider": WorkbenchAuthProvider(), "cookie_secret": secrets.token_urlsafe(32)}

@@ -1,39 +1,73 @@
-"""Login on the served app: Panel's basic-auth pages, with passwords checked by `workbench.access`.
+"""Login, server-side sessions and live accounts of the served app (OWASP ASVS V3).
 
 `workbench serve --access access.yaml` (or an ``access.yaml`` in the current
-folder) turns it on. The login form posts to ``/login``; the handler asks
-``workbench.access.authenticate`` (scrypt hashes, every attempt written to the
-audit log) and, on success, sets Panel's signed ``user`` cookie, so
-``pn.state.user`` is the account name in every session. The pages then open
-the warehouse as that user (:func:`dashboards.components.warehouse`).
+folder) turns login on. What this module guarantees:
 
-Password guessing is slowed by :class:`LoginThrottle`: after five failures
-for one account name or one client address within ten minutes, that name or
-address is refused without checking the password until the window has
-passed (audited as ``throttled``).
+- **Server-side sessions.** A successful login creates a session in the
+  server's memory (:class:`SessionStore`): the browser only holds a random
+  session id (cookie ``wb_session``: ``HttpOnly``, ``SameSite=Lax``, ``Secure``
+  when the request came over TLS, directly or through a trusted proxy). The
+  session ends at logout (revoked: replaying the old cookie shows the login
+  page), after ``$WORKBENCH_SESSION_IDLE_MINUTES`` (30) minutes without a
+  request or a page callback, and after ``$WORKBENCH_SESSION_MAX_HOURS`` (12)
+  hours in any case. A new id is issued at every login (no fixation).
+- **CSRF.** The login form carries a token also set in a ``SameSite=Strict``
+  cookie (double submit); logout is a POST whose token is the session's own.
+  A GET on /logout is refused (405).
+- **Throttling.** After 5 failures for one (account, client address) pair, or
+  20 for one account from any address, within ten minutes, the pair (or the
+  account) is refused without checking the password (audited ``throttled``).
+  One address failing does not lock out the other accounts behind the same
+  proxy. The client address is the TCP peer, or — only when the peer is one of
+  ``$WORKBENCH_TRUSTED_PROXIES`` — the last untrusted hop of
+  ``X-Forwarded-For`` (and the scheme of ``X-Forwarded-Proto``).
+- **Live accounts.** :data:`ACCESS` re-reads access.yaml when its content
+  hash changes (stat checked at each request): a removed account's sessions
+  are revoked at once, a changed perimeter applies to the next request.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import ipaddress
+import logging
 import os
+import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tornado.escape
+import tornado.web
 from panel.auth import BasicAuthProvider, BasicLoginHandler, _validate_next_url
 from panel.io.state import state
 
 LOGIN_TEMPLATE = Path(__file__).with_name("login.html")
 ACCESS_VARIABLE = "WORKBENCH_ACCESS"
+PROXIES_VARIABLE = "WORKBENCH_TRUSTED_PROXIES"
+IDLE_VARIABLE = "WORKBENCH_SESSION_IDLE_MINUTES"
+LIFETIME_VARIABLE = "WORKBENCH_SESSION_MAX_HOURS"
+SESSION_COOKIE = "wb_session"
+LOGIN_CSRF_COOKIE = "wb_login_csrf"
+CSRF_FIELD = "csrf"
 REFUSED = "Identifiant ou mot de passe incorrect."
 THROTTLED = "Trop de tentatives : réessayez dans quelques minutes."
+FORM_EXPIRED = "Formulaire expiré ou invalide : saisissez à nouveau vos identifiants."
+LOGGED_OUT = "Vous êtes déconnecté."
+EXPIRED = "Votre session a expiré : reconnectez-vous."
 # The page shows only these messages, chosen by a code in the URL: text taken
 # from the URL itself would let anyone show their own words (or markup) on it.
-MESSAGES = {"identifiants": REFUSED, "tentatives": THROTTLED}
+MESSAGES = {"identifiants": REFUSED, "tentatives": THROTTLED, "formulaire": FORM_EXPIRED, "deconnecte": LOGGED_OUT,
+            "expiree": EXPIRED}
 MAX_FAILURES = 5
+"""Failures of one (account, address) pair before that pair is throttled."""
+MAX_ACCOUNT_FAILURES = 20
+"""Failures of one account, from any address, before the account is throttled (distributed guessing)."""
 WINDOW_SECONDS = 600.0
 
 
@@ -43,8 +77,70 @@ def access_file() -> Path | None:
     return Path(value) if value else None
 
 
+def _minutes(variable: str, default: float) -> float:
+    """A positive number of an environment variable, else `default` (a bad value stops nothing: the default holds)."""
+    try:
+        value = float(os.environ.get(variable, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+# --------------------------------------------------------------------------- client address
+
+
+def trusted_proxies() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The networks of ``$WORKBENCH_TRUSTED_PROXIES`` (comma-separated addresses or CIDR blocks)."""
+    from workbench.errors import UserError
+
+    networks = []
+    for item in os.environ.get(PROXIES_VARIABLE, "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise UserError(f"{PROXIES_VARIABLE} : adresse de proxy invalide « {item.strip()} »") from None
+    return networks
+
+
+def _trusted(address: str, proxies: list[Any]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_of(request: Any) -> tuple[str, str]:
+    """(client address, scheme) of a request: forwarded headers count only when the peer is a trusted proxy.
+
+    ``X-Forwarded-For`` is read from the right (the hop the trusted proxy
+    added) to the first address that is not itself a trusted proxy: the left
+    part of the header is written by the client and proves nothing.
+    """
+    peer = request.remote_ip or ""
+    proxies = trusted_proxies()
+    if not _trusted(peer, proxies):
+        return peer, request.protocol
+    client = peer
+    for hop in reversed([part.strip() for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]):
+        client = hop
+        if not _trusted(hop, proxies):
+            break
+    scheme = request.headers.get("X-Forwarded-Proto", request.protocol).split(",")[0].strip().lower()
+    return client, scheme if scheme in ("http", "https") else request.protocol
+
+
+def cookie_options(request: Any, samesite: str = "Lax") -> dict[str, Any]:
+    """Flags of every cookie the app sets: HttpOnly, SameSite, and Secure when the browser talks TLS."""
+    return {"httponly": True, "samesite": samesite, "secure": client_of(request)[1] == "https", "path": "/"}
+
+
+# --------------------------------------------------------------------------- throttling
+
+
 class LoginThrottle:
-    """Recent failed logins per key (account name, client address), in memory, thread-safe.
+    """Recent failed logins per key, in memory, thread-safe.
 
     A key is blocked while it has `limit` failures younger than `window`
     seconds; only the last `limit` failures of a key are kept, and keys whose
@@ -86,24 +182,188 @@ class LoginThrottle:
                 for key in list(self._failures):
                     self._recent(key, now)
 
-    def clear(self, key: str) -> None:
-        """Forget a key's failures (a successful login of that account)."""
+    def clear(self, *keys: str) -> None:
+        """Forget keys' failures (a successful login of that account from that address)."""
         with self._lock:
-            self._failures.pop(key, None)
+            for key in keys:
+                self._failures.pop(key, None)
 
 
-THROTTLE = LoginThrottle()
+PAIR_THROTTLE = LoginThrottle(MAX_FAILURES)
+ACCOUNT_THROTTLE = LoginThrottle(MAX_ACCOUNT_FAILURES)
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+@dataclass
+class Session:
+    """One logged-in browser: whose it is, its CSRF token, when it started and was last used."""
+
+    user: str
+    csrf: str
+    started: float
+    seen: float
+
+
+class SessionStore:
+    """Server-side sessions: the cookie holds a random id, only this store knows whose it is.
+
+    Ids are 256-bit random values, kept here by their SHA-256 (a memory dump
+    does not hand out live cookies). A session is dropped at logout, after
+    `idle` seconds without use and after `lifetime` seconds in any case.
+    """
+
+    def __init__(self, idle: Callable[[], float], lifetime: Callable[[], float],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.idle, self.lifetime, self.clock = idle, lifetime, clock
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(session_id: str) -> str:
+        return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
+
+    def open(self, user: str) -> str:
+        """A new session for `user`; returns the id to put in the cookie."""
+        session_id = secrets.token_urlsafe(32)
+        now = self.clock()
+        with self._lock:
+            self._sweep(now)
+            self._sessions[self._key(session_id)] = Session(user, secrets.token_urlsafe(32), now, now)
+        return session_id
+
+    def _alive(self, session: Session, now: float) -> bool:
+        return now - session.seen < self.idle() and now - session.started < self.lifetime()
+
+    def _sweep(self, now: float) -> None:
+        for key in [key for key, session in self._sessions.items() if not self._alive(session, now)]:
+            del self._sessions[key]
+
+    def get(self, session_id: str | None, touch: bool = True) -> Session | None:
+        """The live session of an id (its use time renewed when `touch`), or None: unknown, revoked or expired."""
+        if not session_id:
+            return None
+        now = self.clock()
+        key = self._key(session_id)
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                return None
+            if not self._alive(session, now):
+                del self._sessions[key]
+                return None
+            if touch:
+                session.seen = now
+            return session
+
+    def revoke(self, session_id: str | None) -> Session | None:
+        """End a session (logout); returns it when it was live."""
+        if not session_id:
+            return None
+        with self._lock:
+            return self._sessions.pop(self._key(session_id), None)
+
+    def keep_users(self, users: set[str]) -> list[str]:
+        """Revoke the sessions of every account not in `users` (removed from access.yaml); their names."""
+        with self._lock:
+            gone = [key for key, session in self._sessions.items() if session.user not in users]
+            return sorted({self._sessions.pop(key).user for key in gone})
+
+    def users(self) -> set[str]:
+        with self._lock:
+            return {session.user for session in self._sessions.values()}
+
+
+SESSIONS = SessionStore(idle=lambda: 60 * _minutes(IDLE_VARIABLE, 30), lifetime=lambda: 3600 * _minutes(LIFETIME_VARIABLE, 12))
+
+
+# --------------------------------------------------------------------------- live accounts
+
+
+class LiveAccess:
+    """access.yaml as it is now: re-parsed when its content changes, checked (one stat) at each use.
+
+    The stat (inode, size, mtime) decides whether to read the file; the SHA-256
+    of its bytes decides whether it changed (an editor may rewrite it
+    unchanged). On a change, sessions of removed accounts are revoked and the
+    listeners (the pages' caches of handles) are told.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stat: tuple[str, int, int, int] | None = None
+        self._digest: str | None = None
+        self._access: Any = None
+        self.listeners: list[Callable[[], None]] = []
+
+    def current(self, path: Path) -> Any:
+        """The parsed access file (``workbench.access.AccessFile``); a malformed edit keeps the last good one."""
+        from workbench.access import load_access
+
+        stat = path.stat()
+        signature = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        with self._lock:
+            if signature == self._stat and self._access is not None:
+                return self._access
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            if digest == self._digest and self._access is not None:
+                self._stat = signature
+                return self._access
+            try:
+                access = load_access(path)
+            except Exception as error:  # noqa: BLE001 - a half-written or wrong edit must not log everyone out
+                if self._access is None:
+                    raise
+                self._stat = signature  # said once; the next edit is read again
+                logging.getLogger("workbench.dashboards").warning("access.yaml modifié mais invalide, version "
+                                                                  "précédente conservée : %s", error)
+                return self._access
+            changed = self._access is not None
+            self._stat, self._digest, self._access = signature, digest, access
+        if changed:
+            SESSIONS.keep_users(set(access.users))
+            for listener in list(self.listeners):
+                listener()
+        return access
+
+    @property
+    def digest(self) -> str:
+        """The content hash of the last version read (part of every cache key of users' handles)."""
+        return self._digest or ""
+
+
+ACCESS = LiveAccess()
+
+
+def session_user(session_id: str | None, touch: bool = True) -> Session | None:
+    """The live session of an id whose account still exists in access.yaml, else None."""
+    path = access_file()
+    session = SESSIONS.get(session_id, touch=touch)
+    if session is None or path is None:
+        return None
+    if session.user not in ACCESS.current(path).users:
+        SESSIONS.keep_users(set(ACCESS.current(path).users))
+        return None
+    return session
+
+
+# --------------------------------------------------------------------------- handlers
 
 
 class WorkbenchLoginHandler(BasicLoginHandler):
-    """Panel's login page, French, checking the password through `workbench.access.authenticate`."""
+    """The French login page: CSRF token, throttling, password checked by `workbench.access.authenticate`."""
 
     def get(self) -> None:
         next_url = _validate_next_url(self.get_argument("next", state.base_url))
         if next_url:
-            self.set_cookie("next_url", next_url)
+            self.set_cookie("next_url", next_url, **cookie_options(self.request, "Strict"))
+        token = secrets.token_urlsafe(32)
+        self.set_cookie(LOGIN_CSRF_COOKIE, token, **cookie_options(self.request, "Strict"))
         message = MESSAGES.get(self.get_argument("error", ""), "")
-        self.write(self._login_template.render(login_endpoint=self._login_endpoint, errormessage=message))
+        self.write(self._login_template.render(login_endpoint=self._login_endpoint, errormessage=message,
+                                               csrf_field=CSRF_FIELD, csrf_token=token))
 
     def _validate(self, username: str, password: str) -> bool:
         from workbench.access import authenticate
@@ -113,33 +373,78 @@ class WorkbenchLoginHandler(BasicLoginHandler):
     def post(self) -> None:
         from workbench import audit
 
+        expected = self.get_cookie(LOGIN_CSRF_COOKIE, "")
+        sent = self.get_argument(CSRF_FIELD, "")
+        if not (expected and sent and hmac.compare_digest(expected, sent)):
+            self._refuse("formulaire")
+            return
         username = self.get_argument("username", "").strip()
         password = self.get_argument("password", "")
-        client = self.request.remote_ip or ""
-        keys = (f"name:{username}", f"client:{client}")
-        if THROTTLE.blocked(*keys):
+        client, _ = client_of(self.request)
+        account, pair = f"name:{username}", f"pair:{username}\n{client}"
+        if ACCOUNT_THROTTLE.blocked(account) or PAIR_THROTTLE.blocked(pair):
             audit.log_login(username, False, outcome="throttled", client=client)
             self._refuse("tentatives")
         elif self._validate(username, password):
-            THROTTLE.clear(keys[0])
-            self.set_current_user(username)
+            ACCOUNT_THROTTLE.clear(account)
+            PAIR_THROTTLE.clear(pair)
+            SESSIONS.revoke(self.get_cookie(SESSION_COOKIE))  # a new id at every login: no session fixation
+            self.set_cookie(SESSION_COOKIE, SESSIONS.open(username), **cookie_options(self.request))
+            self.clear_cookie(LOGIN_CSRF_COOKIE, path="/")
             self.redirect(_validate_next_url(self.get_cookie("next_url", state.base_url)) or "/")
         else:
-            THROTTLE.failed(*keys)
+            ACCOUNT_THROTTLE.failed(account)
+            PAIR_THROTTLE.failed(pair)
             self._refuse("identifiants")
 
     def _refuse(self, code: str) -> None:
         self.redirect(f"{self._login_endpoint}?error=" + tornado.escape.url_escape(code))
 
 
+class WorkbenchLogoutHandler(tornado.web.RequestHandler):
+    """Logout: a POST carrying the session's CSRF token revokes the session server-side; GET is refused."""
+
+    _login_endpoint = "/login"
+
+    def get(self) -> None:
+        raise tornado.web.HTTPError(405)
+
+    def post(self) -> None:
+        session_id = self.get_cookie(SESSION_COOKIE)
+        session = SESSIONS.get(session_id, touch=False)
+        sent = self.get_argument(CSRF_FIELD, "")
+        if session is None:
+            self.clear_cookie(SESSION_COOKIE, path="/")
+            self.redirect(f"{self._login_endpoint}?error=expiree")
+            return
+        if not (sent and hmac.compare_digest(session.csrf, sent)):
+            raise tornado.web.HTTPError(403)
+        SESSIONS.revoke(session_id)
+        self.clear_cookie(SESSION_COOKIE, path="/")
+        self.redirect(f"{self._login_endpoint}?error=deconnecte")
+
+
 class WorkbenchAuthProvider(BasicAuthProvider):
-    """Basic auth whose login handler checks accounts of access.yaml."""
+    """Login against access.yaml, with the sessions of :data:`SESSIONS` instead of Panel's signed user cookie."""
 
     def __init__(self) -> None:
         super().__init__(login_template=str(LOGIN_TEMPLATE))
+
+    @property
+    def get_user(self):  # type: ignore[override]
+        def get_user(handler: Any) -> str | None:
+            session = session_user(handler.get_cookie(SESSION_COOKIE))
+            return None if session is None else session.user
+
+        return get_user
 
     @property
     def login_handler(self):  # type: ignore[override]
         WorkbenchLoginHandler._login_endpoint = self._login_endpoint
         WorkbenchLoginHandler._login_template = self._login_template
         return WorkbenchLoginHandler
+
+    @property
+    def logout_handler(self):  # type: ignore[override]
+        WorkbenchLogoutHandler._login_endpoint = self._login_endpoint
+        return WorkbenchLogoutHandler

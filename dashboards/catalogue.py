@@ -47,8 +47,9 @@ def tables_summary(scope: c.Scope | None = None) -> pd.DataFrame:
     """One row per raw table: description, source, rows, first and last date (shared by all sessions;
     one full scan per table, so computed off the event loop and by the server's warm-up)."""
     scope = scope or c.session_scope()
-    return c.RESULTS.get(("tables_summary", scope.catalog, scope.policy, scope.snapshot),
-                         lambda: _tables_summary(scope.warehouse))
+    return c.served(("tables_summary", scope.catalog, scope.policy, scope.snapshot),
+                    lambda: _tables_summary(scope.warehouse), scope, "execute",
+                    lambda summary: {"what": "tables_summary", "rows": len(summary)})
 
 
 @pn.cache(max_items=8)
@@ -142,10 +143,10 @@ class CataloguePage:
         try:
             summary = await asyncio.get_running_loop().run_in_executor(c.WORKERS, tables_summary, self.scope)
             shown: list[Any] = [
-                pn.pane.Markdown(f"## Tables de l'entrepôt ({len(summary)})\n"
+                c.Markdown(f"## Tables de l'entrepôt ({len(summary)})\n"
                                  "Nombre de lignes et antériorité (première et dernière date de la colonne de date de "
                                  "chaque table)."),
-                pn.pane.HTML(tables_html(summary), sizing_mode="stretch_width", css_classes=["wb-table-list"],
+                c.HTML(tables_html(summary), sizing_mode="stretch_width", css_classes=["wb-table-list"],
                              stylesheets=[TABLE_CSS]),
             ]
         except Exception as error:  # noqa: BLE001 - shown in place of the list, logged in full
@@ -155,14 +156,14 @@ class CataloguePage:
 
     @c.guarded("Le détail de la table")
     def table_detail(self, name: str) -> pn.viewable.Viewable:
-        frame = columns_frame(self.handle, name)
+        frame = columns_frame(c.warehouse(), name)  # the user's rights and snapshot as they are now
         return pn.widgets.Tabulator(frame, show_index=False, disabled=True, sizing_mode="stretch_width", layout="fit_data_stretch")
 
     @c.guarded("Le détail de la vue")
     def view_detail(self, name: str) -> pn.viewable.Viewable:
         spec = self.views[name]
         return pn.Column(
-            pn.pane.Markdown(f"**{name}** : {spec.description}"),
+            c.Markdown(f"**{name}** : {spec.description}"),
             pn.widgets.Tabulator(view_columns_frame(name), show_index=False, disabled=True, sizing_mode="stretch_width",
                                  layout="fit_data_stretch"),
             sizing_mode="stretch_width",
@@ -182,7 +183,7 @@ class CataloguePage:
         stamp = (f"Instantané des données : `{self.handle.snapshot_id}`\n\n"
                  f"Date d'extraction : {_date(getattr(self.handle, 'extraction_date', None))}\n\n"
                  f"Saveur : {getattr(self.handle, 'flavour', '—')}")
-        return c.page("catalogue", main, [pn.pane.Markdown(f"### Entrepôt\n{stamp}")])
+        return c.page("catalogue", main, [c.Markdown(f"### Entrepôt\n{stamp}")])
 
 
 VOLUME_VIEWS = ["stays", "unit_stays", "diagnoses", "procedures", "biology", "drugs", "notes"]
@@ -198,7 +199,7 @@ def volume_figure(name: str) -> pn.viewable.Viewable:
     frame = volumes()
     frame = frame[frame["table"] == name]
     if frame.empty:
-        return pn.pane.Alert("Aucune ligne sur la période.", alert_type="warning")
+        return c.Alert("Aucune ligne sur la période.", alert_type="warning")
     hospitals = dict(zip(*_hospital_names(c.warehouse())))
     frame = frame.assign(hopital=frame["hopital"].map(lambda code: hospitals.get(code, code)),
                          mois=pd.to_datetime(frame["mois"] + "-01"))

@@ -8,9 +8,12 @@ through the same ``Warehouse.execute``.
 from __future__ import annotations
 
 import functools
+import html
 import io
 import logging
+import os
 import tempfile
+import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,10 +22,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import panel as pn
+import param
 
 from workbench import paths
 from workbench.cache import OnceCache
 from workbench.errors import UserError
+from workbench.html import sanitize
 
 log = logging.getLogger("workbench.dashboards")
 
@@ -61,31 +66,27 @@ def notebook_download(template: str, values: Mapping[str, Any]) -> io.BytesIO:
     return io.BytesIO(text.encode("utf-8"))
 
 
-def _open_warehouse(catalog: str, user: str | None) -> Any:
-    from workbench.warehouse import open as open_warehouse
-
-    return open_warehouse(catalog=Path(catalog), user=current_user() if user else None)
-
-
 def current_user() -> Any | None:
-    """The logged-in user's context (role, perimeter) from access.yaml; None when login is off.
+    """The logged-in user's context (role, perimeter) from access.yaml as it is now; None when login is off.
 
-    Read at each call, so a perimeter changed in access.yaml applies to the next request.
+    The session is the server's (``dashboards.auth.SESSIONS``), found by the
+    session cookie of the page's request and renewed by this call (a page in
+    use does not expire); access.yaml is re-read when its content changed, so
+    a perimeter edited while serving applies to the next request and a removed
+    account is refused at once.
     """
-    from dashboards.auth import access_file
+    from dashboards import auth
 
-    path = access_file()
+    path = auth.access_file()
     if path is None:
         return None
-    from workbench.access import load_access, user_context
+    session = auth.session_user((pn.state.cookies or {}).get(auth.SESSION_COOKIE))
+    if session is None:
+        raise UserError("session expirée, fermée ou compte retiré : reconnectez-vous")
+    from workbench.access import user_context
 
-    name = pn.state.user
-    # parsed once per version of the file: an edited access.yaml applies to the next request
-    access = pn.state.as_cached(f"access:{path}:{path.stat().st_mtime_ns}", load_access, path=str(path))
-    entry = access.users.get(name or "")
-    if entry is None:
-        raise UserError(f"compte inconnu ou retiré : {name!r} (reconnectez-vous)")
-    return user_context(name, entry, access)
+    access = auth.ACCESS.current(path)
+    return user_context(session.user, access.users[session.user], access)
 
 
 def policy() -> str:
@@ -96,16 +97,117 @@ def policy() -> str:
     return "" if user is None else policy_key(user)
 
 
+@functools.lru_cache(maxsize=8)
+def _database_file(catalog: str, catalog_stamp: int) -> str | None:
+    """The DuckDB file of a catalogue (None for Parquet, CSV or Spark sources), read once per catalogue version."""
+    from workbench.catalog import load_catalog
+
+    loaded = load_catalog(Path(catalog))
+    return next(iter(set(loaded.locations.values()))) if loaded.source_kind == "duckdb" else None
+
+
+def data_generation() -> tuple[Any, ...]:
+    """Which version of the warehouse file is in place now: (inode, size, mtime) of the DuckDB file, else ().
+
+    Checked (one stat) at each request: a file replaced by a new snapshot
+    changes it, and every user's next request opens the new snapshot.
+    """
+    catalog = catalog_path()
+    database = _database_file(str(catalog), catalog.stat().st_mtime_ns)
+    if database is None:
+        return ()
+    try:
+        stat = os.stat(database)
+    except FileNotFoundError:
+        return ("absent",)
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+class Handles:
+    """The warehouse handles of the process: one per (snapshot file version, user and rights), swapped together.
+
+    When the file version changes, every handle of the old version is dropped
+    at once (their connection closes when the last query running on it ends),
+    so all users read the new snapshot from their next request; when
+    access.yaml changes, every handle is dropped, so a changed perimeter gets
+    a new, correctly filtered handle.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handles: dict[tuple[Any, ...], Any] = {}
+        self._generation: tuple[Any, ...] | None = None
+
+    def get(self, catalog: Path, generation: tuple[Any, ...], user: Any) -> Any:
+        from workbench.access import policy_key
+        from workbench.warehouse import open as open_warehouse
+
+        key = (str(catalog), None if user is None else (user.name, policy_key(user)))
+        with self._lock:
+            if generation != self._generation:
+                self._handles.clear()
+                self._generation = generation
+            handle = self._handles.get(key)
+        if handle is None:  # opened outside the lock; a failure is not cached (a file that appears later is found)
+            handle = open_warehouse(catalog=catalog, user=user)
+            with self._lock:
+                if generation == self._generation:
+                    handle = self._handles.setdefault(key, handle)
+        return handle
+
+    def clear(self) -> None:
+        with self._lock:
+            self._handles.clear()
+
+
+HANDLES = Handles()
+
+
+def _access_changed() -> None:
+    HANDLES.clear()
+
+
 def warehouse() -> Any:
-    """The warehouse handle of the current user (opened once per user and process, shared by their sessions).
+    """The warehouse handle of the current user (opened once per user, rights and snapshot; shared by their sessions).
 
     Without login, one handle serves everyone. Opening failures are not cached,
     so a warehouse file that appears later is picked up by the next session
     without restarting the server.
     """
+    from dashboards import auth
+
+    if _access_changed not in auth.ACCESS.listeners:
+        auth.ACCESS.listeners.append(_access_changed)
     user = current_user()
-    name = None if user is None else user.name
-    return pn.state.as_cached(f"warehouse:{catalog_path()}:{name}", _open_warehouse, catalog=str(catalog_path()), user=name)
+    return HANDLES.get(catalog_path(), data_generation(), user)
+
+
+class SanitisedMarkdown:
+    """Mixin of Markdown panes: the HTML Panel renders from the Markdown goes through `workbench.html.sanitize`.
+
+    Wiki pages, definitions, names and messages hold text written by others;
+    Panel's renderer lets raw HTML through, so the rendered HTML is cleaned
+    before it reaches the browser, at creation and at every update.
+    """
+
+    def _transform_object(self, obj: Any) -> dict[str, Any]:
+        rendered = super()._transform_object(obj)  # type: ignore[misc]
+        return dict(object=html.escape(sanitize(html.unescape(rendered["object"]))))
+
+
+class Markdown(SanitisedMarkdown, pn.pane.Markdown):
+    """``pn.pane.Markdown`` whose HTML is sanitised: the Markdown pane of every page."""
+
+
+class Alert(SanitisedMarkdown, pn.pane.Alert):
+    """``pn.pane.Alert`` whose HTML is sanitised (messages may quote values from data or links)."""
+
+
+class HTML(pn.pane.HTML):
+    """``pn.pane.HTML`` sanitised by `workbench.html.sanitize`: the HTML pane of every page."""
+
+    sanitize_html = param.Boolean(default=True)
+    sanitize_hook = param.Callable(default=sanitize)
 
 
 def error_message(error: BaseException) -> str:
@@ -121,7 +223,7 @@ def error_message(error: BaseException) -> str:
 def error_alert(error: BaseException, what: str = "Cette vue") -> pn.pane.Alert:
     """The French error panel shown in place of a figure whose query failed."""
     log.error("%s : %s\n%s", what, error, traceback.format_exc())
-    return pn.pane.Alert(
+    return Alert(
         f"**{what} n'a pas pu être affichée** : {error_message(error)}.\n\n"
         "Les autres pages restent disponibles ; réessayez plus tard ou contactez l'équipe de l'entrepôt.",
         alert_type="danger",
@@ -149,35 +251,83 @@ def guarded(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return decorate
 
 
+DATA_UPDATED = ("**Données mises à jour** : un nouvel instantané de l'entrepôt est en place. "
+                "Rechargez la page pour voir les chiffres à jour.")
+CHECK_SECONDS = 5
+"""How often an open page checks whether the warehouse file was replaced (one stat)."""
+
+
 def page(route: str, main: list[Any], sidebar: list[Any] | None = None) -> pn.template.BaseTemplate:
-    """The common template: site title, navigation menu, the page's own sidebar and body."""
+    """The common template: site title, navigation menu, the page's own sidebar and body.
+
+    Every page also carries the « données mises à jour » notice, shown when the
+    warehouse file is replaced while the page is open.
+    """
     title = dict(PAGES)[route]
     links = "\n".join(
         f"- {'**' if slug == route else ''}[{label}](/{slug}){'**' if slug == route else ''}" for slug, label in PAGES
     )
-    navigation = pn.pane.Markdown(f"### Pages\n{links}{_account()}", css_classes=["wb-nav"])
+    navigation = [Markdown(f"### Pages\n{links}", css_classes=["wb-nav"])]
+    account = _account()
+    if account is not None:
+        navigation.append(account)
     # Bootstrap rather than Fast: Fast's design fetches a Google font, unreachable on a closed hospital network.
     template = pn.template.BootstrapTemplate(
         title=f"{SITE_TITLE} — {title}",
-        sidebar=[navigation, *(sidebar or [])],
-        main=main,
+        sidebar=[*navigation, *(sidebar or [])],
+        main=[_update_notice(), *main],
         header_background="#0063af",
         sidebar_width=330,
     )
     return template
 
 
-def _account() -> str:
-    """'Connecté : name (role)' and the logout link, when login is on."""
+def _update_notice() -> pn.pane.Alert:
+    """A hidden notice that a periodic check (one stat every few seconds) shows once the warehouse file changes."""
+    notice = Alert(DATA_UPDATED, alert_type="info", visible=False, css_classes=["wb-data-updated"],
+                   sizing_mode="stretch_width")
+    try:
+        opened = data_generation()
+    except Exception:  # noqa: BLE001 - no catalogue: the page says so itself; nothing to watch
+        return notice
+
+    def check() -> None:
+        try:
+            changed = data_generation() != opened
+        except Exception:  # noqa: BLE001 - a file being replaced: look again at the next tick
+            return
+        if changed and not notice.visible:
+            notice.visible = True
+
+    if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None:
+        pn.state.add_periodic_callback(check, period=CHECK_SECONDS * 1000)
+    return notice
+
+
+def _account() -> pn.pane.HTML | None:
+    """'Connecté : name (role)' and the logout button (a POST carrying the session's CSRF token), when login is on.
+
+    Built from escaped values only (the markup is the app's own: a form,
+    which the sanitiser of data strings would rightly remove).
+    """
+    from dashboards import auth
+
     try:
         user = current_user()
     except UserError:
-        return ""
+        return None
     if user is None:
-        return ""
+        return None
+    session = auth.SESSIONS.get((pn.state.cookies or {}).get(auth.SESSION_COOKIE), touch=False)
     perimeter = ", ".join(sorted(user.perimeter)) or "tout l'entrepôt"
-    return (f"\n\n**Connecté** : <span class='wb-user'>{user.name}</span> ({user.role}, périmètre : {perimeter})"
-            "\n\n[Se déconnecter](/logout)")
+    escape = html.escape
+    form = ("" if session is None else
+            f'<form class="wb-logout" method="post" action="/logout">'
+            f'<input type="hidden" name="{auth.CSRF_FIELD}" value="{escape(session.csrf)}">'
+            '<button type="submit" class="wb-logout-button">Se déconnecter</button></form>')
+    return pn.pane.HTML(
+        f"<p><b>Connecté</b> : <span class='wb-user'>{escape(user.name)}</span> ({escape(user.role)}, "
+        f"périmètre : {escape(perimeter)})</p>{form}", css_classes=["wb-account"], sizing_mode="stretch_width")
 
 
 def stamped_csv(frame: pd.DataFrame, stamp: Mapping[str, Any]) -> io.BytesIO:
@@ -288,10 +438,26 @@ def indicator_result(
     scope = scope or session_scope()
     frozen = _frozen_filters(filters or {})
     key = ("result", scope.catalog, scope.policy, scope.snapshot, indicator, tuple(by), start, end, grain, frozen)
-    return RESULTS.get(key, lambda: compute(
+    return served(key, lambda: compute(
         scope.dictionary.get(indicator).definition, scope.warehouse, by=by, start=start, end=end, grain=grain,
         filters={dimension: list(members) for dimension, members in frozen},
-    ))
+    ), scope, "indicator", lambda result: {
+        "indicator": indicator, "by": list(by), "filters": dict(frozen), "period": f"{start}/{end}", "grain": grain,
+        "cells": len(result.frame), "masked": int(result.frame["masked"].sum()) if "masked" in result.frame else 0,
+    })
+
+
+def served(key: Any, compute: Callable[[], Any], scope: Scope, event: str,
+           describe: Callable[[Any], Mapping[str, Any]]) -> Any:
+    """`RESULTS.get` for figures handed to a user: a value served from the cache writes its own audit line
+    (`event`, under the session's user, with `cache: true`, the snapshot and `describe(value)`), since
+    only its first computation went through the engine's audit."""
+    value, computed = RESULTS.lookup(key, compute)
+    if not computed:
+        from workbench import audit
+
+        audit.write(event, scope.warehouse.user, snapshot=scope.snapshot, cache=True, **describe(value))
+    return value
 
 
 def _decode(text: str, current: Any) -> Any:

@@ -14,6 +14,7 @@ import pandas as pd
 import panel as pn
 
 from dashboards import components as c
+from workbench.html import plain
 from workbench.indicators.dictionary import HOME_PAGE, REFERENTS_PAGE
 from dashboards.pilotage import kpi_html, last_complete_month, shift_month, single_value
 
@@ -53,7 +54,7 @@ def matches(definition: Any, search: str, theme: str, referent: str, status: str
 
 
 def _choices(values: set[str], everything: str, labels: dict[str, str] | None = None) -> dict[str, str]:
-    return {everything: ANY, **{(labels or {}).get(v, v): v for v in sorted(values)}}
+    return {everything: ANY, **{plain((labels or {}).get(v, v)): v for v in sorted(values)}}
 
 
 def versions_frame(definition: Any) -> pd.DataFrame:
@@ -140,7 +141,7 @@ class DictionaryPage:
         ]
 
     def _indicator_options(self) -> dict[str, str]:
-        return {f"{d.name} ({d.id})": d.id for d in self._filtered()}
+        return {plain(f"{d.name} ({d.id})"): d.id for d in self._filtered()}
 
     def _filters_changed(self, *_: Any) -> None:
         options = self._indicator_options()
@@ -155,25 +156,25 @@ class DictionaryPage:
             for d in self._filtered()
         ]
         if not rows:
-            return pn.pane.Markdown("*Aucun indicateur ne correspond à la recherche.*")
+            return c.Markdown("*Aucun indicateur ne correspond à la recherche.*")
         table = "| Indicateur | Thème | Référent | Statut |\n| --- | --- | --- | --- |\n" + "\n".join(rows)
-        return pn.pane.Markdown(f"{len(rows)} indicateur(s)\n\n{table}", css_classes=["wb-listing"], sizing_mode="stretch_width")
+        return c.Markdown(f"{len(rows)} indicateur(s)\n\n{table}", css_classes=["wb-listing"], sizing_mode="stretch_width")
 
     def indicator_view(self, indicator: str | None) -> pn.viewable.Viewable:
         if not indicator:
-            return pn.pane.Markdown("*Choisissez un indicateur.*")
+            return c.Markdown("*Choisissez un indicateur.*")
         page = self.dictionary.get(indicator)
         return pn.Column(
             pn.Row(
-                pn.pane.Markdown(indicator_markdown(page, self.dictionary), sizing_mode="stretch_width", css_classes=["wb-indicator"]),
-                pn.Column(pn.pane.Markdown("### Valeur actuelle"), pn.panel(pn.bind(self.live_value, indicator), defer_load=True, loading_indicator=True), width=380),
+                c.Markdown(indicator_markdown(page, self.dictionary), sizing_mode="stretch_width", css_classes=["wb-indicator"]),
+                pn.Column(c.Markdown("### Valeur actuelle"), pn.panel(pn.bind(self.live_value, indicator), defer_load=True, loading_indicator=True), width=380),
                 sizing_mode="stretch_width",
             ),
-            pn.pane.Markdown("### Versions"),
+            c.Markdown("### Versions"),
             pn.widgets.Tabulator(versions_frame(page.definition), show_index=False, disabled=True, sizing_mode="stretch_width",
                                  layout="fit_data_stretch"),
-            pn.pane.Markdown("### Page du wiki"),
-            pn.pane.Markdown(wiki_markdown(page.body, self.dictionary), sizing_mode="stretch_width", css_classes=["wb-wiki-body"]),
+            c.Markdown("### Page du wiki"),
+            c.Markdown(wiki_markdown(page.body, self.dictionary), sizing_mode="stretch_width", css_classes=["wb-wiki-body"]),
             sizing_mode="stretch_width",
         )
 
@@ -188,9 +189,9 @@ class DictionaryPage:
             previous = c.indicator_result(indicator, start=shift_month(start, -12), end=shift_month(last, -12))
             definition = self.dictionary.get(indicator).definition
             return pn.Column(
-                pn.pane.HTML(kpi_html(definition, current, single_value(previous.frame),
+                c.HTML(kpi_html(definition, current, single_value(previous.frame),
                                       c.indicator_quality(indicator, start, last))),
-                pn.pane.Markdown(f"De {start} à {last}, toute l'AP-HP.\n\n**Lignage** (tables et colonnes lues) :\n\n"
+                c.Markdown(f"De {start} à {last}, toute l'AP-HP.\n\n**Lignage** (tables et colonnes lues) :\n\n"
                                  f"{lineage_markdown(current)}", css_classes=["wb-lineage"]),
             )
 
@@ -198,7 +199,7 @@ class DictionaryPage:
 
     def wiki_view(self, name: str | None) -> pn.viewable.Viewable:
         if not name or name not in self.dictionary.pages:
-            return pn.pane.Markdown("*Aucune page.*")
+            return c.Markdown("*Aucune page.*")
         page = self.dictionary.pages[name]
         body = wiki_markdown(page.body, self.dictionary)
         text = body if body.lstrip().startswith("# ") else f"# {page.title}\n\n{body}"
@@ -206,15 +207,15 @@ class DictionaryPage:
             text += "\n\n| Rôle | Périmètre | Contact |\n| --- | --- | --- |\n" + "\n".join(
                 f"| {r.role} | {r.perimeter} | {r.contact or ''} |" for r in self.dictionary.referents.values()
             )
-        return pn.pane.Markdown(text, sizing_mode="stretch_width", css_classes=["wb-wiki-page"])
+        return c.Markdown(text, sizing_mode="stretch_width", css_classes=["wb-wiki-page"])
 
     def layout(self) -> pn.template.BaseTemplate:
         problems = self.dictionary.errors
         main: list[Any] = [self.tabs]
         if problems:
-            main.insert(0, pn.pane.Alert(f"{len(problems)} page(s) du wiki contiennent des erreurs et ne sont pas affichées : "
+            main.insert(0, c.Alert(f"{len(problems)} page(s) du wiki contiennent des erreurs et ne sont pas affichées : "
                                          + " ; ".join(str(p) for p in problems[:5]), alert_type="warning"))
-        sidebar = [pn.pane.Markdown("### Recherche"), self.search, self.theme, self.referent, self.status, self.indicator]
+        sidebar = [c.Markdown("### Recherche"), self.search, self.theme, self.referent, self.status, self.indicator]
         return c.page("dictionnaire", main, sidebar)
 
 

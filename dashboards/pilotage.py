@@ -23,6 +23,7 @@ import panel as pn
 from panel.io.document import hold
 
 from dashboards import components as c
+from workbench.html import plain
 from dashboards.reports import report_form
 
 DEFAULT_KPIS = ("nb_sejours", "dms", "mortalite_hospitaliere")
@@ -118,7 +119,7 @@ def site_options(tree: pd.DataFrame, level: str, parent_column: str | None, pare
         rows = rows[rows[parent_column] == parent] if parent else rows.iloc[0:0]
     if reach_ is not None:
         rows = rows[rows.code.isin(reach_.inside | reach_.above)]
-    options = {f"{row.name} ({row.code})": row.code for row in rows.itertuples()}
+    options = {plain(f"{row.name} ({row.code})"): row.code for row in rows.itertuples()}
     whole = reach_ is None or (parent_column is not None and parent in reach_.inside)
     return {everything: ALL, **options} if whole else options
 
@@ -225,7 +226,7 @@ class Pilotage:
         self.reach = reach(self.tree, user)
         self.protected = user is not None and not _patient_level(user)
         last = last_complete_month(getattr(self.scope.warehouse, "extraction_date", None))
-        names = {f"{page.definition.name} ({ident})": ident for ident, page in sorted(self.dictionary.indicators.items())}
+        names = {plain(f"{page.definition.name} ({ident})"): ident for ident, page in sorted(self.dictionary.indicators.items())}
         kpis = [ident for ident in DEFAULT_KPIS if ident in self.dictionary.indicators]
         detail = DEFAULT_DETAIL if DEFAULT_DETAIL in self.dictionary.indicators else next(iter(names.values()))
 
@@ -250,14 +251,14 @@ class Pilotage:
         self.kpis = pn.widgets.MultiChoice(name="Indicateurs des cartes", options=names, value=kpis, css_classes=["wb-cartes"])
         self.detail = pn.widgets.Select(name="Indicateur détaillé", options=names, value=detail, css_classes=["wb-indicateur"])
 
-        self.notice = pn.pane.Alert("", alert_type="warning", visible=False, css_classes=["wb-notice"], sizing_mode="stretch_width")
-        self.period_note = pn.pane.Markdown("", css_classes=["wb-periode"], sizing_mode="stretch_width")
+        self.notice = c.Alert("", alert_type="warning", visible=False, css_classes=["wb-notice"], sizing_mode="stretch_width")
+        self.period_note = c.Markdown("", css_classes=["wb-periode"], sizing_mode="stretch_width")
         self.cards = pn.FlexBox(sizing_mode="stretch_width")
         self.series_data = hv.streams.Pipe(data=None)
         self.series_pane = pn.pane.HoloViews(None, sizing_mode="stretch_width", height=360, css_classes=["wb-series"])
-        self.series_note = pn.pane.Markdown("", css_classes=["wb-series-note"], sizing_mode="stretch_width")
+        self.series_note = c.Markdown("", css_classes=["wb-series-note"], sizing_mode="stretch_width")
         self.series_slot = pn.Column(self.series_pane, self.series_note, sizing_mode="stretch_width")
-        self.table_title = pn.pane.Markdown("", css_classes=["wb-breakdown-title"])
+        self.table_title = c.Markdown("", css_classes=["wb-breakdown-title"])
         self.table = pn.widgets.Tabulator(
             pd.DataFrame(), show_index=False, disabled=True, sizing_mode="stretch_width", height=200,
             hidden_columns=["indicator_version", "snapshot_id"], pagination=None, css_classes=["wb-breakdown"],
@@ -269,13 +270,13 @@ class Pilotage:
                                             label="Télécharger XLSX", button_type="primary", css_classes=["wb-download-xlsx"])
         self.table_slot = pn.Column(self.table_title, self.table, pn.Row(self.csv, self.xlsx), sizing_mode="stretch_width")
         self.body = pn.Column(self.cards, self.series_slot, self.table_slot, sizing_mode="stretch_width")
-        self.definition = pn.pane.Markdown("", sizing_mode="stretch_width", css_classes=["wb-definition"])
+        self.definition = c.Markdown("", sizing_mode="stretch_width", css_classes=["wb-definition"])
         self.notebook_values: dict[str, Any] = {}
         self.notebook_button = pn.widgets.FileDownload(
             callback=lambda: c.notebook_download(NOTEBOOK_TEMPLATE, self.notebook_values), filename="notebook.ipynb",
             label="Ouvrir comme notebook", button_type="success", css_classes=["wb-notebook"], width=220,
         )
-        self.notebook_note = pn.pane.Markdown("", css_classes=["wb-notebook-note"], sizing_mode="stretch_width")
+        self.notebook_note = c.Markdown("", css_classes=["wb-notebook-note"], sizing_mode="stretch_width")
         self.show_sql = pn.widgets.Toggle(name="Voir le SQL", button_type="light", css_classes=["wb-sql-toggle"], width=160)
         self.sql_slot = pn.Column(sizing_mode="stretch_width")
 
@@ -393,6 +394,7 @@ class Pilotage:
             if prefetched is not None and prefetched[0] == view:
                 figures = await asyncio.wrap_future(prefetched[1])
             else:
+                self.scope = c.session_scope()  # rights and snapshot as they are now (access.yaml, warehouse file)
                 figures = await asyncio.get_running_loop().run_in_executor(c.WORKERS, compute_figures, self.scope, view)
         except Exception as error:  # noqa: BLE001 - the worker itself failed: shown, the session lives on
             figures = Figures(series=error, table=error, cards={indicator: error for indicator in view.kpis})
@@ -413,7 +415,7 @@ class Pilotage:
         if isinstance(figures.series, BaseException):
             self.series_slot[:] = [c.error_alert(figures.series, "La série temporelle")]
         elif figures.series.empty:
-            self.series_slot[:] = [pn.pane.Alert("Aucune donnée pour cette sélection.", alert_type="warning",
+            self.series_slot[:] = [c.Alert("Aucune donnée pour cette sélection.", alert_type="warning",
                                                  css_classes=["wb-series-empty"])]
         else:
             self.series_data.send((figures.series, definition))  # the drawn plot's data change in place
@@ -437,11 +439,11 @@ class Pilotage:
                 continue
             current, previous, quality = figure
             text = kpi_html(self.dictionary.get(indicator).definition, current, previous, quality)
-            panes.append(pn.pane.HTML(text, width=330, margin=6, css_classes=["wb-card"]))
+            panes.append(c.HTML(text, width=330, margin=6, css_classes=["wb-card"]))
         if not panes:
-            panes = [pn.pane.Markdown("*Choisissez au moins un indicateur.*")]
+            panes = [c.Markdown("*Choisissez au moins un indicateur.*")]
         old = self.cards.objects
-        if len(old) == len(panes) and all(type(a) is type(b) is pn.pane.HTML for a, b in zip(old, panes)):
+        if len(old) == len(panes) and all(type(a) is type(b) is c.HTML for a, b in zip(old, panes)):
             for pane, new in zip(old, panes):  # same layout: only the text changes
                 pane.object = new.object
         else:
@@ -486,8 +488,8 @@ class Pilotage:
         try:
             serving, spark = await asyncio.get_running_loop().run_in_executor(c.WORKERS, texts)
             shown: pn.viewable.Viewable = pn.Tabs(
-                ("SQL exécuté (DuckDB)", pn.pane.Markdown(f"```sql\n{serving}\n```", sizing_mode="stretch_width")),
-                ("SQL Spark", pn.pane.Markdown(f"```sql\n{spark}\n```", sizing_mode="stretch_width")),
+                ("SQL exécuté (DuckDB)", c.Markdown(f"```sql\n{serving}\n```", sizing_mode="stretch_width")),
+                ("SQL Spark", c.Markdown(f"```sql\n{spark}\n```", sizing_mode="stretch_width")),
                 sizing_mode="stretch_width",
             )
         except Exception as error:  # noqa: BLE001 - shown in place of the SQL
@@ -532,18 +534,18 @@ class Pilotage:
     def layout(self) -> pn.template.BaseTemplate:
         main = [
             self.notice,
-            pn.Column(pn.pane.Markdown("## Indicateurs clés (évolution par rapport à la même période l'année précédente)"),
+            pn.Column(c.Markdown("## Indicateurs clés (évolution par rapport à la même période l'année précédente)"),
                       self.period_note, self.cards, sizing_mode="stretch_width"),
             pn.Row(self.notebook_button, self.notebook_note, sizing_mode="stretch_width"),
             report_form(self.report_context),
             pn.Row(pn.Column(self.series_slot, self.table_slot, sizing_mode="stretch_width"),
-                   pn.Column(pn.pane.Markdown("### Définition"), self.definition, width=420),
+                   pn.Column(c.Markdown("### Définition"), self.definition, width=420),
                    sizing_mode="stretch_width"),
             pn.Column(self.show_sql, self.sql_slot, css_classes=["wb-sql"], sizing_mode="stretch_width"),
         ]
         sidebar = [
-            pn.pane.Markdown("### Filtres"), self.hospital, self.pole, self.service, self.start, self.end,
-            pn.pane.Markdown("Grain"), self.grain, self.stay_type, pn.pane.Markdown("### Indicateurs"), self.kpis,
+            c.Markdown("### Filtres"), self.hospital, self.pole, self.service, self.start, self.end,
+            c.Markdown("Grain"), self.grain, self.stay_type, c.Markdown("### Indicateurs"), self.kpis,
             self.detail,
         ]
         return c.page("pilotage", main, sidebar)
@@ -730,6 +732,7 @@ def warm_up() -> None:
     pay for them. Failures are only logged: the pages show them to their visitors.
     """
     from dashboards.catalogue import tables_summary
+    from workbench import audit
     from workbench.access import policy_key
     from workbench.quality.status import warm_quality
     from workbench.warehouse import open as open_warehouse
@@ -737,8 +740,8 @@ def warm_up() -> None:
     began = time.perf_counter()
     try:
         accounts = _policy_accounts()
-        for user in [None, *accounts]:
-            handle = open_warehouse(catalog=c.catalog_path(), user=user)
+        for user in [None, *accounts]:  # nobody asked: audited under the system identity, with the role's rights
+            handle = open_warehouse(catalog=c.catalog_path(), user=audit.as_system(user))
             scope = c.Scope(str(c.catalog_path()), "" if user is None else policy_key(user), handle, c.dictionary())
             last = last_complete_month(handle.extraction_date)
             kpis = tuple(ident for ident in DEFAULT_KPIS if ident in scope.dictionary.indicators)

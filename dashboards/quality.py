@@ -11,7 +11,10 @@ problem reports users filed from the pilotage page.
 
 from __future__ import annotations
 
+import asyncio
 import html
+import threading
+import time
 from typing import Any
 
 import pandas as pd
@@ -40,54 +43,78 @@ def _complete(run: Any, expected: set[str]) -> bool:
     return expected <= {result.id for result in run.results}
 
 
-@pn.cache(max_items=16)
-def _run_for(catalog: str, policy: str, snapshot: str) -> Any:
-    """The latest complete stored run of this snapshot, else a new run, stored (shared by all sessions).
+RERUN_SECONDS = 300
+"""Fewest seconds between two « Relancer les contrôles » of one user (a run reads the whole warehouse)."""
+_GENERATIONS: dict[str, int] = {}
+"""Reruns per snapshot: part of the run's cache key, so a rerun replaces the run for every session."""
+_LAST_RERUN: dict[str, float] = {}
+_RERUN_LOCK = threading.Lock()
+
+
+def _run_for(catalog: str, policy: str, snapshot: str, user: Any, handle: Any) -> Any:
+    """The latest complete stored run of this snapshot, else a new run, stored (computed once for all sessions).
 
     Which rows the checks read is the library's rule (``quality_source``): a
     user restricted to a perimeter sees the checks run on their rows only,
     neither read from nor written to the store of whole-warehouse runs; the
     équipe entrepôt reads the whole warehouse's run, masked by `current_run`.
+    Runs on a worker thread: `user` and `handle` come from the session.
     """
     from workbench.quality import ResultStore, all_checks, run_checks
     from workbench.quality.disclosure import quality_source
 
-    source, whole = quality_source(c.current_user(), c.warehouse(), surface="qualite")
-    if not whole:
-        return run_checks(source)
-    store = ResultStore()
-    expected = {check.id for check in all_checks()}
-    for head in store.runs():
-        if head["snapshot_id"] == snapshot:
-            stored = store.load(head["run_id"])
-            if _complete(stored, expected):
-                return stored
-    run = run_checks(source)
-    run.catalog = catalog
-    store.save(run)
-    return run
+    def compute() -> Any:
+        source, whole = quality_source(user, handle, surface="qualite")
+        if not whole:
+            return run_checks(source)
+        store = ResultStore()
+        expected = {check.id for check in all_checks()}
+        for head in store.runs():
+            if head["snapshot_id"] == snapshot:
+                stored = store.load(head["run_id"])
+                if _complete(stored, expected):
+                    return stored
+        run = run_checks(source)
+        run.catalog = catalog
+        store.save(run)
+        return run
+
+    return c.RESULTS.get(("quality-run", catalog, policy, snapshot, _GENERATIONS.get(snapshot, 0)), compute)
 
 
-def current_run() -> Any:
-    """The run this session's user may see (masked for the équipe entrepôt); each read is audited."""
+def current_run(catalog: str, policy: str, user: Any, handle: Any) -> Any:
+    """The run this user may see (masked for the équipe entrepôt); each read is audited. Worker-thread safe."""
     from workbench.quality.disclosure import disclose
 
-    run = _run_for(str(c.catalog_path()), c.policy(), str(c.warehouse().snapshot_id))
-    return disclose(c.current_user(), run, surface="qualite")
+    run = _run_for(catalog, policy, str(handle.snapshot_id), user, handle)
+    return disclose(user, run, surface="qualite")
 
 
-def rerun() -> Any:
+def rerun_wait(user_name: str, now: float | None = None) -> float:
+    """Seconds `user_name` must still wait before his next rerun (0: allowed now, and counted as done)."""
+    now = time.monotonic() if now is None else now
+    with _RERUN_LOCK:
+        last = _LAST_RERUN.get(user_name)
+        if last is not None and now - last < RERUN_SECONDS:
+            return RERUN_SECONDS - (now - last)
+        _LAST_RERUN[user_name] = now
+        return 0.0
+
+
+def rerun(catalog: str, user: Any, handle: Any) -> Any:
     """Run every check again now (the button 'Relancer les contrôles'); only a whole-warehouse run is stored."""
     from workbench.quality import ResultStore, run_checks
     from workbench.quality.disclosure import quality_source
 
-    source, whole = quality_source(c.current_user(), c.warehouse(), surface="qualite")
+    source, whole = quality_source(user, handle, surface="qualite")
     run = None
     if whole:  # a perimeter's run is recomputed by the next page load, never stored as the warehouse's
         run = run_checks(source)
-        run.catalog = str(c.catalog_path())
+        run.catalog = catalog
         ResultStore().save(run)
-    _run_for.clear()
+    snapshot = str(handle.snapshot_id)
+    with _RERUN_LOCK:
+        _GENERATIONS[snapshot] = _GENERATIONS.get(snapshot, 0) + 1
     return run
 
 
@@ -171,27 +198,90 @@ def samples_html(result: Any, hidden: bool = False) -> str:
 # --------------------------------------------------------------------------- the page
 
 class QualityPage:
-    """The widgets of one session and the views bound to them."""
+    """The widgets of one session and the views bound to them.
+
+    The page is sent at once with a loading placeholder; the run (minutes of
+    queries on a new snapshot) is computed on a worker thread once the page
+    is loaded, so one user's first visit never blocks the other sessions.
+    """
 
     def __init__(self) -> None:
         from workbench.quality import all_checks
         from workbench.quality.disclosure import QualityAccess, quality_access
 
         self.handle = c.warehouse()
-        user = c.current_user()
-        self.masked = quality_access(user, surface="qualite") is QualityAccess.masked
-        self.min_count = getattr(user, "min_count", None)
-        self.run = current_run()
-
+        self.user = c.current_user()
+        self.masked = quality_access(self.user, surface="qualite") is QualityAccess.masked
+        self.min_count = getattr(self.user, "min_count", None)
+        self.catalog, self.policy = str(c.catalog_path()), c.policy()
+        self.run: Any = None
         self.definitions = {check.id: check.describe() for check in all_checks()}
-        results = ordered(self.run.results)
-        self.check = pn.widgets.Select(
-            name="Contrôle à détailler",
-            options={f"{r.id} ({STATUS_LABELS.get(r.status.value, r.status.value)})": r.id for r in results},
-            value=results[0].id if results else None, css_classes=["wb-check"],
-        )
+        self.check = pn.widgets.Select(name="Contrôle à détailler", options={}, css_classes=["wb-check"])
         self.volume_view = pn.widgets.Select(name="Vue", options=VOLUME_VIEWS, value="stays", css_classes=["wb-volume-view"])
+        self.body = pn.Column(c.Markdown("*Contrôles de qualité en cours de chargement…*", css_classes=["wb-quality-loading"]),
+                              sizing_mode="stretch_width", min_height=200, loading=True)
+        self.stamp = c.Markdown("", css_classes=["wb-run"])
+        self.button = pn.widgets.Button(name="Relancer les contrôles", button_type="primary", css_classes=["wb-rerun"])
+        self.rerun_message = c.Markdown("", css_classes=["wb-rerun-message"])
+        self.button.on_click(self._again)
+        pn.state.onload(self._fill)
+
+    async def _fill(self) -> None:
+        """The run, computed (or loaded from the store) on a worker thread, then shown."""
+        try:
+            self.run = await asyncio.get_running_loop().run_in_executor(
+                c.WORKERS, current_run, self.catalog, self.policy, self.user, self.handle)
+            self._show()
+        except Exception as error:  # noqa: BLE001 - shown in place of the page's body, logged in full
+            self.body[:] = [c.error_alert(error, "Les contrôles de qualité")]
+        self.body.loading = False
+
+    def _show(self) -> None:
+        run = self.run
+        results = ordered(run.results)
+        self.check.options = {f"{r.id} ({STATUS_LABELS.get(r.status.value, r.status.value)})": r.id for r in results}
+        self.check.value = results[0].id if results else None
         c.sync_url([(self.check, "value", "controle"), (self.volume_view, "value", "volumes")])
+        self.body[:] = [
+            c.Markdown("## Synthèse par catégorie (cadre de Kahn)"),
+            c.HTML(summary_html(run.results), stylesheets=[TABLE_CSS], css_classes=["wb-quality-synthese"]),
+            c.Markdown("## Contrôles (en échec d'abord)\nCliquez sur une ligne pour voir sa définition, "
+                       + (f"sa requête et ses comptes (« < {self.min_count} » : moins de lignes que le seuil "
+                          "de diffusion)." if self.masked else "sa requête et des identifiants en violation.")),
+            self.table(),
+            pn.Column(self.check, pn.bind(self.detail, self.check), sizing_mode="stretch_width"),
+            c.Markdown("## Volumes mensuels par hôpital"),
+            self.volumes(),
+            c.Markdown("## Problèmes signalés"),
+            reports_view(),
+        ]
+        self.stamp.object = (f"### Exécution\n`{run.run_id}`\n\nDébut : {run.started_at}\n\n"
+                             f"Durée : {c.french_number(run.duration_s, 1)} s\n\nInstantané : `{run.snapshot_id}`")
+
+    async def _again(self, _: Any) -> None:
+        """« Relancer les contrôles »: at most once per `RERUN_SECONDS` per user, on a worker thread."""
+        try:  # the rights and snapshot of now: an account changed or removed since the page opened
+            user, handle = c.current_user(), c.warehouse()
+        except Exception as error:  # noqa: BLE001 - said on the page
+            self.rerun_message.object = f"La relance est impossible : {c.error_message(error)}."
+            return
+        wait = rerun_wait(getattr(user, "name", None) or "anonyme")
+        if wait:
+            minutes = max(1, round(wait / 60))
+            self.rerun_message.object = (f"Les contrôles ont déjà été relancés il y a moins de {RERUN_SECONDS // 60} "
+                                         f"minutes : réessayez dans {minutes} minute(s).")
+            return
+        self.button.loading = True
+        self.rerun_message.object = ""
+        try:
+            await asyncio.get_running_loop().run_in_executor(c.WORKERS, rerun, self.catalog, user, handle)
+        except Exception as error:  # noqa: BLE001 - a failed rerun is said, the page stays
+            self.rerun_message.object = f"La relance a échoué : {c.error_message(error)}."
+            return
+        finally:
+            self.button.loading = False
+        if pn.state.location is not None:
+            pn.state.location.reload = True
 
     @c.guarded("Le tableau des contrôles")
     def table(self) -> pn.viewable.Viewable:
@@ -199,6 +289,7 @@ class QualityPage:
         table = pn.widgets.Tabulator(
             frame, show_index=False, disabled=True, sizing_mode="stretch_width", height=460, pagination=None,
             selectable=1, layout="fit_data_stretch", css_classes=["wb-checks"],
+            configuration={"renderVertical": "basic"},  # ~150 rows: all in the page (find, copy, read in order)
             formatters={"% violations": {"type": "money", "decimal": ",", "thousand": "\u202f", "precision": 3}},
         )
 
@@ -209,15 +300,17 @@ class QualityPage:
         table.param.watch(select, "selection")
         return table
 
-    def detail(self, check_id: str) -> pn.viewable.Viewable:
+    def detail(self, check_id: str | None) -> pn.viewable.Viewable:
         @c.guarded("Le détail du contrôle")
         def build() -> pn.viewable.Viewable:
+            if self.run is None or check_id is None:
+                return c.Markdown("")
             result = self.run.by_id()[check_id]
             return pn.Column(
-                pn.pane.Markdown(detail_markdown(result, self.definitions.get(check_id)), sizing_mode="stretch_width"),
-                pn.pane.HTML(samples_html(result, hidden=self.masked), sizing_mode="stretch_width"),
-                pn.pane.Markdown(f"**Requête de comptage**\n\n```sql\n{result.sql or '(non disponible)'}\n```",
-                                 sizing_mode="stretch_width", css_classes=["wb-check-sql"]),
+                c.Markdown(detail_markdown(result, self.definitions.get(check_id)), sizing_mode="stretch_width"),
+                c.HTML(samples_html(result, hidden=self.masked), sizing_mode="stretch_width"),
+                c.Markdown(f"**Requête de comptage**\n\n```sql\n{result.sql or '(non disponible)'}\n```",
+                           sizing_mode="stretch_width", css_classes=["wb-check-sql"]),
                 css_classes=["wb-check-detail"], sizing_mode="stretch_width",
             )
 
@@ -226,42 +319,14 @@ class QualityPage:
     def volumes(self) -> pn.viewable.Viewable:
         """The monthly volumes, read on the user's own handle: not for an aggregates-only reader (counts of rows)."""
         if self.masked:
-            return pn.pane.Alert("Les volumes mensuels par hôpital sont des comptes de lignes non soumis à la politique "
-                                 "de diffusion : ils ne sont pas affichés pour votre rôle.", alert_type="info",
-                                 css_classes=["wb-volumes-hidden"])
+            return c.Alert("Les volumes mensuels par hôpital sont des comptes de lignes non soumis à la politique "
+                           "de diffusion : ils ne sont pas affichés pour votre rôle.", alert_type="info",
+                           css_classes=["wb-volumes-hidden"])
         return pn.Column(self.volume_view, pn.panel(pn.bind(volume_figure, self.volume_view), loading_indicator=True),
                          sizing_mode="stretch_width")
 
     def layout(self) -> pn.template.BaseTemplate:
-        run = self.run
-        main = [
-            pn.pane.Markdown("## Synthèse par catégorie (cadre de Kahn)"),
-            pn.pane.HTML(summary_html(run.results), stylesheets=[TABLE_CSS], css_classes=["wb-quality-synthese"]),
-            pn.pane.Markdown("## Contrôles (en échec d'abord)\nCliquez sur une ligne pour voir sa définition, "
-                             + (f"sa requête et ses comptes (« < {self.min_count} » : moins de lignes que le seuil "
-                                "de diffusion)." if self.masked else "sa requête et des identifiants en violation.")),
-            self.table(),
-            pn.Column(self.check, pn.bind(self.detail, self.check), sizing_mode="stretch_width"),
-            pn.pane.Markdown("## Volumes mensuels par hôpital"),
-            self.volumes(),
-            pn.pane.Markdown("## Problèmes signalés"),
-            reports_view(),
-        ]
-        button = pn.widgets.Button(name="Relancer les contrôles", button_type="primary", css_classes=["wb-rerun"])
-
-        def again(_: Any) -> None:
-            button.loading = True
-            try:
-                rerun()
-            finally:
-                button.loading = False
-            if pn.state.location is not None:
-                pn.state.location.reload = True
-
-        button.on_click(again)
-        stamp = (f"### Exécution\n`{run.run_id}`\n\nDébut : {run.started_at}\n\nDurée : {c.french_number(run.duration_s, 1)} s"
-                 f"\n\nInstantané : `{run.snapshot_id}`")
-        return c.page("qualite", main, [pn.pane.Markdown(stamp, css_classes=["wb-run"]), button])
+        return c.page("qualite", [self.body], [self.stamp, self.button, self.rerun_message])
 
 
 def build() -> pn.template.BaseTemplate:
@@ -273,6 +338,6 @@ def build() -> pn.template.BaseTemplate:
         quality_access(c.current_user(), surface="qualite")
     except UserError as refused:
         text = str(refused)
-        return c.page("qualite", [pn.pane.Alert(text[0].upper() + text[1:] + ".", alert_type="danger",
+        return c.page("qualite", [c.Alert(text[0].upper() + text[1:] + ".", alert_type="danger",
                                                 css_classes=["wb-refused"])])
     return QualityPage().layout()

@@ -77,9 +77,9 @@ def shared_duckdb(path: str | Path) -> Any:
         con = _DUCKDB_FILES.get(key)
         if con is None:
             for stale in [k for k in _DUCKDB_FILES if k[0] == key[0]]:
-                old = _DUCKDB_FILES.pop(stale)
-                materialize.forget(old)
-                old.disconnect()
+                # not disconnected: a query still running on the old snapshot finishes on it ("Connection
+                # already closed!" otherwise); the connection closes when its last handle is dropped
+                materialize.forget(_DUCKDB_FILES.pop(stale))
             con = _DUCKDB_FILES[key] = _open_duckdb(key[0])
         return con
 
@@ -95,7 +95,7 @@ def _open_duckdb(path: str) -> Any:
     import duckdb
 
     try:
-        con = ibis.duckdb.connect(path, read_only=True)
+        con = _attach_read_only(path)
     except duckdb.Error as error:
         raise UserError(f"fichier de l'entrepôt illisible : {path} n'est pas une base DuckDB valide "
                         f"(fichier tronqué, corrompu ou d'un autre format ?) — {_first_line(error)}") from None
@@ -105,6 +105,20 @@ def _open_duckdb(path: str) -> Any:
         con.disconnect()
         raise UserError(f"fichier de l'entrepôt illisible : {path} est endommagé (tables illisibles) — "
                         f"{_first_line(error)}") from None
+    return con
+
+
+def _attach_read_only(path: str) -> Any:
+    """An in-memory DuckDB whose default database is the file, attached read-only.
+
+    DuckDB keeps one database instance per file path in a process: connecting
+    again to a replaced file would hand back the old snapshot while any handle
+    still holds it. Attached, each snapshot gets its own connection, and the
+    old one keeps serving the queries already running on it.
+    """
+    con = ibis.duckdb.connect()
+    con.raw_sql("ATTACH '" + path.replace("'", "''") + "' AS eds (READ_ONLY)")
+    con.raw_sql("USE eds")
     return con
 
 

@@ -44,6 +44,63 @@ def log_in(page: Any, name: str, password: str) -> None:
     page.locator("#login-submit").click()
 
 
+@dataclass
+class Reply:
+    """One HTTP answer of the served app, as a plain client sees it."""
+
+    status: int
+    location: str
+    cookies: dict[str, str]
+    """Set-Cookie headers by cookie name (the whole header, flags included)."""
+    body: str
+    headers: dict[str, str]
+
+
+def http(url: str, method: str, path: str, *, client: str = "127.0.0.1", body: dict[str, str] | None = None,
+         cookies: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Reply:
+    """One request to the server from the loopback address `client` (127.0.0.0/8: each test its own addresses)."""
+    import http.client
+    import urllib.parse
+
+    address = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120, source_address=(client, 0))
+    sent = dict(headers or {})
+    if cookies:
+        sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    if body is not None:
+        sent["Content-Type"] = "application/x-www-form-urlencoded"
+    try:
+        connection.request(method, path, urllib.parse.urlencode(body) if body is not None else None, sent)
+        response = connection.getresponse()
+        text = response.read().decode("utf-8", "replace")
+        set_cookies = {header.split("=", 1)[0]: header for header in response.headers.get_all("Set-Cookie") or []}
+        return Reply(response.status, response.headers.get("Location", ""), set_cookies, text, dict(response.headers))
+    finally:
+        connection.close()
+
+
+def cookie_value(header: str) -> str:
+    """The value of a Set-Cookie header (``name=value; flags``)."""
+    return header.split(";", 1)[0].split("=", 1)[1].strip('"')
+
+
+def post_login(url: str, client: str, name: str, password: str, headers: dict[str, str] | None = None,
+               csrf: bool = True) -> tuple[str, str | None]:
+    """Send the login form as a browser does (GET the form, POST it with its CSRF token and cookie).
+
+    Returns where the server redirects and the new session id (None when not logged in).
+    """
+    import re
+
+    form = http(url, "GET", "/login", client=client, headers=headers)
+    token = re.search(r'name="csrf" value="([^"]+)"', form.body).group(1)
+    cookies = {"wb_login_csrf": cookie_value(form.cookies["wb_login_csrf"])} if csrf else {}
+    fields = {"username": name, "password": password, **({"csrf": token} if csrf else {})}
+    reply = http(url, "POST", "/login", client=client, body=fields, cookies=cookies, headers=headers)
+    session = reply.cookies.get("wb_session")
+    return reply.location, cookie_value(session) if session else None
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -80,6 +80,23 @@ def configure_login(access: Path | None, no_auth: bool) -> Path | None:
     return path
 
 
+def configure_transport(cert: Path | None, key: Path | None, proxies: list[str] | None) -> tuple[str, str] | None:
+    """Check the TLS files and the trusted proxies now (a clear error before serving); the TLS pair, if any."""
+    from dashboards.auth import PROXIES_VARIABLE, trusted_proxies
+
+    if proxies:
+        os.environ[PROXIES_VARIABLE] = ",".join(proxies)
+    trusted_proxies()  # a malformed address stops the server now, named
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UserError("--tls-cert et --tls-key vont ensemble : donnez le certificat et sa clé")
+    for path in (cert, key):
+        if not path.is_file():
+            raise UserError(f"fichier TLS introuvable : {path}")
+    return str(cert.resolve()), str(key.resolve())
+
+
 def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
@@ -96,6 +113,12 @@ def register(app: typer.Typer) -> None:
             typer.Option("--access", help="Fichier des comptes (access.yaml) : connexion exigée. Défaut : $WORKBENCH_ACCESS ou ./access.yaml s'il existe."),
         ] = None,
         no_auth: Annotated[bool, typer.Option("--no-auth", help="Servir sans connexion (tests, poste personnel).")] = False,
+        tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="Certificat TLS (PEM) : servir en HTTPS (cookies « Secure »).")] = None,
+        tls_key: Annotated[Path | None, typer.Option("--tls-key", help="Clé privée TLS (PEM) du certificat.")] = None,
+        trusted_proxy: Annotated[
+            list[str] | None,
+            typer.Option("--proxy-de-confiance", help="Adresse ou réseau (CIDR) d'un proxy dont les en-têtes X-Forwarded-* sont crus (répétable). Défaut : $WORKBENCH_TRUSTED_PROXIES."),
+        ] = None,
     ) -> None:
         """Servir les tableaux de bord (catalogue, pilotage, dictionnaire, qualité), avec connexion si un access.yaml existe."""
         from workbench.commands import require_admin
@@ -109,4 +132,5 @@ def register(app: typer.Typer) -> None:
         from dashboards.app import serve as serve_app
 
         origins = [f"{address}:{port}", f"localhost:{port}", *(allow_origin or [])]
-        serve_app(port=port, address=address, websocket_origin=origins, show=show)
+        serve_app(port=port, address=address, websocket_origin=origins, show=show,
+                  tls=configure_transport(tls_cert, tls_key, trusted_proxy))

@@ -61,7 +61,9 @@ def resolve_links(markdown: str, dictionary: Dictionary) -> str:
 
 
 def markdown_to_html(markdown: str, dictionary: Dictionary) -> str:
-    return _MARKDOWN.render(resolve_links(markdown, dictionary))
+    from workbench.html import sanitize
+
+    return sanitize(_MARKDOWN.render(resolve_links(markdown, dictionary)))  # the one sanitiser of every surface
 
 
 # --------------------------------------------------------------------------- indicator cards
