@@ -15,15 +15,17 @@ TEMPLATE_IDS = (
 )
 
 
-def workbench(*args: str, catalog: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """Run the `workbench` command line as a user would (new process, real exit code)."""
+def workbench(
+    *args: str, catalog: Path | None = None, timeout: float = 900, cwd: Path = PROJECT
+) -> subprocess.CompletedProcess[str]:
+    """Run the `workbench` command line as a user would (new process, real exit code), from `cwd`."""
     env = dict(os.environ)
     env.pop("WORKBENCH_TEMPLATES", None)
     command = [sys.executable, "-m", "workbench.cli"]
     if catalog is not None:
         command += ["--catalog", str(catalog)]
     return subprocess.run(
-        command + list(args), capture_output=True, text=True, env=env, cwd=PROJECT, timeout=timeout
+        command + list(args), capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
     )
 
 

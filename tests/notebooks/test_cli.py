@@ -191,6 +191,25 @@ def test_a_failing_notebook_is_reported_with_its_cell_and_kept(tmp_path: Path):
     assert any(o.output_type == "error" for c in kept.cells for o in c.get("outputs", []))
 
 
+def test_run_without_out_writes_the_template_name_in_the_current_folder(tmp_path: Path):
+    """The README's `notebook run pmsi_casemix … --html` needs no --out: ./pmsi_casemix.ipynb and .html."""
+    folder = tmp_path / "modeles"
+    folder.mkdir()
+    (folder / "bonjour.py").write_text(
+        '# %% [markdown]\n# # Bonjour\n#\n# Écrit un nombre.\n\n# %% tags=["parameters"]\nn: int = 2\n\n# %%\nprint(n * 21)\n',
+        encoding="utf-8",
+    )
+    here = tmp_path / "ici"
+    here.mkdir()
+    first = workbench("notebook", "run", "bonjour", "--templates", str(folder), "--html", cwd=here)
+    assert first.returncode == 0, first.stderr
+    assert sorted(p.name for p in here.iterdir()) == ["bonjour.html", "bonjour.ipynb"]
+    assert "Notebook exécuté : bonjour.ipynb" in first.stdout
+    again = workbench("notebook", "run", "bonjour", "--templates", str(folder), "--param", "n=1", cwd=here)
+    assert again.returncode == 0, again.stderr  # the default output is replaced, as --out is
+    assert nbformat.read(here / "bonjour.ipynb", as_version=4).cells[-1].outputs[0].text == "21\n"
+
+
 def test_kernel_command_registers_this_environment(tmp_path: Path):
     done = workbench("notebook", "kernel")
     assert done.returncode == 0, done.stderr

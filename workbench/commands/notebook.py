@@ -17,7 +17,7 @@ TemplatesOption = Annotated[
     typer.Option(
         "--templates",
         envvar="WORKBENCH_TEMPLATES",
-        help="Dossier des modèles (défaut : ./notebooks/templates).",
+        help="Dossier des modèles (défaut : ./notebooks/templates, sinon ceux du paquet installé).",
     ),
 ]
 ParamOption = Annotated[
@@ -26,7 +26,8 @@ ParamOption = Annotated[
 ]
 WikiOption = Annotated[
     Optional[Path],
-    typer.Option("--wiki", envvar="WORKBENCH_WIKI", help="Dossier du wiki des indicateurs (défaut : ./wiki)."),
+    typer.Option("--wiki", envvar="WORKBENCH_WIKI",
+                 help="Dossier du wiki des indicateurs (défaut : ./wiki, sinon celui du paquet installé)."),
 ]
 
 
@@ -91,7 +92,9 @@ def register(app: typer.Typer) -> None:
     def run_notebook(
         ctx: typer.Context,
         template: Annotated[str, typer.Argument(help="Identifiant du modèle (voir `notebook list`).")],
-        out: Annotated[Path, typer.Option("--out", "-o", help="Notebook exécuté .ipynb à écrire.")],
+        out: Annotated[Optional[Path], typer.Option(
+            "--out", "-o", help="Notebook exécuté .ipynb à écrire (défaut : ./<modèle>.ipynb, remplacé s'il existe).",
+        )] = None,
         param: ParamOption = None,
         templates: TemplatesOption = None,
         wiki: WikiOption = None,
@@ -102,6 +105,7 @@ def register(app: typer.Typer) -> None:
 
         require_admin(ctx, "notebook run", KERNEL_REASON)
         found = notebooks.find_template(template, templates)
+        out = out or output_path(ctx, Path(f"{found.name}.ipynb"))  # like `wiki build`'s ./site: the current folder
         values = notebooks.parse_assignments(param or [])
         notebooks.validate(found, values)  # names and types first: a typo never triggers a demo build
         ensure_data(ctx.obj["catalog"])
