@@ -28,11 +28,15 @@ class OnceCache:
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        return self.lookup(key, compute)[0]
+
+    def lookup(self, key: Hashable, compute: Callable[[], Any]) -> tuple[Any, bool]:
+        """The value, and whether this call computed it (False: served from the cache, e.g. to audit the serve)."""
         while True:
             with self._lock:
                 if key in self._items:
                     self._items.move_to_end(key)
-                    return self._items[key]
+                    return self._items[key], False
                 running = self._running.get(key)
                 if running is None:
                     running = self._running[key] = threading.Event()
@@ -44,7 +48,7 @@ class OnceCache:
                 self._items[key] = value
                 while len(self._items) > self._size:
                     self._items.popitem(last=False)
-            return value
+            return value, True
         finally:
             with self._lock:
                 del self._running[key]

@@ -115,8 +115,11 @@ for _module in pkgutil.iter_modules(commands.__path__):
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and map failures to exit codes."""
+    from workbench import audit
+
+    audit.set_default_surface("cli")  # `serve` switches its process to "dashboard"
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # a command's `typer.Exit(n)` comes back as n here
     except UserError as error:
         typer.echo(f"Erreur : {error}", err=True)
         sys.exit(1)
@@ -133,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get("WORKBENCH_DEBUG"):
             traceback.print_exc()
         sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

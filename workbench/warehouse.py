@@ -53,6 +53,8 @@ class UserContext:
     `perimeter` lists care-site codes (covering their descendants; empty =
     everything), `nominative` the right to read `person_identity`, `min_count`
     the disclosure threshold applied to users without patient-level rights.
+    `system` marks work nobody asked for (the server's warm-up computing what a
+    role will see): the audit writes it under the system identity, not the name.
     """
 
     name: str = "local"
@@ -60,6 +62,7 @@ class UserContext:
     perimeter: frozenset[str] = field(default_factory=frozenset)  # empty = everything
     nominative: bool = True
     min_count: int = 10
+    system: bool = False
 
 
 # ----------------------------------------------------------------- connections
@@ -393,10 +396,10 @@ class Warehouse:
         """Run an ibis expression: the single point every query of the workbench goes through.
 
         A table expression gives a DataFrame, a column a Series, a scalar a value.
-        Each execution is written to the audit log (who, which tables, how many rows).
+        Each execution is written to the audit log (who, which tables, how many rows, which snapshot).
         """
         result = _run_query(self.con, expr)
-        _audit_execute(self.user, expr, result)
+        _audit_execute(self.user, expr, result, snapshot=self.snapshot_id)
         return result
 
     def to_sql(self, expr: ir.Expr, dialect: str | None = None) -> str:
@@ -504,7 +507,8 @@ class Unrestricted:
 
     def execute(self, expr: ir.Expr) -> Any:
         result = _run_query(self.con, expr)
-        _audit_execute(self._warehouse.user, expr, result, through="politique de diffusion")
+        _audit_execute(self._warehouse.user, expr, result, through="politique de diffusion",
+                       snapshot=self._warehouse.snapshot_id)
         return result
 
     def to_sql(self, expr: ir.Expr, dialect: str | None = None) -> str:

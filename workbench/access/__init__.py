@@ -45,8 +45,10 @@ def user_context(name: str, entry: UserEntry, access: AccessFile):  # -> UserCon
     )
 
 
-def authenticate(name: str, password: str, path: str | Path | None = None):  # -> UserContext | None
-    """The user's context when the password matches, else None; every attempt is audited."""
+def authenticate(name: str, password: str, path: str | Path | None = None,
+                 client: str | None = None):  # -> UserContext | None
+    """The user's context when the password matches, else None; every attempt is audited (failures
+    rate-limited per `client` address and name by `workbench.audit.log_login`)."""
     from workbench import audit
 
     access = load_access(path)
@@ -54,7 +56,7 @@ def authenticate(name: str, password: str, path: str | Path | None = None):  # -
     ok = entry is not None and verify_password(password, entry.password_hash)
     if entry is None:
         verify_password(password, _DUMMY_HASH)  # same cost for unknown names: no user enumeration by timing
-    audit.log_login(name, ok)
+    audit.log_login(name, ok, **({"client": client} if client else {}))
     return user_context(name, entry, access) if ok and entry is not None else None
 
 

@@ -6,7 +6,7 @@ global ``--utilisateur`` (``workbench.cli``) puts the logged-in user's
 open the warehouse with :func:`open_warehouse`, so the user's perimeter and
 disclosure policy apply exactly as on the dashboards; work that cannot honour
 them is refused with :func:`require_admin` or :func:`require_whole_warehouse`;
-files written with ``--out`` are recorded by :func:`record_export`.
+what a command hands out (``--out`` file or screen) is recorded by :func:`record_export`.
 """
 
 from __future__ import annotations
@@ -66,19 +66,22 @@ def output_path(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
         return value
     from workbench.outputs import destination
 
-    return destination(current_user(ctx), value, ctx.command_path.partition(" ")[2] or ctx.command_path)
+    names, level = [], ctx
+    while level.parent is not None:  # "wiki build", whatever the program was called (`python -m workbench.cli`)
+        names.append(level.info_name or "")
+        level = level.parent
+    return destination(current_user(ctx), value, " ".join(reversed(names)))
 
 
 def record_export(ctx: typer.Context, out: Path | None, format: Any, rows: int, *, indicator: str | None = None,
                   filters: Mapping[str, Sequence[str]] | None = None, **fields: Any) -> None:
-    """Write the audit line of a file written with --out (nothing for the screen), under the command's user.
+    """Write the audit line of what a command handed out, under the command's user: a file written with
+    --out, or the screen (`destination` ``stdout``) — a figure printed is as served as a figure saved.
 
-    `rows` counts what the file holds (rows, checks, pages, cells); `destination` is the path written.
+    `rows` counts what was written (rows, checks, pages, cells); `destination` is the path written.
     """
-    if out is None:
-        return
     from workbench import audit
     from workbench.warehouse import UserContext
 
     audit.export(current_user(ctx) or UserContext(), indicator=indicator, format=getattr(format, "value", format),
-                 rows=rows, filters=filters, destination=str(out), **fields)
+                 rows=rows, filters=filters, destination="stdout" if out is None else str(out), **fields)

@@ -1,4 +1,4 @@
-"""`workbench audit tail|search`: read the append-only audit log."""
+"""`workbench audit tail|search|verify|reset`: read the hash-chained audit log, check it, restart a broken chain."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _show(events: list[dict], format: OutputFormat) -> None:
     if format is OutputFormat.json:
         emit_json(events)
         return
-    frame = pd.DataFrame(events)
+    frame = pd.DataFrame(events).drop(columns=["prev", "hash"], errors="ignore")  # the chain: see `audit verify`
     if not frame.empty:
         frame = frame.astype(str)
     emit(frame, format, None, {"evenements": len(events)}, title="Journal d'audit")
@@ -56,3 +56,31 @@ def search(
     from workbench import audit
 
     _show(audit.search(user=user, event=event, since=since), format)
+
+
+@app.command("verify")
+def verify(format: FormatOption = OutputFormat.table) -> None:
+    """Vérifie la chaîne du journal : trous, lignes modifiées, troncature, lignes incomplètes (code 1 si rompue)."""
+    from workbench import audit
+
+    report = audit.verify()
+    if format is OutputFormat.json:
+        emit_json(report.to_dict())
+    else:
+        typer.echo(report.text())
+    if not report.intact:
+        raise typer.Exit(1)
+
+
+@app.command("reset")
+def reset(
+    ctx: typer.Context,
+    reason: Annotated[str, typer.Option("--raison", "--reason", help="Pourquoi la chaîne est recommencée (obligatoire).")],
+) -> None:
+    """Ouvre une nouvelle chaîne après une rupture constatée par `audit verify` (le journal rompu est conservé)."""
+    from workbench import audit
+    from workbench.commands import current_user
+    from workbench.warehouse import UserContext
+
+    genesis = audit.reset(current_user(ctx) or UserContext(), reason)
+    typer.echo(f"Nouvelle chaîne {genesis['chain']} ouverte ; journal rompu conservé : {genesis.get('archive') or 'absent'}.")

@@ -110,6 +110,10 @@ def register(app: typer.Typer) -> None:
         notebooks.validate(found, values)  # names and types first: a typo never triggers a demo build
         ensure_data(ctx.obj["catalog"])
         result = notebooks.run(found, values, out, catalog=ctx.obj["catalog"], wiki=wiki, html=html)
+        for written in (result.notebook_path, result.html_path):
+            if written:  # the outputs hold the kernel's figures: audited as handed out
+                record_export(ctx, written, written.suffix.lstrip("."), 1, what=f"notebook run {template}",
+                              surface="notebook", params=values)
         typer.echo(f"Notebook exécuté : {result.notebook_path}")
         if result.html_path:
             typer.echo(f"Rapport HTML : {result.html_path}")

@@ -67,8 +67,11 @@ def _build(
             warehouse = open_catalog(catalog=(ctx.obj or {}).get("catalog"), user=_reader(ctx, no_policy))
         except UserError as error:
             raise UserError(f"{error} (ou --sans-donnees pour un site sans valeurs)") from None
-    written = build_site(dictionary, out, warehouse)
-    record_export(ctx, out, "html", len(written), what="wiki build")
+    from workbench import audit
+
+    with audit.surface("site"):  # the figures of the pages are audited as served by the static site
+        written = build_site(dictionary, out, warehouse)
+    record_export(ctx, out, "html", len(written), what="wiki build", surface="site")
     typer.echo(f"Site écrit dans {out} : {len(written)} pages (ouvrir {out / 'index.html'})")
 
 

@@ -351,7 +351,8 @@ def _audit(warehouse: Any, definition: IndicatorDefinition, request: Request, ce
     from workbench import audit
 
     audit.write("indicator", user, indicator=definition.id, by=list(request.by), filters=dict(request.filters),
-                period=f"{request.start:%Y-%m}/{request.end:%Y-%m}", cells=cells, masked=0, policy=False)
+                period=f"{request.start:%Y-%m}/{request.end:%Y-%m}", cells=cells, masked=0, policy=False,
+                snapshot=getattr(warehouse, "snapshot_id", None))
 
 
 def compute_by_id(indicator_id: str, warehouse: Any, dictionary: Any, **request: Any) -> IndicatorResult:
