@@ -1,6 +1,6 @@
 """`workbench indicators list|show|compute|check`: the dictionary from the command line.
 
-The pages are read from the wiki (``--wiki``, ``$WORKBENCH_WIKI`` or ``./wiki``)
+The pages are read from the wiki (``--wiki``, ``$WORKBENCH_WIKI``, ``./wiki`` or the package's copy)
 and computed by the engine on the catalogue's warehouse, so the figures are
 the same as on the dashboards and the static site.
 """
@@ -19,7 +19,7 @@ from workbench.output import OutputFormat, emit, emit_json
 
 WikiOption = Annotated[
     Optional[Path],
-    typer.Option("--wiki", help="Dossier du wiki (défaut : $WORKBENCH_WIKI ou ./wiki)."),
+    typer.Option("--wiki", help="Dossier du wiki (défaut : $WORKBENCH_WIKI, ./wiki, sinon celui du paquet installé)."),
 ]
 ByOption = Annotated[str, typer.Option("--by", help="Dimensions séparées par des virgules, ex. hospital,month.")]
 FromOption = Annotated[Optional[str], typer.Option("--from", help="Premier mois (AAAA-MM).")]
@@ -32,7 +32,7 @@ VersionOption = Annotated[Optional[str], typer.Option("--version", help="Version
 
 
 def wiki_folder(ctx: typer.Context, explicit: Path | None) -> Path:
-    """The wiki: the command's --wiki, else the group's --wiki, else $WORKBENCH_WIKI or ./wiki."""
+    """The wiki: the command's --wiki, else the group's --wiki, else `paths.wiki_path`'s order."""
     from workbench import paths
 
     obj = ctx.obj or {}

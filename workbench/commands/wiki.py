@@ -42,7 +42,9 @@ def _reader(ctx: typer.Context, no_policy: bool) -> Any:  # -> UserContext | Non
 def _build(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Dossier du site à produire.", callback=output_path)] = Path("site"),
-    wiki: Annotated[Optional[Path], typer.Option("--wiki", help="Dossier du wiki (défaut : $WORKBENCH_WIKI ou ./wiki).")] = None,
+    wiki: Annotated[Optional[Path], typer.Option(
+        "--wiki", help="Dossier du wiki (défaut : $WORKBENCH_WIKI, ./wiki, sinon celui du paquet installé).",
+    )] = None,
     no_data: Annotated[bool, typer.Option("--sans-donnees", help="Sans entrepôt : pas de tableau de valeurs.")] = False,
     no_policy: Annotated[bool, typer.Option(
         "--sans-politique",
