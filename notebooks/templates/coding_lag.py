@@ -18,7 +18,7 @@
 
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
-wiki: str = ""  # dossier du wiki (vide : $WORKBENCH_WIKI ou ./wiki)
+wiki: str = ""  # dossier du wiki (vide : $WORKBENCH_WIKI, ./wiki, sinon celui du paquet installé)
 hospital: str = ""  # code de l'hôpital (vide : tout l'AP-HP)
 start: str = ""  # premier mois de sortie (AAAA-MM) ; vide : 12 mois avant la fin
 end: str = ""  # dernier mois de sortie (AAAA-MM) ; vide : mois de l'extraction

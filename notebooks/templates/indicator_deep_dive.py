@@ -18,7 +18,7 @@
 
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
-wiki: str = ""  # dossier du wiki (vide : $WORKBENCH_WIKI ou ./wiki)
+wiki: str = ""  # dossier du wiki (vide : $WORKBENCH_WIKI, ./wiki, sinon celui du paquet installé)
 indicator: str = "nb_sejours"  # identifiant de l'indicateur
 by: list[str] = ["month", "hospital"]  # ventilation (hospital, pole, service, uf, month, quarter, year, stay_type, visit_type, age_band, sex)
 start: str = ""  # premier mois (AAAA-MM) ; vide : 12 mois avant la fin

@@ -18,7 +18,7 @@
 
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
-wiki: str = ""  # dossier du wiki (vide : $WORKBENCH_WIKI ou ./wiki)
+wiki: str = ""  # dossier du wiki (vide : $WORKBENCH_WIKI, ./wiki, sinon celui du paquet installé)
 hospital: str = ""  # code de l'hôpital (vide : tout l'AP-HP)
 year: int = 0  # année de sortie des séjours (0 : dernière année complète avant l'extraction)
 source: str = "AREM"  # source des diagnostics principaux (ORBIS ou AREM)
