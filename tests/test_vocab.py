@@ -41,9 +41,9 @@ def test_loaders_return_copies(vocab_dir):
     first = vocab.ccam(vocab_dir)
     first.loc[0, "code"] = "CHANGED"
     assert vocab.ccam(vocab_dir).loc[0, "code"] == "AAFA001"
-    codable = vocab.cim10_codable(vocab_dir)
-    codable.drop(codable.index, inplace=True)
-    assert len(vocab.cim10_codable(vocab_dir)) > 10_000
+    whole = vocab.cim10(vocab_dir)
+    del whole["label"]  # in place, on the returned object itself: the cached frame must not lose it
+    assert "label" in vocab.cim10(vocab_dir).columns and len(vocab.cim10_codable(vocab_dir)) > 10_000
 
 
 def test_missing_file_names_it(tmp_path, vocab_dir):
