@@ -278,12 +278,16 @@ def _write_all(descriptor: int, data: bytes) -> None:
 
 
 def _save_head(path: Path, head: Head) -> None:
-    """Replace the sidecar atomically (temporary file, fsync, rename): never half a high-water mark."""
+    """Replace the sidecar atomically (temporary file, rename): never half a high-water mark.
+
+    Not fsynced (the log is): a crash can leave the previous sidecar, which
+    lags behind the log — accepted by the next writer and noted by `verify` —
+    while ext4 and XFS flush a file renamed over another before the rename.
+    """
     temporary = path.with_name(path.name + ".tmp")
     descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         _write_all(descriptor, json.dumps(asdict(head)).encode("utf-8"))
-        os.fsync(descriptor)
     finally:
         os.close(descriptor)
     os.replace(temporary, path)
@@ -378,7 +382,7 @@ def _append_line(descriptor: int, path: Path, data: bytes, size: int) -> None:
     torn = size > 0 and os.pread(descriptor, 1, size - 1) != b"\n"
     try:
         _write_all(descriptor, (b"\n" if torn else b"") + data)
-        os.fsync(descriptor)
+        os.fdatasync(descriptor)  # the record and the file's new size are on disk before the result is returned
     except OSError as error:
         with contextlib.suppress(OSError):
             os.ftruncate(descriptor, size)  # no torn record left behind
