@@ -85,8 +85,10 @@ def _login_options() -> dict[str, Any]:
     """
     import secrets
 
-    from dashboards.auth import WorkbenchAuthProvider, access_file
+    from dashboards.auth import SESSION_COOKIE, WorkbenchAuthProvider, access_file
 
     if access_file() is None:
         return {}
-    return {"auth_provider": WorkbenchAuthProvider(), "cookie_secret": secrets.token_urlsafe(32)}
+    # the session id never goes into the pages' session tokens (scripts of the page can read those)
+    return {"auth_provider": WorkbenchAuthProvider(), "cookie_secret": secrets.token_urlsafe(32),
+            "exclude_cookies": [SESSION_COOKIE]}

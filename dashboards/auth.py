@@ -53,6 +53,7 @@ PROXIES_VARIABLE = "WORKBENCH_TRUSTED_PROXIES"
 IDLE_VARIABLE = "WORKBENCH_SESSION_IDLE_MINUTES"
 LIFETIME_VARIABLE = "WORKBENCH_SESSION_MAX_HOURS"
 SESSION_COOKIE = "wb_session"
+PAGE_COOKIE = "wb_page"
 LOGIN_CSRF_COOKIE = "wb_login_csrf"
 CSRF_FIELD = "csrf"
 REFUSED = "Identifiant ou mot de passe incorrect."
@@ -198,12 +199,13 @@ ACCOUNT_THROTTLE = LoginThrottle(MAX_ACCOUNT_FAILURES)
 
 @dataclass
 class Session:
-    """One logged-in browser: whose it is, its CSRF token, when it started and was last used."""
+    """One logged-in browser: whose it is, its CSRF token and page key, when it started and was last used."""
 
     user: str
     csrf: str
     started: float
     seen: float
+    page: str = ""
 
 
 class SessionStore:
@@ -218,57 +220,78 @@ class SessionStore:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.idle, self.lifetime, self.clock = idle, lifetime, clock
         self._sessions: dict[str, Session] = {}
+        self._pages: dict[str, str] = {}
         self._lock = threading.Lock()
 
     @staticmethod
     def _key(session_id: str) -> str:
         return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
-    def open(self, user: str) -> str:
-        """A new session for `user`; returns the id to put in the cookie."""
-        session_id = secrets.token_urlsafe(32)
+    def open(self, user: str) -> tuple[str, str]:
+        """A new session for `user`: (session id, page key), the values of the two cookies.
+
+        The page key identifies the session inside the pages only (Bokeh copies
+        the cookies it is given into each page's session token, readable by the
+        page's scripts): it never authenticates an HTTP request or a websocket,
+        which need the session id, kept out of the tokens.
+        """
+        session_id, page = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self.clock()
+        key = self._key(session_id)
         with self._lock:
             self._sweep(now)
-            self._sessions[self._key(session_id)] = Session(user, secrets.token_urlsafe(32), now, now)
-        return session_id
+            self._sessions[key] = Session(user, secrets.token_urlsafe(32), now, now, page)
+            self._pages[page] = key
+        return session_id, page
 
     def _alive(self, session: Session, now: float) -> bool:
         return now - session.seen < self.idle() and now - session.started < self.lifetime()
 
+    def _drop(self, key: str) -> Session:
+        session = self._sessions.pop(key)
+        self._pages.pop(session.page, None)
+        return session
+
     def _sweep(self, now: float) -> None:
         for key in [key for key, session in self._sessions.items() if not self._alive(session, now)]:
-            del self._sessions[key]
+            self._drop(key)
 
-    def get(self, session_id: str | None, touch: bool = True) -> Session | None:
-        """The live session of an id (its use time renewed when `touch`), or None: unknown, revoked or expired."""
-        if not session_id:
-            return None
+    def _get(self, key: str | None, touch: bool) -> Session | None:
         now = self.clock()
-        key = self._key(session_id)
         with self._lock:
-            session = self._sessions.get(key)
+            session = self._sessions.get(key or "")
             if session is None:
                 return None
             if not self._alive(session, now):
-                del self._sessions[key]
+                self._drop(key or "")
                 return None
             if touch:
                 session.seen = now
             return session
+
+    def get(self, session_id: str | None, touch: bool = True) -> Session | None:
+        """The live session of an id (its use time renewed when `touch`), or None: unknown, revoked or expired."""
+        return self._get(self._key(session_id), touch) if session_id else None
+
+    def by_page(self, page: str | None, touch: bool = True) -> Session | None:
+        """The live session of a page key (a page's callbacks), or None."""
+        with self._lock:
+            key = self._pages.get(page or "")
+        return self._get(key, touch) if key else None
 
     def revoke(self, session_id: str | None) -> Session | None:
         """End a session (logout); returns it when it was live."""
         if not session_id:
             return None
         with self._lock:
-            return self._sessions.pop(self._key(session_id), None)
+            key = self._key(session_id)
+            return self._drop(key) if key in self._sessions else None
 
     def keep_users(self, users: set[str]) -> list[str]:
         """Revoke the sessions of every account not in `users` (removed from access.yaml); their names."""
         with self._lock:
             gone = [key for key, session in self._sessions.items() if session.user not in users]
-            return sorted({self._sessions.pop(key).user for key in gone})
+            return sorted({self._drop(key).user for key in gone})
 
     def users(self) -> set[str]:
         with self._lock:
@@ -337,10 +360,10 @@ class LiveAccess:
 ACCESS = LiveAccess()
 
 
-def session_user(session_id: str | None, touch: bool = True) -> Session | None:
-    """The live session of an id whose account still exists in access.yaml, else None."""
+def session_user(session_id: str | None, touch: bool = True, page: str | None = None) -> Session | None:
+    """The live session of an id (or of a page key) whose account still exists in access.yaml, else None."""
     path = access_file()
-    session = SESSIONS.get(session_id, touch=touch)
+    session = SESSIONS.by_page(page, touch=touch) if page is not None else SESSIONS.get(session_id, touch=touch)
     if session is None or path is None:
         return None
     if session.user not in ACCESS.current(path).users:
@@ -389,8 +412,10 @@ class WorkbenchLoginHandler(BasicLoginHandler):
             ACCOUNT_THROTTLE.clear(account)
             PAIR_THROTTLE.clear(pair)
             SESSIONS.revoke(self.get_cookie(SESSION_COOKIE))  # a new id at every login: no session fixation
-            self.set_cookie(SESSION_COOKIE, SESSIONS.open(username), **cookie_options(self.request))
-            self.clear_cookie(LOGIN_CSRF_COOKIE, path="/")
+            session_id, page = SESSIONS.open(username)
+            self.set_cookie(SESSION_COOKIE, session_id, **cookie_options(self.request))
+            self.set_cookie(PAGE_COOKIE, page, **cookie_options(self.request))
+            self.clear_cookie(LOGIN_CSRF_COOKIE, **cookie_options(self.request, "Strict"))
             self.redirect(_validate_next_url(self.get_cookie("next_url", state.base_url)) or "/")
         else:
             ACCOUNT_THROTTLE.failed(account)
@@ -414,14 +439,18 @@ class WorkbenchLogoutHandler(tornado.web.RequestHandler):
         session = SESSIONS.get(session_id, touch=False)
         sent = self.get_argument(CSRF_FIELD, "")
         if session is None:
-            self.clear_cookie(SESSION_COOKIE, path="/")
+            self._clear()
             self.redirect(f"{self._login_endpoint}?error=expiree")
             return
         if not (sent and hmac.compare_digest(session.csrf, sent)):
             raise tornado.web.HTTPError(403)
         SESSIONS.revoke(session_id)
-        self.clear_cookie(SESSION_COOKIE, path="/")
+        self._clear()
         self.redirect(f"{self._login_endpoint}?error=deconnecte")
+
+    def _clear(self) -> None:
+        for name in (SESSION_COOKIE, PAGE_COOKIE):
+            self.clear_cookie(name, **cookie_options(self.request))
 
 
 class WorkbenchAuthProvider(BasicAuthProvider):

@@ -80,7 +80,7 @@ def current_user() -> Any | None:
     path = auth.access_file()
     if path is None:
         return None
-    session = auth.session_user((pn.state.cookies or {}).get(auth.SESSION_COOKIE))
+    session = auth.session_user(None, page=(pn.state.cookies or {}).get(auth.PAGE_COOKIE, ""))
     if session is None:
         raise UserError("session expirée, fermée ou compte retiré : reconnectez-vous")
     from workbench.access import user_context
@@ -318,7 +318,7 @@ def _account() -> pn.pane.HTML | None:
         return None
     if user is None:
         return None
-    session = auth.SESSIONS.get((pn.state.cookies or {}).get(auth.SESSION_COOKIE), touch=False)
+    session = auth.SESSIONS.by_page((pn.state.cookies or {}).get(auth.PAGE_COOKIE), touch=False)
     perimeter = ", ".join(sorted(user.perimeter)) or "tout l'entrepôt"
     escape = html.escape
     form = ("" if session is None else

@@ -57,13 +57,22 @@ class Reply:
 
 
 def http(url: str, method: str, path: str, *, client: str = "127.0.0.1", body: dict[str, str] | None = None,
-         cookies: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> Reply:
-    """One request to the server from the loopback address `client` (127.0.0.0/8: each test its own addresses)."""
+         cookies: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+         certificate: Path | None = None) -> Reply:
+    """One request to the server from the loopback address `client` (127.0.0.0/8: each test its own addresses).
+
+    An https `url` is checked against `certificate` (the test's self-signed one)."""
     import http.client
+    import ssl
     import urllib.parse
 
     address = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120, source_address=(client, 0))
+    if address.scheme == "https":
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            address.hostname, address.port, timeout=120, source_address=(client, 0),
+            context=ssl.create_default_context(cafile=str(certificate)))
+    else:
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120, source_address=(client, 0))
     sent = dict(headers or {})
     if cookies:
         sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in cookies.items())
@@ -120,7 +129,8 @@ class Server:
         return self.process.poll() is None
 
 
-def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None, access: Path | None = None) -> Server:
+def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None, access: Path | None = None,
+                 args: tuple[str, ...] = (), scheme: str = "http") -> Server:
     """Start `workbench --catalog CATALOG serve` and return once it listens.
 
     Without `access` the server runs with `--no-auth` (the project's own
@@ -134,7 +144,8 @@ def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None
     environment.pop("WORKBENCH_CATALOG", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "workbench.cli", "--catalog", str(catalog), "serve",
-         "--port", str(port), "--address", "127.0.0.1", *(["--access", str(access)] if access else ["--no-auth"])],
+         "--port", str(port), "--address", "127.0.0.1", *(["--access", str(access)] if access else ["--no-auth"]),
+         *args],
         cwd=PROJECT,
         env=environment,
         stdout=subprocess.PIPE,
@@ -143,7 +154,7 @@ def start_server(catalog: Path, log_name: str, env: dict[str, str] | None = None
         start_new_session=True,
         preexec_fn=_die_with_parent,
     )
-    server = Server(url=f"http://127.0.0.1:{port}", pid=process.pid, process=process)
+    server = Server(url=f"{scheme}://127.0.0.1:{port}", pid=process.pid, process=process)
     ready = threading.Event()
     ARTIFACTS.mkdir(exist_ok=True)
     log_path = ARTIFACTS / f"{log_name}.server.log"

@@ -166,7 +166,9 @@ def test_html_in_a_wiki_page_does_not_run_in_the_dictionary_nor_in_pilotage(page
         assert images.count() >= 1  # the markup is shown as harmless images: nothing was lost but the handlers
         assert all(images.nth(k).get_attribute("onerror") is None for k in range(images.count()))
     assert page.locator(".wb-wiki-body script").count() == 0
-    page.locator(".tabulator-cell", has_text="Création de l'indicateur").first.wait_for()
+    cell = page.locator(".tabulator-cell", has_text="Création de l'indicateur").first
+    cell.wait_for()
+    assert "onerror" in cell.inner_text() and cell.locator("img").count() == 0  # a table cell shows markup as text
     page.goto(server.url + "/pilotage?cartes=nb_sejours&indicateur=nb_sejours")
     page.wait_for_function(BOKEH_IDLE)
     expect(kpi(page, "nb_sejours")).to_contain_text("Nombre de séjours")
@@ -208,6 +210,23 @@ def test_every_response_carries_the_csp_and_x_frame_options(page: Any, server: S
     assert scripts and all(f'nonce="{nonce}"' in tag for tag in scripts)
 
 
+def test_the_session_id_never_reaches_the_pages_scripts(page: Any, server: Server) -> None:
+    """Bokeh copies cookies into each page's session token, which the page's scripts can read: the HttpOnly
+    session id is kept out of it; only the page key is there, which no HTTP request or websocket accepts."""
+    from bokeh.util.token import get_token_payload
+
+    sign_in(page, server, "/catalogue", "pilotage", "pilotage-demo")
+    cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
+    assert {"wb_session", "wb_page"} <= set(cookies)
+    body = http(server.url, "GET", "/catalogue", client="127.0.4.2", cookies=cookies).body
+    (token,) = set(re.findall(r'"token":\s*"([^"]+)"', body))
+    carried = get_token_payload(token)["cookies"]
+    assert carried.get("wb_page") == cookies["wb_page"] and "wb_session" not in carried
+    assert cookies["wb_session"] not in body
+    with_page_key_only = http(server.url, "GET", "/catalogue", client="127.0.4.2", cookies={"wb_page": cookies["wb_page"]})
+    assert sent_to_login(with_page_key_only)
+
+
 # --------------------------------------------------------------------------- sessions (finding 8)
 
 
@@ -234,12 +253,37 @@ def test_session_cookie_flags_over_http_and_through_a_trusted_tls_proxy(server: 
     assert "secure" not in spoofed.cookies["wb_session"].lower()
 
 
-def login_reply(server: Server, client: str, headers: dict[str, str] | None = None) -> Any:
-    form = http(server.url, "GET", "/login", client=client, headers=headers)
+def login_reply(server: Server, client: str, headers: dict[str, str] | None = None,
+                certificate: Path | None = None) -> Any:
+    form = http(server.url, "GET", "/login", client=client, headers=headers, certificate=certificate)
     token = re.search(r'name="csrf" value="([^"]+)"', form.body).group(1)
-    return http(server.url, "POST", "/login", client=client, headers=headers,
+    return http(server.url, "POST", "/login", client=client, headers=headers, certificate=certificate,
                 body={"username": "pilotage", "password": "pilotage-demo", "csrf": token},
                 cookies={"wb_login_csrf": cookie_value(form.cookies["wb_login_csrf"])})
+
+
+def test_served_over_tls_every_cookie_is_secure(served: dict[str, Path], tmp_path: Path) -> None:
+    """`workbench serve --tls-cert --tls-key`: HTTPS, Secure cookies and HSTS, the CSP unchanged."""
+    import subprocess
+
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True)
+    env = {"WORKBENCH_STATE": str(tmp_path / "state"), "WORKBENCH_WIKI": str(served["wiki"])}
+    running = start_server(served["catalog"], "test_web_tls", env=env, access=served["access"],
+                           args=("--tls-cert", str(certificate), "--tls-key", str(key)), scheme="https")
+    try:
+        reply = login_reply(running, "127.0.5.5", certificate=certificate)
+        assert reply.status == 302
+        for header in reply.cookies.values():
+            assert "; secure" in header.lower() and "httponly" in header.lower()
+        page = http(running.url, "GET", "/pilotage", client="127.0.5.5", certificate=certificate,
+                    cookies={"wb_session": cookie_value(reply.cookies["wb_session"])})
+        assert page.status == 200 and page.headers["Strict-Transport-Security"].startswith("max-age=")
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    finally:
+        stop_server(running)
 
 
 def test_logout_is_a_post_with_the_sessions_token_and_revokes_the_session(page: Any, server: Server) -> None:
@@ -263,20 +307,22 @@ def test_sessions_expire_after_inactivity_and_after_their_lifetime() -> None:
 
     now = [0.0]
     store = SessionStore(idle=lambda: 1800.0, lifetime=lambda: 43200.0, clock=lambda: now[0])
-    first = store.open("a")
+    first, _ = store.open("a")
     now[0] = 1799.0
     assert store.get(first).user == "a"  # used: renewed until 3599
     now[0] = 3598.0
     assert store.get(first) is not None
     now[0] = 5399.0
     assert store.get(first) is None  # 30 minutes without use
-    second = store.open("b")
-    for _ in range(30):  # used every 25 minutes, still ends 12 hours after login
+    second, page = store.open("b")
+    assert store.by_page(page).user == "b"
+    alive = []
+    for _ in range(30):  # used every 25 minutes, it still ends 12 hours after login (43,200 s: between 28 and 29)
         now[0] += 1500.0
-        alive = store.get(second) is not None
-    assert not alive and now[0] - 5399.0 > 43200.0
-    third = store.open("c")
-    assert store.revoke(third).user == "c" and store.get(third) is None
+        alive.append(store.get(second) is not None)
+    assert alive == [True] * 28 + [False] * 2
+    third, page = store.open("c")
+    assert store.revoke(third).user == "c" and store.get(third) is None and store.by_page(page) is None
     assert store.keep_users({"b"}) == [] and store.users() == set()
 
 
