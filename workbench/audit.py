@@ -441,13 +441,14 @@ def _append(body: dict[str, Any]) -> dict[str, Any]:
                 raise _broken(path, f"journal absent alors que le registre annonce {head.seq + 1} "
                                     "enregistrement(s)") from None
             descriptor = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        original = os.fstat(descriptor).st_size
         try:
             identity = _identity_of(descriptor)
             size = identity[2]
             if head is None:
                 head = _first_head(descriptor, path, size)
                 _save(head_file, head)
-                size = os.fstat(descriptor).st_size
+                size = original = os.fstat(descriptor).st_size  # the chain exists now: a failure keeps it
                 seq, previous = head.seq, head.hash
             else:
                 last = _known_tail(path, descriptor, identity, head)
@@ -458,6 +459,10 @@ def _append(body: dict[str, Any]) -> dict[str, Any]:
             new = Head(seq + 1, _digest(data[:-1]), head.chain, identity[2])
             _save(head_file, new)
             _TAIL[path] = (identity, new, identity[2] - len(data))
+        except AuditError:
+            with contextlib.suppress(OSError):  # the request is not served: no record of it (nor a genesis alone)
+                os.ftruncate(descriptor, original)
+            raise
         finally:
             os.close(descriptor)
     return json.loads(data)

@@ -230,6 +230,40 @@ def test_a_failed_write_leaves_no_torn_record_and_the_query_is_not_answered(stat
     assert done.returncode == 0, done.stderr
 
 
+@pytest.fixture()
+def full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A state folder on a real 64 KB tmpfs (the tests run as root), to be filled up by the test."""
+    folder = tmp_path / "petit-disque"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
+    try:
+        monkeypatch.setenv("WORKBENCH_STATE", str(folder))
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_fails_the_query_closed(full_disk: Path, demo_dir: Path) -> None:
+    from workbench.indicators.dictionary import load_dictionary
+    from workbench.indicators.engine import compute
+    from workbench.warehouse import open as open_warehouse
+
+    fill(2)
+    with (full_disk / "remplissage").open("wb", buffering=0) as filler:  # every free byte, as other files would
+        with pytest.raises(OSError, match="No space left"):
+            while True:
+                filler.write(b"x" * 512)
+    size = audit.log_path().stat().st_size
+    warehouse = open_warehouse(demo_dir / "catalog.yaml", user=UserContext(name="dim", role="analyste_dim"))
+    definition = load_dictionary(WIKI).get("nb_sejours").definition
+    with pytest.raises(audit.AuditError, match="écriture impossible"):
+        compute(definition, warehouse, start="2024-01", end="2024-01")
+    assert audit.log_path().stat().st_size == size
+    (full_disk / "remplissage").unlink()  # space again: the chain goes on, intact
+    compute(definition, warehouse, start="2024-01", end="2024-01")
+    assert audit.verify().intact
+
+
 # --------------------------------------------------------------------------- untrusted fields, floods
 
 
