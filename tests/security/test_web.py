@@ -262,6 +262,21 @@ def login_reply(server: Server, client: str, headers: dict[str, str] | None = No
                 cookies={"wb_login_csrf": cookie_value(form.cookies["wb_login_csrf"])})
 
 
+def test_serve_refuses_a_bad_proxy_address_or_half_a_tls_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from workbench.commands.serve import configure_transport
+    from workbench.errors import UserError
+
+    monkeypatch.delenv("WORKBENCH_TRUSTED_PROXIES", raising=False)
+    with pytest.raises(UserError, match="« pas-une-adresse »"):
+        configure_transport(None, None, ["10.0.0.0/8", "pas-une-adresse"])
+    monkeypatch.setenv("WORKBENCH_TRUSTED_PROXIES", "10.0.0.5")
+    with pytest.raises(UserError, match="--tls-key"):
+        configure_transport(tmp_path / "cert.pem", None, None)
+    with pytest.raises(UserError, match="introuvable"):
+        configure_transport(tmp_path / "cert.pem", tmp_path / "key.pem", None)
+    assert configure_transport(None, None, None) is None
+
+
 def test_served_over_tls_every_cookie_is_secure(served: dict[str, Path], tmp_path: Path) -> None:
     """`workbench serve --tls-cert --tls-key`: HTTPS, Secure cookies and HSTS, the CSP unchanged."""
     import subprocess
