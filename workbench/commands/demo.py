@@ -42,12 +42,13 @@ def demo(
     extraction_date: Annotated[str, typer.Option("--extraction-date", help="Date d'extraction AAAA-MM-JJ (le « maintenant » de l'entrepôt).")] = "2026-10-31",
 ) -> None:
     """Construit l'entrepôt de démonstration synthétique (format AP-HP), avec ses défauts documentés."""
-    from workbench.commands import require_admin
+    from workbench.commands import record_export, require_admin
     from workbench.demo import build_demo
 
     require_admin(ctx, "demo", "écrit un entrepôt et son catalogue sur le serveur : réservée au rôle admin")
 
     database = build_demo(out, patients=patients, seed=seed, vocab=vocab, extraction_date=_extraction_date(extraction_date), progress=True)
+    record_export(ctx, database, "duckdb", patients, what="demo", seed=seed)
     typer.echo(_summary(database))
 
 
