@@ -29,6 +29,10 @@ def _tables_summary(handle: Any) -> pd.DataFrame:
     rows = []
     for name in sorted(handle.tables):
         info = handle.catalog.tables[name]
+        if not handle.readable(name):  # listed and marked, as `catalog list` does, instead of failing the list
+            rows.append({"table": name, "description": info.description, "source": info.source_system,
+                         "lignes": None, "premiere_date": None, "derniere_date": None})
+            continue
         date_column = info.date_column
         table = handle.table(name)
         metrics: dict[str, Any] = {"lignes": table.count()}
@@ -40,7 +44,7 @@ def _tables_summary(handle: Any) -> pd.DataFrame:
             "table": name, "description": info.description, "source": info.source_system, "lignes": int(counted["lignes"]),
             "premiere_date": counted.get("premiere_date"), "derniere_date": counted.get("derniere_date"),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, dtype=object)  # a refused table's count stays None, the others plain ints
 
 
 def tables_summary(scope: c.Scope | None = None) -> pd.DataFrame:
@@ -82,8 +86,9 @@ def tables_html(summary: pd.DataFrame) -> str:
     rows = "".join(
         f'<tr data-table="{escape(r.table)}"><td><code>{escape(r.table)}</code></td><td>{escape(r.description)}</td>'
         f"<td>{escape(r.source)}</td>"
-        f'<td class="wb-count" data-count="{r.lignes}" style="text-align:right">{c.french_number(r.lignes)}</td>'
-        f"<td>{_date(r.premiere_date)}</td><td>{_date(r.derniere_date)}</td></tr>"
+        + (f'<td class="wb-count" data-count="{r.lignes}" style="text-align:right">{c.french_number(r.lignes)}</td>'
+           if r.lignes is not None else '<td class="wb-count wb-refused"><i>accès refusé</i></td>')
+        + f"<td>{_date(r.premiere_date)}</td><td>{_date(r.derniere_date)}</td></tr>"
         for r in summary.itertuples()
     )
     return (

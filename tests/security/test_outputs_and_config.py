@@ -220,6 +220,32 @@ def test_finding_9_catalogue_examples_are_never_stored_and_stay_in_the_perimeter
     refused_cleanly(run("catalog", "show", "person", role="referent_pilotage", config=config), "accès refusé")
 
 
+def test_finding_9_the_catalogue_page_of_a_clinician_lists_his_tables_and_marks_the_rest(
+        browser, accounts: Path, demo_dir: Path, state: Path) -> None:
+    """The page's table list failed for him as `catalog list` did (person_identity refused): now his counts,
+    and the identity table marked."""
+    from playwright.sync_api import expect
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dashboards"))  # the served-app helpers
+    from dashboard_support import log_in, start_server, stop_server
+
+    with duckdb.connect(str(demo_dir / "eds.duckdb"), read_only=True) as con:
+        my_stays = len(con.execute(PERIMETER_STAYS.format(codes=f"'{CARDIO}'")).fetchall())
+    server = start_server(demo_dir / "catalog.yaml", "test_outputs_and_config_catalogue",
+                          env={"WORKBENCH_STATE": str(state)}, access=accounts)
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.url}/catalogue")
+        log_in(page, "h2.clinicien", PASSWORD)
+        listing = page.locator(".wb-table-list")
+        expect(listing.locator('tr[data-table="person_identity"]')).to_contain_text("accès refusé", timeout=180_000)
+        expect(listing.locator('tr[data-table="visit_occurrence"] .wb-count')).to_have_attribute(
+            "data-count", str(my_stays))
+    finally:
+        page.close()
+        stop_server(server)
+
+
 # ----------------------------------------------------------------- finding 9: problem reports
 
 
