@@ -10,7 +10,10 @@ folder) turns login on. What this module guarantees:
   session ends at logout (revoked: replaying the old cookie shows the login
   page), after ``$WORKBENCH_SESSION_IDLE_MINUTES`` (30) minutes without a
   request or a page callback, and after ``$WORKBENCH_SESSION_MAX_HOURS`` (12)
-  hours in any case. A new id is issued at every login (no fixation).
+  hours in any case. A new id is issued at every login (no fixation). The
+  pages find their session by a second value, the page key (``wb_page``):
+  Bokeh copies cookies into each page's session token, readable by the page's
+  scripts, so the session id is excluded from those tokens.
 - **CSRF.** The login form carries a token also set in a ``SameSite=Strict``
   cookie (double submit); logout is a POST whose token is the session's own.
   A GET on /logout is refused (405).
@@ -366,8 +369,9 @@ def session_user(session_id: str | None, touch: bool = True, page: str | None = 
     session = SESSIONS.by_page(page, touch=touch) if page is not None else SESSIONS.get(session_id, touch=touch)
     if session is None or path is None:
         return None
-    if session.user not in ACCESS.current(path).users:
-        SESSIONS.keep_users(set(ACCESS.current(path).users))
+    users = set(ACCESS.current(path).users)
+    if session.user not in users:  # removed before this server first read the file: revoked now
+        SESSIONS.keep_users(users)
         return None
     return session
 
