@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,24 @@ from workbench import paths
 
 DEMO_PATIENTS = 2_000
 DEMO_SEED = 42
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One state folder (audit log, quality runs, reports) for the whole session, never the project's `.workbench/`.
+
+    The audit log is a hash chain that refuses to go on after a truncation, so a
+    test must not share it with a developer's own runs; tests that need a fresh
+    log still set ``WORKBENCH_STATE`` themselves. Subprocesses inherit it.
+    """
+    folder = tmp_path_factory.mktemp("state")
+    previous = os.environ.get("WORKBENCH_STATE")
+    os.environ["WORKBENCH_STATE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("WORKBENCH_STATE", None)
+    else:
+        os.environ["WORKBENCH_STATE"] = previous
 
 
 @pytest.fixture(scope="session")
