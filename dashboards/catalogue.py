@@ -56,20 +56,18 @@ def tables_summary(scope: c.Scope | None = None) -> pd.DataFrame:
                     lambda summary: {"what": "tables_summary", "rows": len(summary)})
 
 
-@pn.cache(max_items=8)
-def _volumes(catalog: str, policy: str, snapshot: str, start: str, end: str) -> pd.DataFrame:
-    """Monthly rows per canonical view and hospital, zeros included (a stopped feed is a 0)."""
+def volumes(months: int = 60) -> pd.DataFrame:
+    """Monthly rows per canonical view and hospital, zeros included (a stopped feed is a 0); shared by the
+    sessions of one policy and snapshot, each serve audited."""
+    from dashboards.pilotage import last_complete_month, shift_month
     from workbench.analysis import completeness_over_time, monthly_volumes
 
-    return completeness_over_time(monthly_volumes(c.warehouse(), start, end))
-
-
-def volumes(months: int = 60) -> pd.DataFrame:
-    from dashboards.pilotage import last_complete_month, shift_month
-
-    handle = c.warehouse()
-    end = shift_month(last_complete_month(getattr(handle, "extraction_date", None)), 1)
-    return _volumes(str(c.catalog_path()), c.policy(), str(handle.snapshot_id), shift_month(end, -(months - 1)), end)
+    scope = c.Scope(str(c.catalog_path()), c.policy(), c.warehouse(), None)  # no dictionary needed here
+    end = shift_month(last_complete_month(getattr(scope.warehouse, "extraction_date", None)), 1)
+    start = shift_month(end, -(months - 1))
+    return c.served(("volumes", scope.catalog, scope.policy, scope.snapshot, start, end),
+                    lambda: completeness_over_time(monthly_volumes(scope.warehouse, start, end)), scope, "execute",
+                    lambda frame: {"what": "volumes", "period": f"{start}/{end}", "rows": len(frame)})
 
 
 # --------------------------------------------------------------------------- rendering

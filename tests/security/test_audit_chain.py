@@ -350,6 +350,22 @@ def test_a_figure_served_from_the_cache_writes_its_own_line(demo_dir: Path, acce
     assert served[0]["snapshot"] == hit["snapshot"]
 
 
+def test_monthly_volumes_served_again_are_audited_again(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalogue's monthly volumes (rows per view, hospital and month) used to sit in `pn.cache`: a second
+    serve wrote nothing. Login off here: the served user is the local administrator."""
+    from dashboards import catalogue
+    from dashboards import components as c
+
+    monkeypatch.setenv("WORKBENCH_CATALOG", str(demo_dir / "catalog.yaml"))
+    monkeypatch.setattr(c, "RESULTS", type(c.RESULTS)(8))
+    first = catalogue.volumes()
+    assert catalogue.volumes() is first
+    served = [e for e in audit.read() if e.get("what") == "volumes"]
+    assert [(e["event"], e["user"], e["rows"], e["cache"]) for e in served] == [("execute", "local", len(first), True)]
+    computed = [e for e in audit.read() if e["event"] == "execute" and not e.get("cache")]
+    assert computed and {e["user"] for e in computed} == {"local"}
+
+
 def test_the_warm_up_writes_under_the_system_identity(demo_dir: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Nobody asked for the warm-up's figures: none of its lines may name an account (it used to write
