@@ -69,6 +69,8 @@ LOGIN_GLOBAL = 100
 """Failed-login lines written per window over all names and clients (a flood of distinct names)."""
 
 GENESIS = "genesis"
+RESERVED = frozenset({"seq", "time", "event", "role", "as_role", "user_length", "truncated", "prev", "hash"})
+"""Record fields the audit sets itself; `write` refuses them as event fields."""
 ZERO_HASH = "0" * 64
 _HASH_SUFFIX = re.compile(rb', "hash": "([0-9a-f]{64})"\}$')
 _BLOCK = 65_536
@@ -498,6 +500,9 @@ def write(event: str, user: Any = None, **fields: Any) -> dict[str, Any]:
     Raises :class:`AuditError` when the record cannot be written: the caller
     must not hand out the result it was about to audit.
     """
+    reserved = RESERVED.intersection(fields)
+    if reserved:  # a caller's field must never overwrite the chain or the identity
+        raise TypeError(f"audit.write : champ(s) réservé(s) {sorted(reserved)}")
     bounded, cut = _bounded(fields)
     body: dict[str, Any] = {"time": _now(), "event": event, **_identity(user)}
     body["surface"] = bounded.pop("surface", None) or current_surface()

@@ -289,6 +289,13 @@ def test_a_one_megabyte_login_name_is_cut(access_file: Path) -> None:
     assert audit.log_path().stat().st_size < 4_096
 
 
+def test_an_event_field_cannot_overwrite_the_chain_or_the_identity(state: Path) -> None:
+    for field in ("seq", "prev", "hash", "role", "time"):
+        with pytest.raises(TypeError, match="réservé"):
+            audit.write("execute", "mallory", **{field: "0"})
+    assert not audit.log_path().exists()
+
+
 def test_a_long_field_is_cut_and_marked(state: Path) -> None:
     record = audit.write("refused", "bob", value="x" * 50_000, filters={"hospital": ["y" * 5_000] * 1_000})
     assert len(record["value"]) == audit.TEXT_LIMIT + 1 and record["truncated"] is True
