@@ -66,6 +66,7 @@ def serve(port: int, address: str, websocket_origin: list[str], show: bool = Fal
     logging.getLogger("workbench").setLevel(logging.INFO)
     _extension()
     audit.set_default_surface("dashboard")
+    threading.Thread(target=audit.verify_at_start, name="wb-audit-verify", daemon=True).start()
     threading.Thread(target=warm_up, name="wb-warm-up", daemon=True).start()
     secure = {"ssl_certfile": tls[0], "ssl_keyfile": tls[1]} if tls else {}
     try:

@@ -84,6 +84,9 @@ _TAIL: dict[Path, tuple[tuple[int, int, int, int], "Head", int]] = {}
 offset where its line starts. When the file and sidecar still match, nobody touched them since; when others
 only appended, just their lines are checked; otherwise the last `TAIL_WINDOW` bytes are."""
 
+_CONDEMNED: dict[Path, tuple[tuple[int, int], str]] = {}
+"""Logs found broken by `verify_at_start` in this process, by (device, inode): their writes are refused."""
+
 _SURFACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("workbench_audit_surface", default=None)
 _DEFAULT_SURFACE = ["api"]
 
@@ -447,6 +450,9 @@ def _append(body: dict[str, Any]) -> dict[str, Any]:
         try:
             identity = _identity_of(descriptor)
             size = identity[2]
+            condemned = _CONDEMNED.get(path)
+            if condemned is not None and condemned[0] == identity[:2]:
+                raise _broken(path, condemned[1])
             if head is None:
                 head = _first_head(descriptor, path, size)
                 _save(head_file, head)
@@ -855,6 +861,26 @@ def _check_head(report: Report, head: Head | None, walked: _Walked) -> None:
     elif last_seq > head.seq:
         report.notes.append(Finding("retard", f"registre en retard de {last_seq - head.seq} enregistrement(s) "
                                               "(interruption après une écriture) : rattrapé à la prochaine écriture"))
+
+
+def verify_at_start(state: Path | None = None) -> Report:
+    """Verify the whole log (the server calls it at start, off the event loop); when the chain is broken, log
+    an error and refuse this process's writes to that file — writers alone only check its last 256 KB.
+
+    A new chain (`workbench audit reset`, a new file) lifts the refusal.
+    """
+    import logging
+
+    report = verify(state)
+    if not report.intact:
+        path = log_path(state)
+        with contextlib.suppress(FileNotFoundError):  # a missing log is refused by every writer anyway
+            stat = path.stat()
+            _CONDEMNED[path] = ((stat.st_dev, stat.st_ino),
+                                "vérification au démarrage : " + " ; ".join(p.message for p in report.problems[:3]))
+        logging.getLogger("workbench.audit").error("journal d'audit rompu : %s",
+                                                   " ; ".join(p.message for p in report.problems[:3]))
+    return report
 
 
 def reset(user: Any, reason: str, state: Path | None = None) -> dict[str, Any]:

@@ -172,7 +172,26 @@ def test_a_tampered_log_is_reported_writing_refuses_and_reset_starts_a_new_chain
     assert before  # the log existed before the attack
 
 
-def test_reset_is_refused_on_an_intact_chain_and_to_non_admins(state: Path) -> None:
+def test_an_old_edit_is_caught_by_the_servers_check_at_start(state: Path) -> None:
+    """Writers re-check only the last 256 KB; the server verifies the whole log at start and then refuses."""
+    rows = 0
+    while rows == 0 or audit.log_path().stat().st_size < audit.TAIL_WINDOW + 20_000:  # well past the window
+        audit.write("execute", "u", tables=["person"], rows=rows, what="x" * 400)
+        rows += 1
+    lines = audit.log_path().read_bytes().splitlines(keepends=True)
+    assert sum(map(len, lines[2:])) > audit.TAIL_WINDOW
+    lines[1] = lines[1].replace(b'"rows": 0', b'"rows": 9')  # the first record after the genesis
+    audit.log_path().write_bytes(b"".join(lines))
+    assert append_in_subprocess("ailleurs").returncode == 0  # an old edit escapes the writers' check…
+    report = audit.verify_at_start()  # …not the whole-log check the server runs at start
+    assert problem_kinds(report) == ["modification"]
+    with pytest.raises(audit.AuditError, match="vérification au démarrage"):
+        audit.write("execute", "apres", rows=1)
+    assert workbench("audit", "reset", "--raison", "ligne ancienne modifiée").returncode == 0
+    assert audit.write("execute", "apres-reset", rows=1)["seq"] == 1  # a new file: the refusal is lifted
+
+
+def test_reset_is_refused_on_an_intact_chain_and_without_a_reason(state: Path) -> None:
     fill(2)
     done = workbench("audit", "reset", "--raison", "pour voir")
     assert done.returncode == 1 and "chaîne intacte, rien à recommencer" in done.stderr
