@@ -315,6 +315,17 @@ def test_an_event_field_cannot_overwrite_the_chain_or_the_identity(state: Path) 
     assert not audit.log_path().exists()
 
 
+def test_a_login_name_cannot_forge_a_record(access_file: Path) -> None:
+    from workbench.access import authenticate
+
+    forged = 'x"}\n{"seq": 2, "event": "login", "user": "admin", "ok": true}\u2028\r'
+    assert authenticate(forged, "faux", access_file) is None
+    raw = audit.log_path().read_bytes()
+    assert raw.count(b"\n") == 2  # the genesis and one login line
+    (login,) = [e for e in audit.read() if e["event"] == "login"]
+    assert (login["user"], login["ok"]) == (forged, False) and audit.verify().intact
+
+
 def test_a_long_field_is_cut_and_marked(state: Path) -> None:
     record = audit.write("refused", "bob", value="x" * 50_000, filters={"hospital": ["y" * 5_000] * 1_000})
     assert len(record["value"]) == audit.TEXT_LIMIT + 1 and record["truncated"] is True
