@@ -3,19 +3,22 @@
 Every record carries a sequence number (``seq``), the SHA-256 of the previous
 record's line (``prev``) and its own hash (``hash``, the SHA-256 of the line
 without that field), so an edited, deleted or inserted line breaks the chain.
-A sidecar, ``audit.head.json``, holds the last sequence number and line hash
-(rewritten atomically after each append): a log shorter than the sidecar says
-(truncated) or missing while the sidecar exists is an alarm, and writing is
-refused until an administrator runs ``workbench audit verify`` and starts a new
-chain with ``workbench audit reset --raison …`` (the broken log is kept, renamed).
+A sidecar, ``audit.head.json``, holds the last sequence number, line hash and
+log size (rewritten atomically after each append): a log shorter than the
+sidecar says (truncated), different at its end, or missing while the sidecar
+exists is an alarm, and writing is refused until an administrator runs
+``workbench audit verify`` and starts a new chain with ``workbench audit reset
+--raison …`` (the broken log is kept, renamed). Writers re-check the links of
+the last 256 KB whenever the file changed other than by appends; the server
+verifies the whole log at start (:func:`verify_at_start`).
 
 Writers in several threads and processes (CLI runs, the server) serialise on
 an OS lock (``fcntl.flock`` on ``audit.lock``) around "read the last record,
-append, update the sidecar". Each record is written completely and fsynced
-before the caller gets its result; a failed or short write (full disk, file
-size limit) is undone (the file is cut back to its previous size) and raises
-:class:`AuditError`, so the caller fails closed: a result whose audit line
-cannot be written is not handed out.
+append, update the sidecar". Each record is written completely and
+fdatasynced before the caller gets its result; a failed or short write (full
+disk, file size limit) is undone (the file is cut back to its previous size)
+and raises :class:`AuditError`, so the caller fails closed: a result whose
+audit line cannot be written is not handed out, and leaves no record.
 
 Untrusted values are bounded (a user name to 64 characters, any other text to
 1,000, with the original length recorded) and failed logins are rate-limited
