@@ -146,6 +146,9 @@ def test_a_tampered_log_is_reported_writing_refuses_and_reset_starts_a_new_chain
     assert kind in problem_kinds(audit.verify())
     done = workbench("audit", "verify")
     assert done.returncode == 1 and "CHAÎNE ROMPUE" in done.stdout, done.stdout + done.stderr
+    as_json = workbench("audit", "verify", "--format", "json")
+    report = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and report["intact"] is False and kind in [p["kind"] for p in report["problems"]]
     # writing refuses, in this process (which wrote the log before) and in a new one
     with pytest.raises(audit.AuditError, match="lancez `workbench audit verify`"):
         audit.write("execute", "apres-attaque", rows=1)
@@ -454,3 +457,20 @@ def test_a_static_site_build_is_audited(tmp_path: Path, demo_dir: Path) -> None:
     pages = len(list(out.rglob("*.html")))
     assert (export["surface"], export["destination"], export["what"], export["rows"]) == (
         "site", str(out), "wiki build", pages)
+
+
+def test_a_notebook_run_is_audited_with_each_file_it_writes(tmp_path: Path, demo_dir: Path) -> None:
+    templates = tmp_path / "modeles"
+    templates.mkdir()
+    (templates / "mini.py").write_text(
+        '# %% [markdown]\n# # Mini\n#\n# Un seuil affiché.\n\n# %% tags=["parameters"]\n'
+        'catalog: str = ""  # catalogue\nseuil: float = 0.5  # seuil\n\n# %%\nprint(seuil)\n', encoding="utf-8")
+    out = tmp_path / "mini.ipynb"
+    done = workbench("notebook", "run", "mini", "--templates", str(templates), "--param", "seuil=0.7", "--out", str(out),
+                     "--html", catalog=demo_dir / "catalog.yaml")
+    assert done.returncode == 0, done.stderr
+    exports = [e for e in audit.read() if e["event"] == "export"]
+    assert [(e["destination"], e["format"], e["surface"], e["what"]) for e in exports] == [
+        (str(out), "ipynb", "notebook", "notebook run mini"),
+        (str(out.with_suffix(".html")), "html", "notebook", "notebook run mini")]
+    assert out.is_file() and out.with_suffix(".html").is_file() and exports[0]["params"] == {"seuil": "0.7"}
