@@ -11,10 +11,8 @@ the engine computes the whole lattice of that cube (every level × every grain
 request, over the whole tree) so that the masking of a cell never depends on
 how it was asked for — otherwise two requests could be differenced. The
 lattice always holds every attribute the indicator allows, whatever the
-request uses, and the lattices of **every indicator** of the dictionary are
-masked together, as one release per snapshot, k and year
-(:mod:`workbench.access.release`): indicators count the same stays, so a cell
-masked in one must not be published by another (linked tables).
+request uses: masking is one decision per indicator, years, version and k, so
+a request with an attribute and one without see the same masked cells.
 
 Masking: a cell with fewer than k distinct patients is masked (primary);
 then, to a fixed point, every additive equation of the lattice (a parent —
@@ -30,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
+import json
 import random
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -118,9 +117,9 @@ def _labels(start: dt.date, end: dt.date, level: str) -> tuple[str, ...]:
 
 
 def _aligned(start: dt.date, end: dt.date, level: str) -> bool:
-    from workbench.indicators.engine import align_period
+    from workbench.indicators.engine import _align
 
-    return align_period(start, end.replace(day=1), level) == (start, end)
+    return _align(start, end.replace(day=1), level) == (start, end)
 
 
 _MEMBERS = OnceCache(32)
@@ -185,24 +184,14 @@ def validate(warehouse: Any, by: tuple[str, ...], filters: Mapping[str, tuple[st
 
 @dataclass
 class Lattice:
-    """Every cell of the cube over whole years: frames per level and the masked cells.
-
-    A cell is (members of the implementation's own breakdown, key): the case-mix
-    publishes one row per CMD in each key, each its own cell; `total` says the
-    rows' denominator is the key's total over that breakdown, a cell of its own
-    (no members) whose masking hides the denominator and value of its rows."""
+    """Every cell of the cube over whole years: frames per level and the masked keys."""
 
     frames: dict[Level, Any]  # (site depth, time depth, attribute) -> IndicatorResult
-    masked: set[tuple[tuple[tuple[str, str], ...], Key]]
-    total: bool = False
+    masked: set[Key]
 
 
-META_COLUMNS = ("value", "numerator", "denominator", "n_patients", "indicator_version", "snapshot_id", "stay_id")
-"""Columns of a lattice or unit frame that are neither a cube dimension nor the implementation's own breakdown."""
-
-
-def _member(value: Any) -> str:
-    return NULL_MEMBER if value is None or pd.isna(value) else str(value)
+_LATTICES = OnceCache(64)
+"""One lattice per year, shared by every user and thread (the policy's dearest computation)."""
 
 
 def _keys(frame: pd.DataFrame, level: Level) -> list[Key]:
@@ -210,7 +199,7 @@ def _keys(frame: pd.DataFrame, level: Level) -> list[Key]:
     site_depth, time_depth, attribute = level
 
     def members(column: str) -> list[str]:
-        return [_member(value) for value in frame[column]]
+        return [NULL_MEMBER if value is None or pd.isna(value) else str(value) for value in frame[column]]
 
     sites = list(zip(*(members(c) for c in SITE_LEVELS[:site_depth]))) if site_depth else [()] * len(frame)
     times = list(zip(*(members(c) for c in TIME_LEVELS[:time_depth])))
@@ -218,23 +207,13 @@ def _keys(frame: pd.DataFrame, level: Level) -> list[Key]:
     return list(zip(sites, times, attributes))
 
 
-def extra_columns(frame: pd.DataFrame) -> list[str]:
-    """The implementation's own breakdown columns (``cmd`` for the case-mix, ``activite`` for the IP-DMS)."""
-    known = {*SITE_LEVELS, *TIME_LEVELS, *ATTRIBUTES, "uf", *META_COLUMNS}
-    return [column for column in frame.columns if column not in known]
-
-
-def extras(frame: pd.DataFrame) -> list[tuple[tuple[str, str], ...]]:
-    """Each row's members of the implementation's own breakdown, as (column, member) pairs."""
-    columns = extra_columns(frame)
-    if not columns:
-        return [()] * len(frame)
-    return list(zip(*([(column, _member(value)) for value in frame[column]] for column in columns)))
-
-
-def row_cells(frame: pd.DataFrame, level: Level) -> list[tuple[tuple[tuple[str, str], ...], Key]]:
-    """The cell of every row of a lattice frame: its breakdown members and its key."""
-    return list(zip(extras(frame), _keys(frame, level)))
+def cells(frames: Mapping[Level, Any]) -> dict[Key, float]:
+    """Every lattice cell and its number of distinct patients (null counts as 0: masked)."""
+    found: dict[Key, float] = {}
+    for level, result in frames.items():
+        patients = result.frame["n_patients"].astype(float).fillna(0.0)
+        found.update(zip(_keys(result.frame, level), patients))
+    return found
 
 
 def _parents(key: Key) -> list[tuple[int, Key, str]]:
@@ -262,7 +241,7 @@ def equations(keys: Sequence[Key]) -> list[tuple[Key, list[Key]]]:
     return [(parent, children) for (_, parent, _), children in sorted(groups.items())]
 
 
-def complete(system: Sequence[tuple[Key, list[Key]]], holding: Mapping[Key, list[int]],
+def _complete(system: Sequence[tuple[Key, list[Key]]], holding: Mapping[Key, list[int]],
               patients: Mapping[Key, float], masked: set[Key], pending: Sequence[int]) -> None:
     """Complementary suppression to a fixed point: an equation holding one masked cell gets a second.
 
@@ -399,7 +378,7 @@ def suppress(patients: Mapping[Key, float], min_count: int) -> set[Key]:
             holding.setdefault(term, []).append(index)
     pending: Sequence[int] = range(len(system))
     while True:
-        complete(system, holding, patients, masked, pending)
+        _complete(system, holding, patients, masked, pending)
         exposed = determined(system, masked)
         added = {min(shown, key=lambda c: (patients[c], c)) for shown in exposed.values() if shown}
         if not added:
@@ -422,22 +401,45 @@ def levels(definition: Any) -> dict[Level, list[str]]:
     }
 
 
-def lattice(definition: Any, source: Any, years: tuple[int, int], min_count: int, level: Level) -> Lattice:
-    """The cube's cells of `definition` at `level` over whole `years`: its part of each year's joint
-    release (:mod:`workbench.access.release`).
+def lattice(definition: Any, source: Any, years: tuple[int, int], version: str | None,
+            params: Mapping[str, Any] | None, min_count: int) -> Lattice:
+    """The cube's lattice over whole `years`: the union of one lattice per year.
 
     No equation of the cube crosses a year (the year is the top of the time
-    hierarchy), so each year's release is decided on its own and the union is
+    hierarchy), so each year's masking is decided on its own and the union is
     as safe as its parts; per year, a two-year series and the two one-year
     cards of a page share the same computation.
     """
-    from workbench.access.release import release_lattice
-
-    parts = [release_lattice(definition, source, year, min_count, level) for year in range(years[0], years[1] + 1)]
+    parts = [year_lattice(definition, source, year, version, params, min_count)
+             for year in range(years[0], years[1] + 1)]
     if len(parts) == 1:
         return parts[0]
-    return Lattice({level: _joined([part.frames[level] for part in parts])},
-                   set().union(*(part.masked for part in parts)), parts[0].total)
+    return Lattice({level: _joined([part.frames[level] for part in parts]) for level in parts[0].frames},
+                   set().union(*(part.masked for part in parts)))
+
+
+def year_lattice(definition: Any, source: Any, year: int, version: str | None,
+                 params: Mapping[str, Any] | None, min_count: int) -> Lattice:
+    """The lattice of one year, computed with the engine once per snapshot, policy threshold and version.
+
+    Every attribute the indicator allows is in it whatever the request uses, so
+    the masking is one decision: the attribute-free cells are masked the same way
+    for a request with or without an attribute, and none can be differenced.
+    """
+    from workbench.indicators.engine import compute
+
+    key = (definition.id, version, json.dumps(params or {}, sort_keys=True, default=str), year,
+           getattr(source, "snapshot_id", None), str(source.catalog_path), min_count)
+
+    def build() -> Lattice:
+        frames = {
+            level: compute(definition, source, by=by, start=f"{year}-01", end=f"{year}-12",
+                           grain=TIME_LEVELS[level[1] - 1], version=version, params=params)
+            for level, by in levels(definition).items()
+        }
+        return Lattice(frames, suppress(cells(frames), min_count))
+
+    return _LATTICES.get(key, build)
 
 
 def _joined(results: Sequence[Any]) -> Any:
@@ -465,28 +467,22 @@ def _select(frame: pd.DataFrame, cube: CubeRequest) -> pd.DataFrame:
     return frame[keep]
 
 
-def _columns(by: tuple[str, ...], cube: CubeRequest, frame: pd.DataFrame) -> list[str]:
-    """The request's dimensions, with the ancestors of a care-site level and the implementation's own
-    breakdown (the case-mix's ``cmd``), so every row names one cell."""
+def _columns(by: tuple[str, ...], cube: CubeRequest) -> list[str]:
+    """The request's dimensions, with the ancestors of a care-site level (so every row names one cell)."""
     deepest = max((SITE_LEVELS.index(level) for level in by if level in SITE_LEVELS), default=-1)
     sites = list(SITE_LEVELS[: deepest + 1])
     attributes = [name for name in by if name in ATTRIBUTES]
     times = [level for level in by if level in TIME_LEVELS]
-    return sites + attributes + times + extra_columns(frame)
+    return sites + attributes + times
 
 
 def protect(frame: pd.DataFrame, lattice_: Lattice, cube: CubeRequest) -> pd.DataFrame:
-    """Add `masked` and null the value columns of the masked cells; where the rows' total is masked (the
-    case-mix), null their denominator and value too (value × total would give it back)."""
-    ids = row_cells(frame, cube.level)
-    hidden = pd.Series([cell in lattice_.masked for cell in ids], index=frame.index, dtype=bool)
+    """Add `masked` and null the value columns of the masked cells."""
+    keys = _keys(frame, cube.level)
+    hidden = pd.Series([key in lattice_.masked for key in keys], index=frame.index, dtype=bool)
     out = frame.copy()
     for column in VALUE_COLUMNS:
         out[column] = out[column].astype(object).where(~hidden, None)
-    if lattice_.total:
-        total = pd.Series([((), key) in lattice_.masked for _, key in ids], index=frame.index, dtype=bool)
-        for column in ("value", "denominator"):
-            out[column] = out[column].where(~total, None)
     out["masked"] = hidden
     return out
 
@@ -496,33 +492,31 @@ def compute_protected(definition: Any, warehouse: Any, by: Sequence[str], start:
                       params: Mapping[str, Any] | None) -> Any:
     """The engine's answer for a user without patient-level rights on the scope: cube cells, masked."""
     from workbench import audit
-    from workbench.access.release import check_request
     from workbench.indicators.engine import IndicatorResult, prepare
 
     source = warehouse.unrestricted()
-    _, request = prepare(definition, source, by, start, end, grain, filters, version, params)
+    chosen, request = prepare(definition, source, by, start, end, grain, filters, version, params)
     user = warehouse.user
     try:
         cube = validate(source, request.by, request.filters, request.start, request.end, request.grain)
-        check_request(definition, source, (request.start.year, request.end.year), version, request.params)
     except UserError as error:  # a request outside the cube is an attempt: audited before it is refused
         audit.write("refused", user, indicator=definition.id, by=list(request.by), filters=request.filters,
                     reason=str(error))
         raise
-    built = lattice(definition, source, (request.start.year, request.end.year), user.min_count, cube.level)
+    built = lattice(definition, source, (request.start.year, request.end.year), chosen.version,
+                    request.params, user.min_count)
     base = built.frames[cube.level]
     if not base.available:
         return base
     selected = protect(_select(base.frame, cube), built, cube)
-    columns = _columns(request.by, cube, base.frame)
+    columns = _columns(request.by, cube)
     frame = selected[[*columns, *VALUE_COLUMNS, "masked", "indicator_version", "snapshot_id"]]
     frame = frame.reset_index(drop=True)
     stamp = {**base.stamp, "periode": f"{request.start:%Y-%m}/{request.end:%Y-%m}", "grain": request.grain,
              "by": ",".join(request.by), "filters": "; ".join(f"{k}={'|'.join(v)}" for k, v in request.filters.items()),
-             "politique": f"k={user.min_count}, suppression complémentaire conjointe (tous indicateurs)"}
+             "politique": f"k={user.min_count}, suppression complémentaire"}
     audit.write("indicator", user, indicator=definition.id, by=list(request.by), filters=request.filters,
-                period=stamp["periode"], cells=len(frame), masked=int(frame["masked"].sum()), policy=True,
-                snapshot=warehouse.snapshot_id)
+                period=stamp["periode"], cells=len(frame), masked=int(frame["masked"].sum()), policy=True)
     return IndicatorResult(
         indicator_id=definition.id, frame=frame, status=base.status, version=base.version,
         expr=base.expr, stamp=stamp, trace=lambda: (base.sql, base.lineage),

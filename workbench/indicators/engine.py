@@ -104,7 +104,7 @@ def _last_day(first: dt.date) -> dt.date:
     return following - dt.timedelta(days=1)
 
 
-def align_period(first: dt.date, last_first: dt.date, grain: str) -> tuple[dt.date, dt.date]:
+def _align(first: dt.date, last_first: dt.date, grain: str) -> tuple[dt.date, dt.date]:
     """Widen [first month, last month] to whole quarters or years."""
     if grain == "quarter":
         first = first.replace(month=(first.month - 1) // 3 * 3 + 1)
@@ -129,7 +129,7 @@ def resolve_period(
         first = dt.date(index // 12, index % 12 + 1, 1)
     if first > last_first:
         raise UserError(f"start/end : le début {first:%Y-%m} est après la fin {last_first:%Y-%m}")
-    return align_period(first, last_first, grain)
+    return _align(first, last_first, grain)
 
 
 def _check_dimensions(names: Sequence[str], allowed: Sequence[str], indicator_id: str, argument: str) -> None:
@@ -217,9 +217,7 @@ def build_expression(
     return table.order_by(keys) if keys else table
 
 
-def resolved_params(computation: DeclarativeComputation | PythonComputation, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The parameters a computation runs with: the implementation's defaults, the page's, then the request's
-    (public: the disclosure policy publishes each indicator with its page's parameters only)."""
+def _params(computation: DeclarativeComputation | PythonComputation, params: Mapping[str, Any] | None) -> dict[str, Any]:
     if isinstance(computation, PythonComputation):
         return implementations.get(computation.implementation).resolve_params(computation.params, params)
     if params:
@@ -295,7 +293,7 @@ def prepare(
     chosen = _pick_version(definition, version, last)
     request = Request(
         indicator_id=definition.id, by=request_by, start=first, end=last, grain=grain,
-        filters=checked_filters, params=resolved_params(chosen.computation, params), extraction_date=extraction,
+        filters=checked_filters, params=_params(chosen.computation, params), extraction_date=extraction,
     )
     return chosen, request
 

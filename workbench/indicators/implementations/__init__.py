@@ -41,11 +41,6 @@ class Registered:
     params: Mapping[str, Any] = field(default_factory=dict)
     """Accepted parameters and their defaults."""
     description: str = ""
-    additive: Mapping[str, str] = field(default_factory=dict)
-    """The metric columns that are sums over the stays (``stays`` for a count, ``stays.<column>`` for a sum of
-    that column), which the disclosure policy links across indicators; distinct-patient counts are not."""
-    total: bool = False
-    """The denominator is the total of the cell over the implementation's own breakdown column (case-mix)."""
 
     def required(self, params: Mapping[str, Any]) -> Mapping[str, tuple[str, ...]]:
         """The facts needed for these parameters, per canonical view."""
@@ -75,8 +70,6 @@ def register(
     requires: Mapping[str, tuple[str, ...]] | Callable[[Mapping[str, Any]], Mapping[str, tuple[str, ...]]] | None = None,
     tables: tuple[str, ...] = (),
     params: Mapping[str, Any] | None = None,
-    additive: Mapping[str, str] | None = None,
-    total: bool = False,
 ) -> Callable[[Implementation], Implementation]:
     """Decorator: register `function` under `name` so pages can name it."""
 
@@ -86,7 +79,6 @@ def register(
         _REGISTRY[name] = Registered(
             name=name, function=function, scale=scale, ratio=ratio, requires=requires if callable(requires) else dict(requires or {}),
             tables=tables, params=dict(params or {}), description=(function.__doc__ or "").strip(),
-            additive=dict(additive or {}), total=total,
         )
         return function
 

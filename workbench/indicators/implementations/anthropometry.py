@@ -37,7 +37,7 @@ def _measured(stays: ir.Table, biology: ir.Table, loinc: str) -> ir.Table:
     return pairs.select(pairs.stay_id).distinct()
 
 
-@register("completude_poids_taille", scale=100.0, additive={"numerator": "stays", "denominator": "stays"})
+@register("completude_poids_taille", scale=100.0)
 def weight_height_completeness(warehouse: Any, request: Request) -> ir.Table:
     """Stays with a weight and a height measured during the stay ÷ full-hospitalisation stays (× 100)."""
     stays = ended(warehouse.view("stays"))

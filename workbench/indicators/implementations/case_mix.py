@@ -21,8 +21,7 @@ from workbench.indicators.implementations._common import HOSPITAL_CATEGORIES, en
 AXES = ("cmd", "ghm_type", "ghm_severity")
 
 
-@register("case_mix", scale=100.0, requires={"stays": ("ghm", "cmd", "ghm_type", "ghm_severity")}, params={"axis": "cmd"},
-          additive={"numerator": "stays", "denominator": "stays"}, total=True)
+@register("case_mix", scale=100.0, requires={"stays": ("ghm", "cmd", "ghm_type", "ghm_severity")}, params={"axis": "cmd"})
 def case_mix(warehouse: Any, request: Request) -> ir.Table:
     """Stays of each class ÷ stays of the cell (× 100)."""
     axis = request.params["axis"]

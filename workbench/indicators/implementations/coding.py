@@ -29,8 +29,7 @@ def _coded_for(stays: ir.Table, diagnoses: ir.Table, source: str) -> ir.Table:
     return stays.mutate(source=ibis.literal(source), coded=stays.stay_id.isin(principal.stay_id))
 
 
-@register("exhaustivite_codage", scale=100.0, requires={"diagnoses": ("source",)}, params={"source": None},
-          additive={"numerator": "stays", "denominator": "stays"})
+@register("exhaustivite_codage", scale=100.0, requires={"diagnoses": ("source",)}, params={"source": None})
 def coding_exhaustivity(warehouse: Any, request: Request) -> ir.Table:
     """Ended stays with a DP of the source ÷ ended stays (× 100)."""
     wanted = request.params["source"]

@@ -42,8 +42,7 @@ def emergency_visits(warehouse: Any, request: Request, window_hours: int) -> ir.
     return visits.mutate(admitted=visits.stay_id.isin(followed.stay_id))
 
 
-@register("taux_hospit_urgences", scale=100.0, params={"window_hours": 24},
-          additive={"numerator": "stays", "denominator": "stays"})
+@register("taux_hospit_urgences", scale=100.0, params={"window_hours": 24})
 def hospitalisation_after_emergency(warehouse: Any, request: Request) -> ir.Table:
     """Emergency visits followed by an admission ÷ emergency visits (× 100)."""
     visits = emergency_visits(warehouse, request, int(request.params["window_hours"]))

@@ -31,8 +31,7 @@ def activity_of(ghm_type: ir.StringValue) -> ir.StringValue:
     return ibis.cases(*cases, else_=ibis.literal("autre"))
 
 
-@register("ip_dms", requires={"stays": ("ghm", "ghm_type")}, tables=("ghm_reference_dms",), params={"activity": None},
-          additive={"numerator": "stays.nights", "denominator": "stays.reference_dms"})
+@register("ip_dms", requires={"stays": ("ghm", "ghm_type")}, tables=("ghm_reference_dms",), params={"activity": None})
 def ip_dms(warehouse: Any, request: Request) -> ir.Table:
     """Actual journées ÷ expected journées (reference DMS per GHM); 1 = as expected."""
     activity = request.params["activity"]
