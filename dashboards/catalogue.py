@@ -16,6 +16,7 @@ import pandas as pd
 import panel as pn
 
 from dashboards import components as c
+from dashboards.months import last_complete_month, shift_month
 
 
 TABLE_CSS = """
@@ -59,7 +60,6 @@ def tables_summary(scope: c.Scope | None = None) -> pd.DataFrame:
 def volumes(months: int = 60) -> pd.DataFrame:
     """Monthly rows per canonical view and hospital, zeros included (a stopped feed is a 0); shared by the
     sessions of one policy and snapshot, each serve audited."""
-    from dashboards.pilotage import last_complete_month, shift_month
     from workbench.analysis import completeness_over_time, monthly_volumes
 
     scope = c.Scope(str(c.catalog_path()), c.policy(), c.warehouse(), None)  # no dictionary needed here

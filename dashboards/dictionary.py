@@ -16,7 +16,8 @@ import panel as pn
 from dashboards import components as c
 from workbench.html import plain
 from workbench.indicators.dictionary import HOME_PAGE, REFERENTS_PAGE
-from dashboards.pilotage import kpi_html, last_complete_month, shift_month, single_value
+from dashboards.months import last_complete_month, shift_month
+from dashboards.pilotage import kpi_html, single_value
 
 ANY = ""
 STATUS_LABELS = {"validated": "validé", "draft": "brouillon"}

@@ -9,7 +9,6 @@ The view state lives in the URL, so a copied link reopens the same view.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import html
 import io
 import time
@@ -23,6 +22,7 @@ import panel as pn
 from panel.io.document import hold
 
 from dashboards import components as c
+from dashboards.months import last_complete_month, month_options, shift_month
 from workbench.html import plain
 from dashboards.reports import report_form
 
@@ -42,26 +42,6 @@ COLUMN_LABELS = {
     "snapshot_id": "Instantané", "stay_type": "Champ", "visit_type": "Type de visite",
     "age_band": "Tranche d'âge", "sex": "Sexe", "libellé": "Libellé", "masked": "Masqué (effectif < 10)",
 }
-
-
-# --------------------------------------------------------------------------- periods
-
-def shift_month(month: str, months: int) -> str:
-    """'YYYY-MM' moved by `months` (negative for the past)."""
-    year, number = (int(part) for part in month.split("-"))
-    index = year * 12 + (number - 1) + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def month_options(last: str, count: int = 72) -> list[str]:
-    """The `count` months up to `last`, most recent first."""
-    return [shift_month(last, -offset) for offset in range(count)]
-
-
-def last_complete_month(extraction: Any) -> str:
-    """The month before the extraction date: the last month whose data is complete."""
-    day = pd.Timestamp(extraction) if extraction is not None else pd.Timestamp(dt.date.today())
-    return shift_month(f"{day.year:04d}-{day.month:02d}", -1)
 
 
 # --------------------------------------------------------------------------- care sites

@@ -26,7 +26,7 @@ def store() -> Any:
 def current_user() -> Any:
     """The logged-in user's context, or an 'anonyme' administrator when the app runs without login
     (the app then is the local administrator's tool, as the CLI without --utilisateur)."""
-    from workbench.warehouse import UserContext
+    from workbench.access.context import UserContext
 
     return c.current_user() or UserContext(name="anonyme")
 

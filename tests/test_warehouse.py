@@ -17,7 +17,7 @@ import workbench
 from semantic.fixtures import APHP_ROWS, catalog_for_aphp, catalog_for_omop, write_aphp, write_omop_csv
 from workbench.catalog import write_catalog
 from workbench.errors import UserError
-from workbench.warehouse import UserContext
+from workbench.access.context import UserContext
 
 
 @pytest.fixture(scope="module")

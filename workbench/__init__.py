@@ -12,7 +12,7 @@ __all__ = ["open", "UserContext", "compute"]
 
 _LAZY = {
     "open": ("workbench.warehouse", "open"),
-    "UserContext": ("workbench.warehouse", "UserContext"),
+    "UserContext": ("workbench.access.context", "UserContext"),
     "Warehouse": ("workbench.warehouse", "Warehouse"),
     "compute": ("workbench.indicators.engine", "compute"),
 }

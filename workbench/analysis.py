@@ -73,7 +73,7 @@ def record(name: str, value: Any) -> Any:
     """
     from IPython.display import display
 
-    from workbench.notebooks import RECORD_MIME
+    from workbench.records import RECORD_MIME
 
     plain = _plain(value)
     if isinstance(plain, list):

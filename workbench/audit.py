@@ -148,7 +148,7 @@ def as_system(user: Any | None = None) -> Any:  # -> UserContext (lazy import: i
     """`user`'s rights (default: the local administrator's) for system work, audited under the system identity."""
     import dataclasses
 
-    from workbench.warehouse import UserContext
+    from workbench.access.context import UserContext
 
     return dataclasses.replace(user or UserContext(), system=True)
 

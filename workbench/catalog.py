@@ -86,13 +86,13 @@ class IbisReader(BaseReader):
         location: str | None = None,
         **_: Any,
     ) -> ir.Table:
-        from workbench import warehouse
+        from workbench import connections
 
         kind = DATATYPES[data.qname()]
         if location is None:
             location = data.database if kind == "spark" else strip_file_url(data.url)
         columns = {name: spec["type"] for name, spec in self.metadata.get("columns", {}).items()}
-        return warehouse.read_table(kind, location, table, columns, con=con, backend=backend)
+        return connections.read_table(kind, location, table, columns, con=con, backend=backend)
 
 
 def strip_file_url(url: str) -> str:
@@ -388,7 +388,7 @@ def physical_columns(kind: SourceKind, location: str, table: str) -> list[str] |
         return None
     if kind == "duckdb":
         from workbench.materialize import connection_lock
-        from workbench.warehouse import shared_duckdb
+        from workbench.connections import shared_duckdb
 
         con = shared_duckdb(location)
         with connection_lock(con):
@@ -598,23 +598,23 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
         raise UserError(f"--flavour {flavour} : valeur invalide (attendu : aphp, omop)")
     out = Path(out).expanduser().resolve()
     kind, location = detect_source(source)
-    from workbench import warehouse
+    from workbench import connections
 
     if kind == "duckdb":
-        con = warehouse.scratch_duckdb(location)
+        con = connections.scratch_duckdb(location)
         names = {t: t for t in con.list_tables()}
         data = {"warehouse": {"datatype": _DATATYPE_OF_KIND[kind], "kwargs": {"url": _relative(location, out)}}}
         reads = {t: ("warehouse", con.table(t)) for t in names}
     elif kind == "spark":
-        con = warehouse.shared_spark()
-        names = {t: t for t in warehouse.spark_tables(con, location)}
+        con = connections.shared_spark()
+        names = {t: t for t in connections.spark_tables(con, location)}
         data = {"warehouse": {"datatype": _DATATYPE_OF_KIND[kind], "kwargs": {"database": location}}}
         reads = {t: ("warehouse", con.table(t, database=location)) for t in names}
     else:
         con = ibis.duckdb.connect()
         files = _source_tables(kind, location)
         data = {f"{t}_{kind}": {"datatype": _DATATYPE_OF_KIND[kind], "kwargs": {"url": _relative(f, out)}} for t, f in files.items()}
-        reads = {t: (f"{t}_{kind}", warehouse.sniff_file(con, kind, f)) for t, f in files.items()}
+        reads = {t: (f"{t}_{kind}", connections.sniff_file(con, kind, f)) for t, f in files.items()}
     entries = {name: _entry(name, data_key, table, flavour) for name, (data_key, table) in sorted(reads.items())}
     document = {
         "version": 2,

@@ -19,7 +19,7 @@ saw before. Only two places swap the views for their tables:
 
 Entries are kept per connection object (ibis compares connections to the same
 file as equal, so the connection's identity is the key): a replaced file is
-reopened by `warehouse.shared_duckdb` on a new connection, which starts empty,
+reopened by `connections.shared_duckdb` on a new connection, which starts empty,
 and the stale connection's entries are dropped with :func:`forget`. Building a
 view holds its connection's lock, so concurrent sessions (Panel serves them
 from threads) build it once and never drive the connection in parallel. ``WORKBENCH_MATERIALIZE=0`` turns the whole mechanism

@@ -12,14 +12,13 @@ refer to the data (hospital codes, care-site codes, indicator ids, months) are
 refused with one French line, so a run never fails halfway on a typo.
 
 Templates publish their key results with :func:`workbench.analysis.record`,
-a display output with a workbench MIME type; :func:`read_records` reads them
+a display output with a workbench MIME type; :func:`workbench.records.read_records` reads them
 back from an executed notebook (for the run's metadata and for the tests).
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import datetime as dt
 import hashlib
 import json
@@ -35,11 +34,10 @@ import nbformat
 from workbench import paths
 from workbench.errors import UserError
 from workbench.outputs import write_text, write_with
+from workbench.records import RECORD_MIME, read_records
 
 KERNEL_NAME = "eds-workbench"
 KERNEL_DISPLAY_NAME = "EDS Workbench"
-RECORD_MIME = "application/vnd.eds-workbench.record+json"
-"""MIME type of the outputs :func:`workbench.analysis.record` displays."""
 
 SUPPORTED_TYPES = ("str", "int", "float", "bool", "list[str]")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -649,22 +647,6 @@ def export_html(notebook: nbformat.NotebookNode, path: Path) -> Path:
 
     body, _ = HTMLExporter().from_notebook_node(notebook)
     return write_text(path, body)
-
-
-def read_records(notebook: nbformat.NotebookNode | Path) -> dict[str, Any]:
-    """Results a notebook published with :func:`workbench.analysis.record`, by name."""
-    if not isinstance(notebook, nbformat.NotebookNode):
-        notebook = nbformat.read(notebook, as_version=4)
-    found: dict[str, Any] = {}
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if RECORD_MIME in data:
-                payload = data[RECORD_MIME]
-                if isinstance(payload, str):
-                    payload = json.loads(payload)
-                found[payload["name"]] = copy.deepcopy(payload["value"])
-    return found
 
 
 # --------------------------------------------------------------------------- JupyterLab

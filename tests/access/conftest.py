@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from workbench.access.model import AccessFile, Policy, UserEntry, hash_password, save_access
-from workbench.warehouse import UserContext
+from workbench.access.context import UserContext
 
 CARDIO = "014-S03"  # Service Cardiologie (APR), hospital 014, pole 014-P2
 INJECTION = "014' OR 1=1 --"

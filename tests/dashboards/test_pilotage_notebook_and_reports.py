@@ -44,7 +44,8 @@ def shown_value(page: Any, indicator: str) -> float:
 def test_open_as_notebook_reproduces_the_kpi(open_page, demo_database: Path, month: str, tmp_path: Path) -> None:
     import papermill
 
-    from workbench.notebooks import ensure_kernel, read_records
+    from workbench.notebooks import ensure_kernel
+    from workbench.records import read_records
 
     code, name = busiest_hospital(demo_database, month)
     page = open_page(f"/pilotage?hopital={code}&debut={month}&fin={month}&cartes=nb_sejours&indicateur=nb_sejours")

@@ -166,7 +166,7 @@ def test_record_publishes_json_under_the_workbench_mime(tmp_path: Path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-    from workbench.notebooks import RECORD_MIME, read_records
+    from workbench.records import RECORD_MIME, read_records
 
     frame = pd.DataFrame({"code": ["A", None], "n": [1, 2]})
     notebook = new_notebook(cells=[new_code_cell(outputs=[new_output(

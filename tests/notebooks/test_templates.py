@@ -19,7 +19,8 @@ import nbformat
 import pytest
 
 from workbench import paths
-from workbench.notebooks import load_template, read_records
+from workbench.notebooks import load_template
+from workbench.records import read_records
 
 from .helpers import TEMPLATES, WIKI, workbench
 

@@ -32,7 +32,7 @@ from workbench.quality.disclosure import (
 )
 from workbench.quality.model import CheckResult, RunResult, Status
 from workbench.quality.report import render
-from workbench.warehouse import UserContext
+from workbench.access.context import UserContext
 
 from conftest import ts
 from deployment_support import deployment_env

@@ -120,7 +120,7 @@ def test_cached_badges_equal_runs_restricted_to_every_scope(demo_dir):
 
     from workbench.indicators.dictionary import load_dictionary
     from workbench.quality.status import quality_status_by_run, warm_quality
-    from workbench.warehouse import UserContext
+    from workbench.access.context import UserContext
     from workbench.warehouse import open as open_warehouse
 
     flaws = json.loads((demo_dir / "flaws.json").read_text(encoding="utf-8"))["flaws"]
@@ -197,7 +197,8 @@ def test_a_referent_gets_the_whole_warehouse_badge_without_ids_or_small_counts(m
     """The référent's own handle refuses the raw tables the checks read: his badge is the whole
     warehouse's (same status as the administrator's), with no failing id and the count of 1 row masked."""
     from workbench.quality.status import badge
-    from workbench.warehouse import UserContext, Warehouse
+    from workbench.access.context import UserContext
+    from workbench.warehouse import Warehouse
 
     admin = make_warehouse({"care_site": SITES, "person": [{"person_id": p} for p in (1, 2, 3, 4)],
                             "visit_occurrence": STAYS}, extraction=dt.date(2024, 6, 30))

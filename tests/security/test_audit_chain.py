@@ -29,7 +29,7 @@ import pytest
 from workbench import audit
 from workbench.access.model import AccessFile, Policy, UserEntry, hash_password, save_access
 from workbench.paths import PROJECT_ROOT
-from workbench.warehouse import UserContext
+from workbench.access.context import UserContext
 
 WIKI = PROJECT_ROOT / "wiki"
 

@@ -23,7 +23,7 @@ import workbench
 from semantic.fixtures import APHP_ROWS, catalog_for_aphp, write_aphp
 from workbench import materialize
 from workbench.indicators.lineage import lineage
-from workbench.warehouse import UserContext
+from workbench.access.context import UserContext
 
 
 @pytest.fixture(autouse=True)

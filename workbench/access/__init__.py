@@ -1,7 +1,7 @@
 """Access control: who may read which rows, and what aggregates they may see.
 
 `load_access(path)` reads access.yaml, `authenticate(name, password)` turns a
-login into a :class:`~workbench.warehouse.UserContext` (and writes the login to
+login into a :class:`~workbench.access.context.UserContext` (and writes the login to
 the audit log); `workbench.open(user=…)` then restricts every view and raw table
 to the user's perimeter, and the indicator engine passes the results of users
 without patient-level rights through the disclosure policy
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from workbench.access.context import UserContext
 from workbench.access.model import (
     DEFAULT_MIN_COUNT,
     ROLES,
@@ -29,16 +30,14 @@ from workbench.access.model import (
 from workbench.errors import UserError
 
 __all__ = [
-    "ROLES", "Role", "AccessFile", "UserEntry", "access_path", "authenticate", "hash_password",
+    "ROLES", "Role", "AccessFile", "UserContext", "UserEntry", "access_path", "authenticate", "hash_password",
     "load_access", "save_access", "verify_password", "user_context", "policy_key", "role_of",
     "is_patient_level", "check_table", "check_view", "table_refusal", "view_refusal",
 ]
 
 
-def user_context(name: str, entry: UserEntry, access: AccessFile):  # -> UserContext (lazy import: ibis)
+def user_context(name: str, entry: UserEntry, access: AccessFile) -> UserContext:
     """The `UserContext` of an account of access.yaml."""
-    from workbench.warehouse import UserContext
-
     return UserContext(
         name=name, role=entry.role, perimeter=frozenset(entry.perimeter),
         nominative=entry.nominative or entry.role == "admin", min_count=access.policy.min_count,
@@ -46,7 +45,7 @@ def user_context(name: str, entry: UserEntry, access: AccessFile):  # -> UserCon
 
 
 def authenticate(name: str, password: str, path: str | Path | None = None,
-                 client: str | None = None):  # -> UserContext | None
+                 client: str | None = None) -> UserContext | None:
     """The user's context when the password matches, else None; every attempt is audited (failures
     rate-limited per `client` address and name by `workbench.audit.log_login`)."""
     from workbench import audit

@@ -81,7 +81,7 @@ def record_export(ctx: typer.Context, out: Path | None, format: Any, rows: int, 
     `rows` counts what was written (rows, checks, pages, cells); `destination` is the path written.
     """
     from workbench import audit
-    from workbench.warehouse import UserContext
+    from workbench.access.context import UserContext
 
     audit.export(current_user(ctx) or UserContext(), indicator=indicator, format=getattr(format, "value", format),
                  rows=rows, filters=filters, destination="stdout" if out is None else str(out), **fields)

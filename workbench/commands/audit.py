@@ -80,7 +80,7 @@ def reset(
     """Ouvre une nouvelle chaîne après une rupture constatée par `audit verify` (le journal rompu est conservé)."""
     from workbench import audit
     from workbench.commands import current_user
-    from workbench.warehouse import UserContext
+    from workbench.access.context import UserContext
 
     genesis = audit.reset(current_user(ctx) or UserContext(), reason)
     typer.echo(f"Nouvelle chaîne {genesis['chain']} ouverte ; journal rompu conservé : {genesis.get('archive') or 'absent'}.")

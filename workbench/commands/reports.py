@@ -70,7 +70,7 @@ def move(
     """Faire avancer un signalement dans le circuit (équipe entrepôt et admin ; transitions vérifiées)."""
     from workbench import audit
     from workbench.quality.reports import ReportStore, move_as
-    from workbench.warehouse import UserContext
+    from workbench.access.context import UserContext
 
     user = current_user(ctx)
     if user is not None and by is not None and by != user.name:

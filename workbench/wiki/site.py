@@ -131,7 +131,7 @@ def site_user(access: Path | None = None) -> Any:  # -> UserContext
     """
     from workbench.access import DEFAULT_MIN_COUNT, load_access
     from workbench.errors import UserError
-    from workbench.warehouse import UserContext
+    from workbench.access.context import UserContext
 
     try:
         min_count = load_access(access).policy.min_count

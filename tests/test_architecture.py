@@ -1,0 +1,162 @@
+"""Architecture rules checked on the source: no import cycle between the modules of the workbench and dashboards.
+
+A cycle makes the import order matter (a module half-initialised when the other
+one asks for a name) and ties two layers that should change independently. The
+check reads every module's `import` statements with `ast`, function-local ones
+included (a local import only hides a cycle, it does not break it), except those
+under `if TYPE_CHECKING:` (never executed).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("workbench", "dashboards")
+
+# Cycles still present, each as the sorted names of its modules. Each one is asserted to exist so that
+# the test fails when it is fixed and this set must shrink (never grow).
+KNOWN: set[tuple[str, ...]] = {
+    # the indicator engine routes results through the disclosure policy, which computes through the engine
+    # (files of the disclosure work of issue 12)
+    ("workbench.access.disclosure", "workbench.indicators.engine"),
+    # paths.wiki_path asks the deployment to check a --wiki, the deployment audits a refusal, the audit
+    # finds its log through paths (files of the fixed-deployment and audit-chain work of issue 12)
+    ("workbench.audit", "workbench.deployment", "workbench.paths"),
+}
+
+
+def modules() -> dict[str, Path]:
+    """Every module of the packages, by dotted name (a package by its `__init__`)."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imported_names(path: Path, module: str, is_package: bool) -> set[str]:
+    """Dotted names `module` imports (absolute; `from a import b` gives `a.b`, a module or a name in `a`)."""
+    names: set[str] = set()
+    package = module if is_package else module.rpartition(".")[0]
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            names.update(f"{base}.{alias.name}" for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+    return names
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> modules of the packages it imports (a name inside a module counts as that module)."""
+    known = modules()
+    graph: dict[str, set[str]] = {}
+    for module, path in known.items():
+        targets = set()
+        for name in imported_names(path, module, path.name == "__init__.py"):
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> set[tuple[str, ...]]:
+    """Every strongly connected group of two modules or more (Tarjan), as a sorted tuple of names."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: set[tuple[str, ...]] = set()
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph[node]):
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.add(tuple(sorted(group)))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return found
+
+
+def chain(graph: dict[str, set[str]], group: tuple[str, ...]) -> str:
+    """One import path around the group, from its first module back to it (for the failure message)."""
+    start, members = group[0], set(group)
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        node = queue.pop(0)
+        for target in sorted(graph[node] & members):
+            if target == start:
+                return " -> ".join([*paths[node], start])
+            if target not in paths:
+                paths[target] = [*paths[node], target]
+                queue.append(target)
+    return " -> ".join(group)
+
+
+def test_the_checker_finds_a_cycle_through_a_function_local_import_and_skips_type_checking(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("def f():\n    from pkg import b\n")
+    (tmp_path / "b.py").write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import c\n"
+                                   "from . import a\n")
+    (tmp_path / "c.py").write_text("import pkg.b\n")
+    graph = {
+        f"pkg.{name}": {
+            target for target in imported_names(tmp_path / f"{name}.py", f"pkg.{name}", False)
+            if target in {"pkg.a", "pkg.b", "pkg.c"}
+        }
+        for name in "abc"
+    }
+    assert graph == {"pkg.a": {"pkg.b"}, "pkg.b": {"pkg.a"}, "pkg.c": {"pkg.b"}}
+    assert cycles(graph) == {("pkg.a", "pkg.b")}
+    assert chain(graph, ("pkg.a", "pkg.b")) == "pkg.a -> pkg.b -> pkg.a"
+
+
+def test_no_import_cycle_besides_the_known_ones() -> None:
+    graph = import_graph()
+    found = cycles(graph)
+    new = sorted(found - KNOWN)
+    assert not new, "cycle(s) d'imports :\n" + "\n".join(chain(graph, group) for group in new)
+    fixed = sorted(KNOWN - found)
+    assert not fixed, f"cycle(s) corrigé(s), à retirer de KNOWN : {fixed}"
