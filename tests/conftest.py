@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from demo_settings import DEMO_PATIENTS, DEMO_SEED
 from workbench import paths
-
-DEMO_PATIENTS = 2_000
-DEMO_SEED = 42
 
 
 @pytest.fixture(scope="session", autouse=True)

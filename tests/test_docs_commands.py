@@ -46,7 +46,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from conftest import DEMO_PATIENTS
+from demo_settings import DEMO_PATIENTS
 from deployment_support import write_deployment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "dashboards"))  # the served-app helpers
