@@ -266,7 +266,10 @@ def test_serve_refuses_a_bad_proxy_address_or_half_a_tls_pair(tmp_path: Path, mo
     from workbench.commands.serve import configure_transport
     from workbench.errors import UserError
 
-    monkeypatch.delenv("WORKBENCH_TRUSTED_PROXIES", raising=False)
+    # configure_transport writes the variable for the served process: set it through monkeypatch first so
+    # that teardown restores the session's value (a leaked bad address broke the next server start)
+    monkeypatch.setenv("WORKBENCH_TRUSTED_PROXIES", "")
+    monkeypatch.delenv("WORKBENCH_TRUSTED_PROXIES")
     with pytest.raises(UserError, match="« pas-une-adresse »"):
         configure_transport(None, None, ["10.0.0.0/8", "pas-une-adresse"])
     monkeypatch.setenv("WORKBENCH_TRUSTED_PROXIES", "10.0.0.5")
