@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from workbench.access.actions import ACTIONS, allowed, refused, require
 from workbench.access.context import UserContext
 from workbench.access.model import (
     DEFAULT_MIN_COUNT,
@@ -32,7 +33,7 @@ from workbench.errors import UserError
 __all__ = [
     "ROLES", "Role", "AccessFile", "UserContext", "UserEntry", "access_path", "authenticate", "hash_password",
     "load_access", "save_access", "verify_password", "user_context", "policy_key", "role_of",
-    "is_patient_level", "check_table", "check_view", "table_refusal", "view_refusal",
+    "is_patient_level", "check_table", "ACTIONS", "allowed", "refused", "require", "check_view", "table_refusal", "view_refusal",
 ]
 
 
@@ -80,14 +81,6 @@ def unrestricted(user) -> bool:
     return user.role == "admin" or (is_patient_level(user) and not user.perimeter)
 
 
-def _refused(user, message: str, **fields) -> UserError:
-    """The error of a refused access, after writing the attempt to the audit log."""
-    from workbench import audit
-
-    audit.write("refused", user, reason=message, **fields)
-    return UserError(message)
-
-
 def view_refusal(user, name: str) -> str | None:
     """Why `user` may not read the canonical view `name`, or None when he may (no audit: a question, not an access)."""
     if not is_patient_level(user) and name != "care_sites":
@@ -112,14 +105,14 @@ def check_view(user, name: str) -> None:
     """Refuse patient-level views to aggregates-only roles (care sites are reference data), audited."""
     reason = view_refusal(user, name)
     if reason is not None:
-        raise _refused(user, reason, view=name)
+        raise refused(user, reason, view=name)
 
 
 def check_table(user, name: str, reference: bool) -> None:
     """Refuse patient tables to aggregates-only roles and `person_identity` without the nominative right, audited."""
     reason = table_refusal(user, name, reference)
     if reason is not None:
-        raise _refused(user, reason, table=name)
+        raise refused(user, reason, table=name)
 
 
 def policy_key(user) -> str:

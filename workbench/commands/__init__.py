@@ -33,10 +33,10 @@ def open_warehouse(ctx: typer.Context, backend: str | None = None) -> Any:  # ->
 
 def _refuse(ctx: typer.Context, command: str, reason: str) -> None:
     """Raise the `UserError` of a refused command, after writing the attempt to the audit log."""
-    from workbench.access import _refused
+    from workbench.access import refused
 
     user = current_user(ctx)
-    raise _refused(user, f"accès refusé : la commande « workbench {command} » {reason} (utilisateur {user.name}, "
+    raise refused(user, f"accès refusé : la commande « workbench {command} » {reason} (utilisateur {user.name}, "
                          f"rôle {user.role})", command=command)
 
 

@@ -56,7 +56,7 @@ def quality_access(user: Any, **where: Any) -> QualityAccess:
         return QualityAccess.own_rows
     if access.role_of(user).quality_reports:
         return QualityAccess.masked
-    raise access._refused(
+    raise access.refused(
         user, f"accès refusé : le rôle {user.role} n'a pas accès aux rapports de qualité des données (réservés à "
         "l'équipe entrepôt, aux administrateurs et aux rôles ayant accès aux lignes patients)", **where,
     )
