@@ -10,7 +10,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from workbench.semantic.common import ancestors, finish_stays, last_per
+from workbench.semantic.common import ancestors, column, finish_stays, last_per
 from workbench.semantic.views import Built, Sources, category, current_rows
 
 LEVELS = {
@@ -35,6 +35,10 @@ IS_PART_OF = 46233688
 CARE_SITE_DOMAIN = 57
 DRUG_TABLES = {"drug_exposure_prescription": "prescription", "drug_exposure_administration": "administration"}
 
+# standard OMOP concepts: an AP-HP extract usually carries only source codes; when it has the column, views use it
+CONCEPT_COLUMNS = {"condition_occurrence": "condition_concept_id", "procedure_occurrence": "procedure_concept_id",
+                   "measurement": "measurement_concept_id", "drug_exposure": "drug_concept_id"}
+
 REQUIRES: dict[str, tuple[str, ...]] = {
     "patients": ("person",),
     "care_sites": ("care_site",),
@@ -52,6 +56,11 @@ def missing_tables(view: str, tables: set[str]) -> list[str]:
     if view == "drugs":
         return [] if tables & set(DRUG_TABLES) else [" ou ".join(DRUG_TABLES)]
     return [name for name in REQUIRES[view] if name not in tables]
+
+
+def _no_concept(table: ir.Table, name: str) -> frozenset[str]:
+    """``{"concept_id"}`` when the raw table has no standard concept column (the view's column is then null)."""
+    return frozenset() if CONCEPT_COLUMNS[name] in table.columns else frozenset({"concept_id"})
 
 
 def patients(src: Sources) -> Built:
@@ -185,10 +194,11 @@ def diagnoses(src: Sources) -> Built:
         unit_stay_id=cond.visit_detail_id,
         datetime=cond.condition_start_datetime,
         code=cond.condition_source_value,
+        concept_id=column(cond, [CONCEPT_COLUMNS["condition_occurrence"]], "int64"),
         status=category(cond.condition_status_source_value, DIAGNOSIS_STATUSES),
         source=category(cond.cdm_source, PMSI_SOURCES),
     )
-    return Built(table, ("condition_occurrence",))
+    return Built(table, ("condition_occurrence",), _no_concept(cond, "condition_occurrence"))
 
 
 def procedures(src: Sources) -> Built:
@@ -200,9 +210,10 @@ def procedures(src: Sources) -> Built:
         unit_stay_id=proc.visit_detail_id,
         datetime=proc.procedure_datetime,
         code=proc.procedure_source_value,
+        concept_id=column(proc, [CONCEPT_COLUMNS["procedure_occurrence"]], "int64"),
         source=category(proc.cdm_source, PMSI_SOURCES),
     )
-    return Built(table, ("procedure_occurrence",))
+    return Built(table, ("procedure_occurrence",), _no_concept(proc, "procedure_occurrence"))
 
 
 def _loinc_of_local(src: Sources) -> ir.Table | None:
@@ -241,6 +252,7 @@ def biology(src: Sources) -> Built:
         stay_id=meas.visit_occurrence_id,
         datetime=meas.measurement_datetime,
         local_code=meas.local_code,
+        concept_id=column(meas, [CONCEPT_COLUMNS["measurement"]], "int64"),
         loinc=meas.loinc,
         label=meas.label,
         value=meas.value_as_number,
@@ -250,7 +262,7 @@ def biology(src: Sources) -> Built:
         status=meas.row_status_source_value,
     )
     reads = tuple(t for t in ("measurement", "concept", "concept_relationship") if t in src.tables)
-    return Built(table, reads, unavailable)
+    return Built(table, reads, unavailable | _no_concept(meas, "measurement"))
 
 
 def _drug_rows(src: Sources, name: str, kind: str) -> ir.Table:
@@ -262,6 +274,7 @@ def _drug_rows(src: Sources, name: str, kind: str) -> ir.Table:
         kind=ibis.literal(kind),
         ucd=drug.drug_ucd_source_value.cast("string"),
         atc=drug.drug_class_source_value.cast("string"),
+        concept_id=column(drug, [CONCEPT_COLUMNS["drug_exposure"]], "int64"),
         label=drug.drug_source_value.cast("string"),
         route=drug.route_source_value.cast("string"),
         quantity=drug.quantity.cast("float64"),
@@ -275,7 +288,8 @@ def drugs(src: Sources) -> Built:
     present = [(name, kind) for name, kind in DRUG_TABLES.items() if name in src.tables]
     parts = [_drug_rows(src, name, kind) for name, kind in present]
     table = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
-    return Built(table, tuple(name for name, _ in present))
+    concepts = all(CONCEPT_COLUMNS["drug_exposure"] in src.table(name).columns for name, _ in present)
+    return Built(table, tuple(name for name, _ in present), frozenset() if concepts else frozenset({"concept_id"}))
 
 
 def notes(src: Sources) -> Built:

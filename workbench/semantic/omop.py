@@ -244,6 +244,7 @@ def diagnoses(src: Sources) -> Built:
         unit_stay_id=column(cond, ["visit_detail_id"], "int64"),
         datetime=when(cond, "condition_start"),
         code=_code(cond, "condition_concept_id", "condition_source_value"),
+        concept_id=column(cond, ["condition_concept_id"], "int64"),
         status=_concept(column(cond, ["condition_status_concept_id"], "int64"), DIAGNOSIS_STATUSES),
     )
     return Built(table, ("condition_occurrence",), frozenset({"source"}))
@@ -258,6 +259,7 @@ def procedures(src: Sources) -> Built:
         unit_stay_id=column(proc, ["visit_detail_id"], "int64"),
         datetime=when(proc, "procedure"),
         code=_code(proc, "procedure_concept_id", "procedure_source_value"),
+        concept_id=column(proc, ["procedure_concept_id"], "int64"),
     )
     return Built(table, ("procedure_occurrence",), frozenset({"source"}))
 
@@ -285,6 +287,7 @@ def biology(src: Sources) -> Built:
         stay_id=column(meas, ["visit_occurrence_id"], "int64"),
         datetime=when(meas, "measurement"),
         local_code=meas._local,
+        concept_id=meas._concept_id,
         loinc=meas.loinc,
         label=meas.label,
         value=column(meas, ["value_as_number"], "float64"),
@@ -303,6 +306,7 @@ def drugs(src: Sources) -> Built:
         stay_id=column(drug, ["visit_occurrence_id"], "int64"),
         kind=_concept(column(drug, ["drug_type_concept_id"], "int64"), DRUG_KINDS),
         label=_code(drug, "drug_concept_id", "drug_source_value"),
+        concept_id=column(drug, ["drug_concept_id"], "int64"),
         route=column(drug, ["route_source_value"], "string"),
         quantity=column(drug, ["quantity"], "float64"),
         dose_unit=column(drug, ["dose_unit_source_value"], "string"),
