@@ -1,0 +1,163 @@
+"""Feasibility: a cohort counted by hospital × year across the whole warehouse, protected outside the perimeter.
+
+Inside the user's patient-level perimeter the counts are exact: a hospital
+wholly covered by his perimeter shows the count he would get himself (the
+cohort evaluated on his own rows), and every cell also shows his own members
+(column ``perimeter``). Elsewhere — and for every cell of a role without
+patient-level rights — counts follow the i2b2 / SHRINE practice:
+
+* a count under 10 (the access policy's ``min_count``) is shown as « < 10 »;
+* any other count gets a deterministic noise: Gaussian, σ = 6.5, clamped to
+  ±10 (SHRINE's obfuscation), never shown below the threshold.
+
+The noise is drawn from an HMAC, under a server key kept in the state folder,
+of the snapshot, the cell and the set of the cell's members. The same
+normalised criteria on the same snapshot thus always get the same noise
+(repeating a query does not average it away), and so does any rewording that
+selects the same patients; two cohorts that differ by a few patients get
+independent noises, so subtracting « A SAUF x » from « A » reveals nothing
+reliable about a group under 10 (see tests/cohorts/test_feasibility.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import random
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from workbench import paths
+from workbench.cohorts.definition import CohortDefinition
+from workbench.cohorts.evaluate import CohortResult, evaluate
+
+NOISE_SIGMA = 6.5
+NOISE_CLAMP = 10
+EXACT, NOISY, SMALL = "exact", "bruité", "< 10"
+KEY_FILE = "cohorts-noise.key"
+
+
+def noise_key(state: Path | None = None) -> bytes:
+    """The server's secret for feasibility noise (created 0600 on first use; never shown to users)."""
+    path = paths.state_path(state) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first
+            return path.read_bytes()
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+def noise(key: bytes, label: str, members: Iterable[Any]) -> int:
+    """Deterministic noise of one cell: Gaussian σ 6.5 clamped ±10, seeded by HMAC(key, label + members)."""
+    digest = hmac.new(key, label.encode(), hashlib.sha256)
+    for member in sorted(str(m) for m in members):
+        digest.update(b"|" + member.encode())
+    generator = random.Random(int.from_bytes(digest.digest()[:8], "big"))
+    return max(-NOISE_CLAMP, min(NOISE_CLAMP, round(generator.gauss(0.0, NOISE_SIGMA))))
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A count as shown: its value (None for « < 10 ») and how it was protected."""
+
+    value: int | None
+    status: str
+
+    @property
+    def text(self) -> str:
+        return SMALL if self.value is None else str(self.value)
+
+
+def protect(count: int, key: bytes, label: str, members: Iterable[Any], threshold: int = 10) -> Protected:
+    """A count from outside the perimeter: « < 10 » under the threshold, else noisy and never below it."""
+    if count < threshold:
+        return Protected(None, SMALL)
+    return Protected(max(threshold, count + noise(key, label, members)), NOISY)
+
+
+def _unit_ids(frame: pd.DataFrame, unit: str) -> pd.Series:
+    return frame["person_id"] if unit == "patients" else frame["stay_id"]
+
+
+def covered_hospitals(warehouse: Any) -> set[str] | None:
+    """Hospital codes wholly inside the user's perimeter; None when he reads every row."""
+    from workbench import access
+
+    user = warehouse.user
+    if access.unrestricted(user):
+        return None
+    if not access.is_patient_level(user):
+        return set()
+    sites = warehouse.execute(warehouse.view("care_sites").select("code", "level", "hospital"))
+    mine = sites[sites["code"].isin(user.perimeter)]
+    if (mine["level"] == "aphp").any():
+        return set(sites["hospital"].dropna())
+    return set(mine.loc[mine["level"] == "hopital", "code"])
+
+
+def feasibility(warehouse: Any, definition: CohortDefinition, state: Path | None = None) -> pd.DataFrame:
+    """Counts by hospital × year: hospital, year, perimeter (the user's own members, exact; null without
+    patient-level rights), total (int, null for « < 10 »), total_text, protection (exact, bruité, < 10)."""
+    from workbench import access
+
+    user = warehouse.user
+    whole = evaluate(warehouse.unrestricted(), definition)
+    own: CohortResult | None = evaluate(warehouse, definition) if access.is_patient_level(user) else None
+    covered = covered_hospitals(warehouse)
+    key = noise_key(state)
+    unit = definition.unite
+    rows = []
+    cells = sorted(set(zip(whole.members["hospital"], whole.members["year"].astype("Int64"))), key=str)
+    for hospital, year in cells:
+        in_cell = whole.members[(whole.members["hospital"] == hospital) & (whole.members["year"] == year)]
+        ids = _unit_ids(in_cell, unit).dropna().unique()
+        mine = None
+        if own is not None:
+            cell = own.members[(own.members["hospital"] == hospital) & (own.members["year"] == year)]
+            mine = int(_unit_ids(cell, unit).dropna().nunique())
+        if covered is None or hospital in covered:
+            shown = Protected(mine if mine is not None else len(ids), EXACT)
+        else:
+            label = f"{whole.snapshot_id}|{unit}|{hospital}|{year}"
+            shown = protect(len(ids), key, label, ids, getattr(user, "min_count", 10))
+        rows.append({"hospital": hospital, "year": None if pd.isna(year) else int(year), "perimeter": mine,
+                     "total": shown.value, "total_text": shown.text, "protection": shown.status})
+    frame = pd.DataFrame(rows, columns=["hospital", "year", "perimeter", "total", "total_text", "protection"])
+    return frame.astype({"perimeter": "Int64", "total": "Int64"})
+
+
+def protected_attrition(result: CohortResult, user: Any, state: Path | None = None) -> pd.DataFrame:
+    """The attrition of a whole-warehouse evaluation as a role without patient-level rights may see it:
+    every count through :func:`protect` (keyed by its step and the members it counts)."""
+    key = noise_key(state)
+    threshold = getattr(user, "min_count", 10)
+    frame = result.index
+    rules = [c for c in frame.columns if c.startswith("rule_")]
+    rows = []
+    mask = pd.Series(True, index=frame.index)
+    for step, row in result.attrition.iterrows():
+        alone = pd.Series(True, index=frame.index)
+        if step > 0:
+            mask = mask & frame[rules[step - 1]]
+            alone = frame[rules[step - 1]]
+        out = {"step": row["step"], "rule": row["rule"]}
+        for column, selected in (("patients", mask), ("patients_alone", alone)):
+            ids = frame.loc[selected, "person_id"].unique()
+            shown = protect(len(ids), key, f"{result.snapshot_id}|{column.removesuffix('_alone')}", ids, threshold)
+            out[column] = shown.text
+        for column, selected in (("stays", mask), ("stays_alone", alone)):
+            ids = frame.loc[selected, "stay_id"].dropna().unique()
+            shown = protect(len(ids), key, f"{result.snapshot_id}|{column.removesuffix('_alone')}", ids, threshold)
+            out[column] = shown.text
+        rows.append(out)
+    return pd.DataFrame(rows, columns=["step", "rule", "patients", "stays", "patients_alone", "stays_alone"])
