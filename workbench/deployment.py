@@ -12,6 +12,7 @@ else ``/etc/eds-workbench/config.yaml``::
     catalog: /srv/eds/catalog.yaml    # the warehouse
     state: /srv/eds/state             # audit log, quality runs, problem reports
     exports: /srv/eds/exports         # optional: users' output folders (default <state>/exports)
+    projects: /srv/eds/projects       # optional: users' project datamarts (default <state>/../projects)
     wiki: /srv/eds/wiki               # optional: the indicator dictionary (default: the caller's)
 
 Relative paths are relative to the file's folder. Ownership and mode are
@@ -35,7 +36,7 @@ from workbench.errors import UserError
 CONFIG_VARIABLE = "WORKBENCH_CONFIG"
 DEFAULT_CONFIG = Path("/etc/eds-workbench/config.yaml")
 REQUIRED = ("access", "catalog", "state")
-OPTIONAL = ("exports", "wiki")
+OPTIONAL = ("exports", "wiki", "projects")
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Deployment:
     state: Path
     exports: Path
     wiki: Path | None = None
+    projects: Path | None = None
 
 
 
@@ -107,7 +109,8 @@ def load_deployment(path: Path | None = None) -> Deployment:
         raise UserError(f"{path} : clé(s) obligatoire(s) absente(s) : {', '.join(missing)}")
     fixed = {key: _absolute(path, key, raw[key]) for key in (*REQUIRED, *OPTIONAL) if raw.get(key) is not None}
     return Deployment(path=path, access=fixed["access"], catalog=fixed["catalog"], state=fixed["state"],
-                      exports=fixed.get("exports", fixed["state"] / "exports"), wiki=fixed.get("wiki"))
+                      exports=fixed.get("exports", fixed["state"] / "exports"), wiki=fixed.get("wiki"),
+                      projects=fixed.get("projects", fixed["state"].parent / "projects"))
 
 
 def same_path(first: Path, second: Path) -> bool:
@@ -156,5 +159,7 @@ def apply(deployment: Deployment, user: str) -> None:
     os.environ["WORKBENCH_CATALOG"] = str(deployment.catalog)
     os.environ["WORKBENCH_STATE"] = str(deployment.state)
     os.environ["WORKBENCH_EXPORTS"] = str(deployment.exports)
+    if deployment.projects is not None:
+        os.environ["WORKBENCH_PROJECTS"] = str(deployment.projects)
     if deployment.wiki is not None:
         os.environ["WORKBENCH_WIKI"] = str(deployment.wiki)

@@ -76,3 +76,10 @@ def vocab_path(explicit: Path | None = None) -> Path:
 def state_path(explicit: Path | None = None) -> Path:
     """Application state (audit, quality runs, reports): never inside the warehouse file."""
     return explicit or _from_env("WORKBENCH_STATE", Path.cwd() / ".workbench")
+
+
+def projects_path(explicit: Path | None = None) -> Path:
+    """Users' project datamarts (`workbench project`): `$WORKBENCH_PROJECTS` (set from the deployment's
+    ``projects``), else ``projects/`` beside the state folder — never inside it, since users' kernels read
+    their projects and must not reach the audit log."""
+    return explicit or _from_env("WORKBENCH_PROJECTS", state_path().resolve().parent / "projects")

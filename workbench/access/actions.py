@@ -42,6 +42,7 @@ ACTIONS: dict[str, Action] = {
         Action("cohort.export", "exporter une cohorte", PATIENT_LEVEL_ROLES),
         Action("cohort.prescreen", "préscreener une cohorte", frozenset({"clinicien", "admin"})),
         Action("project.create", "créer un espace projet", PATIENT_LEVEL_ROLES),
+        Action("project.perimeter", "créer un espace projet de tout son périmètre", frozenset({"analyste_dim", "admin"})),
         Action("lab.open", "ouvrir JupyterLab ou exécuter un notebook", PATIENT_LEVEL_ROLES),
         Action("ingest", "charger des données dans l'entrepôt", frozenset({"equipe_entrepot", "admin"})),
         Action("export.fhir", "exporter l'entrepôt en FHIR", frozenset({"equipe_entrepot", "admin"})),
