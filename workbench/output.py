@@ -83,10 +83,16 @@ def _stamp_frame(stamp: Mapping[str, Any]) -> pd.DataFrame:
 
 def write_xlsx(frame: pd.DataFrame, path: Path, stamp: Mapping[str, Any], sheet: str = "Données") -> None:
     """An XLSX workbook with the data sheet and a 'Métadonnées' sheet holding the stamp, written atomically."""
+    write_xlsx_sheets({sheet: frame}, path, stamp)
+
+
+def write_xlsx_sheets(sheets: Mapping[str, pd.DataFrame], path: Path, stamp: Mapping[str, Any]) -> None:
+    """An XLSX workbook with one sheet per frame, then a 'Métadonnées' sheet holding the stamp, written atomically."""
 
     def write(temporary: Path) -> None:
         with pd.ExcelWriter(temporary, engine="openpyxl") as writer:
-            spreadsheet_safe(frame).to_excel(writer, sheet_name=sheet, index=False)
+            for sheet, frame in sheets.items():
+                spreadsheet_safe(frame).to_excel(writer, sheet_name=sheet, index=False)
             spreadsheet_safe(_stamp_frame(stamp)).to_excel(writer, sheet_name="Métadonnées", index=False)
 
     write_with(path, write)

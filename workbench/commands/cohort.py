@@ -179,4 +179,7 @@ def register(app: typer.Typer) -> None:
     group.command("count")(_count)
     group.command("feasibility")(_feasibility)
     group.command("sample")(_sample)
+    from workbench.commands.project import cohort_export  # issue 14 part 4, with the project datamarts
+
+    group.command("export")(cohort_export)
     app.add_typer(group, name="cohort")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from workbench.commands import current_user, open_warehouse, record_export
+from workbench.commands import current_user, open_warehouse, output_path, record_export
 from workbench.errors import UserError
 from workbench.output import OutputFormat, emit, emit_json
 
@@ -27,6 +28,35 @@ def _table(rows: list[dict], fmt: OutputFormat, title: str) -> None:
     emit(frame, OutputFormat.table, title=title)
 
 
+def cohort_export(
+    ctx: typer.Context,
+    cohort: Annotated[str, typer.Argument(help="Cohorte enregistrée (NOM ou NOM@VERSION) ou fichier de définition.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Fichier à écrire (.xlsx, ou .zip pour csv).",
+                                      callback=output_path)],
+    fmt: Annotated[str, typer.Option("--format", help="xlsx (une feuille par table) ou csv (ZIP d'un CSV par table).")]
+    = "xlsx",
+    biology: Annotated[Optional[str], typer.Option(
+        "--biologie", help="Codes LOINC ou locaux des résultats à joindre, séparés par des virgules.")] = None,
+    drugs: Annotated[Optional[str], typer.Option(
+        "--medicaments", help="Préfixes ATC ou codes UCD des médicaments à joindre, séparés par des virgules.")] = None,
+) -> None:
+    """Exporter une cohorte (patients, séjours, diagnostics, biologie et médicaments choisis) dans votre périmètre."""
+    from workbench import exports, projects
+    from workbench.access import require
+    from workbench.commands.cohort import resolve
+
+    require(current_user(ctx), "cohort.export")
+    definition, version = resolve(ctx, cohort)
+    warehouse = open_warehouse(ctx)
+    members, described = projects.cohort_members(warehouse, definition, version)
+    result = exports.export_cohort(warehouse, members, out, fmt, described, _codes(biology), _codes(drugs))
+    typer.echo(f"Export écrit : {result.path} ({', '.join(f'{t} {n}' for t, n in result.rows.items())})")
+
+
+def _codes(text: str | None) -> list[str]:
+    return [code.strip() for code in (text or "").split(",") if code.strip()]
+
+
 def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Espaces projet : entrepôts d'une cohorte, pseudonymisés par projet.", no_args_is_help=True)
 
@@ -34,7 +64,8 @@ def register(app: typer.Typer) -> None:
     def create(
         ctx: typer.Context,
         name: Annotated[str, typer.Argument(help="Nom du projet (lettres, chiffres, . _ -).")],
-        cohort: Annotated[Optional[str], typer.Option("--cohort", help="Cohorte enregistrée (workbench cohort new).")] = None,
+        cohort: Annotated[Optional[str], typer.Option(
+            "--cohort", help="Cohorte enregistrée (NOM ou NOM@VERSION, voir workbench cohort new) ou fichier.")] = None,
         perimeter: Annotated[bool, typer.Option(
             "--perimetre", help="Tout votre périmètre, sans cohorte (analystes DIM).")] = False,
         fmt: FormatOption = OutputFormat.table,
@@ -51,8 +82,11 @@ def register(app: typer.Typer) -> None:
             raise UserError("indiquez --cohort NOM (cohorte enregistrée) ou --perimetre (tout votre périmètre)")
         projects.check_name(name)
         warehouse = open_warehouse(ctx)
-        members, described = (projects.saved_cohort_members(warehouse, cohort) if cohort is not None
-                              else (None, None))
+        members, described = None, None
+        if cohort is not None:
+            from workbench.commands.cohort import resolve
+
+            members, described = projects.cohort_members(warehouse, *resolve(ctx, cohort))
         project = projects.create_project(warehouse, name, members, described, progress=True)
         record_export(ctx, project.datamart, "duckdb", project.patients, what=f"project create {name}",
                       tables=project.tables)

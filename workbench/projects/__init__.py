@@ -328,16 +328,12 @@ def owner_of(user: Any) -> str:
     return _user_name(user)
 
 
-def saved_cohort_members(warehouse: Any, name: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The members of the user's saved cohort `name` evaluated on `warehouse`, and its description for `_metadata`
-    (name, version, definition)."""
-    from workbench import cohorts
-    from workbench.cohorts.store import CohortStore
+def cohort_members(warehouse: Any, definition: Any, version: int | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The members of a cohort definition evaluated on the user's `warehouse` (an empty cohort is a `UserError`
+    naming the step that emptied it), and its description for `_metadata` and exports (name, version, criteria)."""
+    from workbench.cohorts.evaluate import evaluate
 
-    saved = CohortStore().get(owner_of(warehouse.user), name)
-    result = cohorts.evaluate(warehouse, saved.definition)
-    members = result.members
-    if len(members) == 0:
-        raise UserError(f"cohorte « {name} » (version {saved.version}) vide dans votre périmètre : rien à extraire")
-    return members, {"name": saved.name, "version": saved.version,
-                     "definition": saved.definition.model_dump(mode="json")}
+    result = evaluate(warehouse, definition)
+    result.require_members()
+    return result.members, {"name": definition.nom, "version": version,
+                            "definition": definition.model_dump(mode="json")}
