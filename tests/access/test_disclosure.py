@@ -169,11 +169,14 @@ def test_a_referent_never_receives_a_count_below_k(cube):
 # --- the independent audit: the linear system of totals, solved exactly -----------------------------
 
 
-def _key(row: pd.Series, level: Level) -> Key:
+def _key(row: pd.Series, level: Level, classes: tuple[str, ...] = ()) -> Key:
+    """The cell of a received row: care-site chain, period chain, and flat (name, member…) pairs of its
+    attribute and of the distribution `classes` it is broken down by."""
     s, t, attribute = level
     site = tuple("∅" if pd.isna(row[c]) else str(row[c]) for c in SITES[:s])
-    member = ((attribute, "∅" if pd.isna(row[attribute]) else str(row[attribute])),) if attribute else ()
-    return site, tuple(str(row[c]) for c in TIMES[:t]), member[0] if member else ()
+    flat = ((attribute,) if attribute else ()) + classes
+    members = sum((((name, "∅" if pd.isna(row[name]) else str(row[name])),) for name in flat), ())
+    return site, tuple(str(row[c]) for c in TIMES[:t]), sum(members, ())
 
 
 def received(frames: dict[Level, pd.DataFrame]) -> dict[Key, Fraction | None]:
@@ -187,7 +190,7 @@ def received(frames: dict[Level, pd.DataFrame]) -> dict[Key, Fraction | None]:
 
 def totals(keys: set[Key]) -> list[list[tuple[Key, int]]]:
     """Every additive equation between the cells, as signed terms summing to 0: a parent minus its
-    children along the care-site tree, along time, and over the members of one attribute."""
+    children along the care-site tree, along time, and over the members of one attribute (or class)."""
     groups: dict[tuple[Key, str], list[Key]] = {}
     for key in keys:
         site, time, member = key
@@ -195,8 +198,8 @@ def totals(keys: set[Key]) -> list[list[tuple[Key, int]]]:
             groups.setdefault(((site[:-1], time, member), "site"), []).append(key)
         if len(time) > 1:
             groups.setdefault(((site, time[:-1], member), "time"), []).append(key)
-        if member:
-            groups.setdefault(((site, time, ()), member[0]), []).append(key)
+        for start in range(0, len(member), 2):  # all members of one flat hierarchy at a time
+            groups.setdefault(((site, time, member[:start] + member[start + 2:]), member[start]), []).append(key)
     return [[(parent, 1), *((child, -1) for child in children)]
             for (parent, _), children in groups.items() if parent in keys]
 
@@ -459,3 +462,69 @@ def test_an_indicator_with_list_parameters_goes_through_the_policy(pilote):
     assert len(frame) > 0
     shown = frame[~frame["masked"]]
     assert (shown["n_patients"] >= 10).all()
+
+
+# --- a distribution: case-mix, one row per CMD of each cell ---------------------------------------------
+
+
+def test_a_small_class_of_a_distribution_takes_the_smallest_other_class_with_it():
+    # H (30 patients) = CMD 05 (25) + CMD 11 (5): the total is every row's denominator, so 11 alone would
+    # be 30 - 25; 05 (the only other class) is masked with it
+    total, big, small = cell("H"), (("H",), YEAR, ("cmd", "05")), (("H",), YEAR, ("cmd", "11"))
+    assert suppress({cell(): 30, total: 30, big: 25, small: 5,
+                     ((), YEAR, ("cmd", "05")): 25, ((), YEAR, ("cmd", "11")): 5}, K) == {
+        big, small, ((), YEAR, ("cmd", "05")), ((), YEAR, ("cmd", "11"))}
+
+
+@pytest.fixture(scope="module")
+def case_mix_cube(pilote) -> dict[Level, pd.DataFrame]:
+    """Every case-mix cell a référent can ask for in 2024, alone or by one attribute, one row per CMD."""
+    from workbench import paths
+
+    case_mix = load_dictionary(paths.PROJECT_ROOT / "wiki").get("case_mix").definition
+    attributes = [name for name in ATTRIBUTES if name in case_mix.dimensions]
+    levels_ = [(s, t, a) for a in (None, *attributes) for s in range(4) for t in range(1, 4)]
+    return {level: request(case_mix, pilote, breakdown(level), TIMES[level[1] - 1]) for level in levels_}
+
+
+def test_case_mix_rows_name_their_cmd_and_never_show_a_class_below_k(case_mix_cube, catalog):
+    """Finding 2 of issue 12: every CMD row is a cell of its own (it was decided by the last row's count)."""
+    from workbench import paths
+
+    case_mix = load_dictionary(paths.PROJECT_ROOT / "wiki").get("case_mix").definition
+    exact = request(case_mix, workbench.open(catalog), ("hospital", "year"), "year")
+    frame = case_mix_cube[(1, 1, None)]
+    assert list(frame.columns[:3]) == ["hospital", "cmd", "year"]
+    assert len(frame) == len(exact) and frame["cmd"].notna().all()
+    for received_frame in case_mix_cube.values():
+        shown = received_frame[~received_frame["masked"]]
+        assert (shown["n_patients"] >= K).all()
+    merged = frame[~frame["masked"]].merge(exact, on=["hospital", "cmd", "year"], suffixes=("", "_exact"))
+    assert len(merged) > 0 and (merged["numerator"] == merged["numerator_exact"]).all()
+    assert (exact["n_patients"] < K).sum() > 0  # the demo has small classes to protect
+
+
+def test_a_masked_cmd_cannot_be_recomputed_from_the_denominator(case_mix_cube):
+    """The denominator shown on a cell's rows is the sum of its classes: one masked class alone among
+    shown ones would be the denominator minus the others."""
+    for level, frame in case_mix_cube.items():
+        cell_columns = [c for c in frame.columns if c in (*SITES, *TIMES, *ATTRIBUTES)]
+        for _, rows in frame.groupby(cell_columns, dropna=False):
+            total_shown = rows["denominator"].notna().any()
+            assert not total_shown or int(rows["masked"].sum()) != 1, (level, rows)
+
+
+def test_independent_audit_of_the_case_mix_no_masked_class_is_recoverable(case_mix_cube):
+    """Class cells (numerators) and cell totals (the denominators received, unknown when every row of the
+    cell is masked), with every additive equation along the tree, time, attributes and CMDs."""
+    values: dict[Key, Fraction | None] = {}
+    for level, frame in case_mix_cube.items():
+        for _, row in frame.iterrows():
+            values[_key(row, level, ("cmd",))] = None if row["masked"] else Fraction(int(row["numerator"]))
+            total = _key(row, level)
+            if pd.notna(row["denominator"]):
+                values[total] = Fraction(int(row["denominator"]))
+            else:
+                values.setdefault(total, None)
+    assert_no_masked_cell_is_determined(values)
+    assert sum(value is None for value in values.values()) > 100

@@ -14,6 +14,12 @@ lattice always holds every attribute the indicator allows, whatever the
 request uses: masking is one decision per indicator, years, version and k, so
 a request with an attribute and one without see the same masked cells.
 
+A **distribution** indicator (case-mix: one row per CMD, GHM type or severity
+of a cell) publishes one cell per class, and the cell's total as the shared
+denominator of its rows: its classes are one more flat hierarchy (the total
+equals the sum of its classes), the total's patients are bounded below by its
+largest class, and a row is shown only when its class and its total both are.
+
 Masking: a cell with fewer than k distinct patients is masked (primary);
 then, to a fixed point, every additive equation of the lattice (a parent —
 care-site total, coarser period or all members of an attribute — equals the
@@ -52,7 +58,9 @@ ATTRIBUTES: dict[str, tuple[str, ...]] = {
 NULL_MEMBER = "∅"
 VALUE_COLUMNS = ("value", "numerator", "denominator", "n_patients")
 Key = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
-"""(site chain, time chain, attribute): the attribute is () for all members or (name, member)."""
+"""(site chain, time chain, members): the members are flat (name, member, name, member…) pairs, one per flat
+hierarchy the cell is broken down by (an attribute, a distribution's class); () for all members."""
+META_COLUMNS = ("masked", "indicator_version", "snapshot_id")
 Level = tuple[int, int, str | None]  # (site depth, time depth, attribute or None)
 
 
@@ -194,38 +202,57 @@ _LATTICES = OnceCache(64)
 """One lattice per year, shared by every user and thread (the policy's dearest computation)."""
 
 
-def _keys(frame: pd.DataFrame, level: Level) -> list[Key]:
-    """The key of every row of a lattice frame (column-wise: frames reach tens of thousands of rows)."""
+def classes(frame: pd.DataFrame) -> list[str]:
+    """The columns of a distribution indicator's classes (case-mix's ``cmd``…): those naming no dimension,
+    value or stamp; [] for an indicator with one row per cell."""
+    known = {*SITE_LEVELS, *TIME_LEVELS, *ATTRIBUTES, *VALUE_COLUMNS, *META_COLUMNS}
+    return [column for column in frame.columns if column not in known]
+
+
+def _keys(frame: pd.DataFrame, level: Level, *, totals: bool = False) -> list[Key]:
+    """The key of every row of a lattice frame (column-wise: frames reach tens of thousands of rows): its
+    class cell, or with `totals` the cell its class belongs to (the row's denominator)."""
     site_depth, time_depth, attribute = level
 
     def members(column: str) -> list[str]:
         return [NULL_MEMBER if value is None or pd.isna(value) else str(value) for value in frame[column]]
 
+    def pairs(column: str) -> list[tuple[str, str]]:
+        return [(column, member) for member in members(column)]
+
     sites = list(zip(*(members(c) for c in SITE_LEVELS[:site_depth]))) if site_depth else [()] * len(frame)
     times = list(zip(*(members(c) for c in TIME_LEVELS[:time_depth])))
-    attributes = [(attribute, m) for m in members(attribute)] if attribute else [()] * len(frame)
-    return list(zip(sites, times, attributes))
+    flat = [attribute] if attribute else []
+    if not totals:
+        flat += classes(frame)
+    groups = [sum(row, ()) for row in zip(*(pairs(c) for c in flat))] if flat else [()] * len(frame)
+    return list(zip(sites, times, groups))
 
 
 def cells(frames: Mapping[Level, Any]) -> dict[Key, float]:
-    """Every lattice cell and its number of distinct patients (null counts as 0: masked)."""
+    """Every lattice cell and its number of distinct patients (null counts as 0: masked); a distribution's
+    totals count at least the patients of their largest class."""
     found: dict[Key, float] = {}
     for level, result in frames.items():
         patients = result.frame["n_patients"].astype(float).fillna(0.0)
         found.update(zip(_keys(result.frame, level), patients))
+        if classes(result.frame):
+            for total, count in zip(_keys(result.frame, level, totals=True), patients):
+                found[total] = max(found.get(total, 0.0), count)
     return found
 
 
 def _parents(key: Key) -> list[tuple[int, Key, str]]:
-    """The cell's parent in each hierarchy (site, time, attribute), with the attribute naming its group."""
-    site, time, attribute = key
+    """The cell's parent in each hierarchy (site, time, each flat one), with the flat hierarchy's name
+    naming its group."""
+    site, time, members = key
     found = []
     if site:
-        found.append((0, (site[:-1], time, attribute), ""))
+        found.append((0, (site[:-1], time, members), ""))
     if len(time) > 1:
-        found.append((1, (site, time[:-1], attribute), ""))
-    if attribute:  # all members = the sum over the members of one attribute at a time
-        found.append((2, (site, time, ()), attribute[0]))
+        found.append((1, (site, time[:-1], members), ""))
+    for start in range(0, len(members), 2):  # all members = the sum over the members of one hierarchy at a time
+        found.append((2, (site, time, members[:start] + members[start + 2:]), members[start]))
     return found
 
 
@@ -467,23 +494,31 @@ def _select(frame: pd.DataFrame, cube: CubeRequest) -> pd.DataFrame:
     return frame[keep]
 
 
-def _columns(by: tuple[str, ...], cube: CubeRequest) -> list[str]:
-    """The request's dimensions, with the ancestors of a care-site level (so every row names one cell)."""
+def _columns(by: tuple[str, ...], frame: pd.DataFrame) -> list[str]:
+    """The request's dimensions, with the ancestors of a care-site level, and a distribution's classes (so
+    every row names one cell)."""
     deepest = max((SITE_LEVELS.index(level) for level in by if level in SITE_LEVELS), default=-1)
     sites = list(SITE_LEVELS[: deepest + 1])
     attributes = [name for name in by if name in ATTRIBUTES]
     times = [level for level in by if level in TIME_LEVELS]
-    return sites + attributes + times
+    return sites + attributes + classes(frame) + times
 
 
 def protect(frame: pd.DataFrame, lattice_: Lattice, cube: CubeRequest) -> pd.DataFrame:
-    """Add `masked` and null the value columns of the masked cells."""
-    keys = _keys(frame, cube.level)
-    hidden = pd.Series([key in lattice_.masked for key in keys], index=frame.index, dtype=bool)
+    """Add `masked` and null the value columns of the masked cells; a distribution's row whose total is
+    masked keeps its class's count but loses the total it is shared as (denominator, and the share)."""
+    def hidden(keys: list[Key]) -> pd.Series:
+        return pd.Series([key in lattice_.masked for key in keys], index=frame.index, dtype=bool)
+
+    masked = hidden(_keys(frame, cube.level))
     out = frame.copy()
     for column in VALUE_COLUMNS:
-        out[column] = out[column].astype(object).where(~hidden, None)
-    out["masked"] = hidden
+        out[column] = out[column].astype(object).where(~masked, None)
+    if classes(frame):
+        total_masked = hidden(_keys(frame, cube.level, totals=True))
+        for column in ("denominator", "value"):
+            out[column] = out[column].where(~total_masked, None)
+    out["masked"] = masked
     return out
 
 
@@ -509,7 +544,7 @@ def compute_protected(definition: Any, warehouse: Any, by: Sequence[str], start:
     if not base.available:
         return base
     selected = protect(_select(base.frame, cube), built, cube)
-    columns = _columns(request.by, cube)
+    columns = _columns(request.by, base.frame)
     frame = selected[[*columns, *VALUE_COLUMNS, "masked", "indicator_version", "snapshot_id"]]
     frame = frame.reset_index(drop=True)
     stamp = {**base.stamp, "periode": f"{request.start:%Y-%m}/{request.end:%Y-%m}", "grain": request.grain,
