@@ -54,3 +54,18 @@ def warehouse_hashes(
     """Per-table content hashes of ``tables``; ``exclude`` maps a table to the columns to ignore."""
     exclude = exclude or {}
     return {table: table_hash(con, table, exclude.get(table, ())) for table in tables}
+
+
+#: Load bookkeeping a loader keeps in the warehouse (loads, quarantine, versions, id map): not clinical content.
+BOOKKEEPING_TABLES = frozenset({"_metadata", "_loads", "_quarantine", "_resources", "_id_map", "_identifiers"})
+#: Provenance columns a loader adds to every row it writes (which resource, version, file, line, load).
+PROVENANCE_COLUMNS = ("fhir_resource_type", "fhir_id", "fhir_version_id", "fhir_last_updated", "fhir_content_hash",
+                      "fhir_source_file", "fhir_source_line", "fhir_load_id")
+
+
+def content_snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
+    """The snapshot id of a warehouse's clinical content: bookkeeping tables and provenance columns left out,
+    so that a load that changed nothing (or only re-stamped provenance) keeps the same id."""
+    tables = [row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                                            "AND schema_name = 'main'").fetchall() if row[0] not in BOOKKEEPING_TABLES]
+    return snapshot_id(warehouse_hashes(con, tables, {table: PROVENANCE_COLUMNS for table in tables}))

@@ -319,7 +319,11 @@ def nights(start: ir.DateValue, end: ir.DateValue) -> ir.IntegerValue:
 
 
 def current_rows(table: ir.Table) -> ir.Table:
-    """Rows not soft-deleted (`row_status_source_value = 'supprimé'`), when the table has the column."""
+    """Rows not soft-deleted (`row_status_source_value = 'supprimé'`), when the table has the column, nor
+    marked deleted by a loader (`delete_datetime` set: how the FHIR loader marks a deleted `measurement`,
+    whose status column is the lab's own)."""
+    if "delete_datetime" in table.columns:
+        table = table.filter(table.delete_datetime.isnull())
     if "row_status_source_value" not in table.columns:
         return table
     return table.filter(table.row_status_source_value.fill_null("") != "supprimé")
