@@ -17,3 +17,10 @@ def cohort_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def omop_cohort_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_omop_warehouse(tmp_path_factory.mktemp("cohorts-omop"))
+
+
+@pytest.fixture(scope="session")
+def attack_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from cohorts.fixtures import write_attack_warehouse
+
+    return write_attack_warehouse(tmp_path_factory.mktemp("cohorts-attack"))

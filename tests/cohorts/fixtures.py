@@ -209,3 +209,32 @@ def write_omop_warehouse(folder: Path) -> Path:
             writer.writerows([["" if r.get(c) is None else r.get(c) for c in columns] for r in records])
     write_catalog(data, "omop", folder / "catalog.yaml")
     return folder / "catalog.yaml"
+
+
+# ------------------------------------------------------------------ the differencing attack
+
+ATTACK_CODES = ("E10", "E11", "E13", "E14", "J44", "J45", "K21", "K29", "N18")  # code j goes to persons 1..j+1
+ATTACK_PATIENTS = 40
+
+
+def attack_rows() -> dict[str, list[dict[str, Any]]]:
+    """40 patients, each one I21 DP stay in hospital 028 in 2024; the first j+1 also have ATTACK_CODES[j]."""
+    rows: dict[str, list[dict[str, Any]]] = {name: ROWS[name] for name in ("care_site", "fact_relationship", "_metadata")}
+    rows["person"] = [{"person_id": p, "gender_source_value": "f", "birth_datetime": D(1960, 1, 1)}
+                      for p in range(1, ATTACK_PATIENTS + 1)]
+    rows["visit_occurrence"] = [_visit(1000 + p, p, 11, D(2024, 3, 1, 8), D(2024, 3, 4, 8))
+                                for p in range(1, ATTACK_PATIENTS + 1)]
+    diagnoses = [_dx(p, p, 1000 + p, "I210", "DP", D(2024, 3, 1)) for p in range(1, ATTACK_PATIENTS + 1)]
+    for j, code in enumerate(ATTACK_CODES):
+        diagnoses += [_dx(1000 * (j + 1) + p, p, 1000 + p, code, "DAS", D(2024, 3, 1)) for p in range(1, j + 2)]
+    rows["condition_occurrence"] = diagnoses
+    return rows
+
+
+def write_attack_warehouse(folder: Path) -> Path:
+    from workbench.catalog import write_catalog
+
+    folder.mkdir(parents=True, exist_ok=True)
+    write_aphp(folder / "eds.duckdb", attack_rows())
+    write_catalog(folder / "eds.duckdb", "aphp", folder / "catalog.yaml")
+    return folder / "catalog.yaml"

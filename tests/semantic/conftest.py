@@ -1,9 +1,8 @@
-"""Fixtures of the semantic-layer tests: hand-written warehouses and one local SparkSession."""
+"""Fixtures of the semantic-layer tests: hand-written warehouses (the SparkSession is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -19,19 +18,3 @@ def aphp_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def omop_catalog(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     version = request.param
     return version, catalog_for_omop(tmp_path_factory.mktemp(f"omop{version}"), version)
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
-    """One local SparkSession for the whole test session (reused if another suite made it)."""
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("workbench-tests")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
-    yield session
