@@ -13,6 +13,7 @@ else ``/etc/eds-workbench/config.yaml``::
     state: /srv/eds/state             # audit log, quality runs, problem reports
     exports: /srv/eds/exports         # optional: users' output folders (default <state>/exports)
     projects: /srv/eds/projects       # optional: users' project datamarts (default <state>/../projects)
+    kernel_python: /usr/bin/python3.11  # optional: interpreter of users' kernels (default: the workbench's)
     wiki: /srv/eds/wiki               # optional: the indicator dictionary (default: the caller's)
 
 Relative paths are relative to the file's folder. Ownership and mode are
@@ -36,7 +37,7 @@ from workbench.errors import UserError
 CONFIG_VARIABLE = "WORKBENCH_CONFIG"
 DEFAULT_CONFIG = Path("/etc/eds-workbench/config.yaml")
 REQUIRED = ("access", "catalog", "state")
-OPTIONAL = ("exports", "wiki", "projects")
+OPTIONAL = ("exports", "wiki", "projects", "kernel_python")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Deployment:
     exports: Path
     wiki: Path | None = None
     projects: Path | None = None
+    kernel_python: Path | None = None
 
 
 
@@ -110,7 +112,8 @@ def load_deployment(path: Path | None = None) -> Deployment:
     fixed = {key: _absolute(path, key, raw[key]) for key in (*REQUIRED, *OPTIONAL) if raw.get(key) is not None}
     return Deployment(path=path, access=fixed["access"], catalog=fixed["catalog"], state=fixed["state"],
                       exports=fixed.get("exports", fixed["state"] / "exports"), wiki=fixed.get("wiki"),
-                      projects=fixed.get("projects", fixed["state"].parent / "projects"))
+                      projects=fixed.get("projects", fixed["state"].parent / "projects"),
+                      kernel_python=fixed.get("kernel_python"))
 
 
 def same_path(first: Path, second: Path) -> bool:
@@ -161,5 +164,7 @@ def apply(deployment: Deployment, user: str) -> None:
     os.environ["WORKBENCH_EXPORTS"] = str(deployment.exports)
     if deployment.projects is not None:
         os.environ["WORKBENCH_PROJECTS"] = str(deployment.projects)
+    if deployment.kernel_python is not None:
+        os.environ["WORKBENCH_KERNEL_PYTHON"] = str(deployment.kernel_python)
     if deployment.wiki is not None:
         os.environ["WORKBENCH_WIKI"] = str(deployment.wiki)

@@ -603,12 +603,15 @@ def run(
     html: bool = False,
     overwrite: bool = True,
     kernel: str | None = None,
+    sandbox: "Sandbox | None" = None,
 ) -> RunResult:
     """Execute the template headless with papermill on the project's kernel.
 
     The output notebook's metadata carries the parameters, the template's
     content hash, the catalogue and the data snapshot, plus the results the
-    notebook recorded; with `html`, a report is written next to it.
+    notebook recorded; with `html`, a report is written next to it. With a
+    `sandbox`, the kernel runs under the user's own system account (see
+    :class:`Sandbox`) and only the finished notebook comes back.
     """
     from papermill.exceptions import PapermillExecutionError
 
@@ -619,7 +622,10 @@ def run(
     stamp = _stamp(template, prepared.parameters, warehouse, catalog)
     prepared.notebook.metadata["workbench"] = stamp
     try:
-        _papermill(prepared, out, kernel, execute=True)
+        if sandbox is not None:
+            sandbox.execute(prepared, out, kernel)
+        else:
+            _papermill(prepared, out, kernel, execute=True)
     except PapermillExecutionError as error:
         raise UserError(
             f"le notebook '{template.name}' a échoué à la cellule {error.exec_count} : "
@@ -647,6 +653,142 @@ def export_html(notebook: nbformat.NotebookNode, path: Path) -> Path:
 
     body, _ = HTMLExporter().from_notebook_node(notebook)
     return write_text(path, body)
+
+
+# --------------------------------------------------------------------------- kernels as the user
+
+
+class Sandbox:
+    """Where and as whom a user's kernels run: his system account, his projects folder, never the warehouse.
+
+    Only root can start a process under another account; the workbench (root,
+    the server's service) prepares the notebook, hands it to the account in a
+    run folder of the user's projects folder, runs papermill there under the
+    account (no supplementary groups), then reads the executed notebook back.
+    The kernel's environment names the project's catalogue and a state folder
+    of the user's own (its audit lines stay his; the run itself is audited by
+    the command), and nothing of the deployment.
+    """
+
+    def __init__(self, user_name: str, home: Path, catalog: Path | None):
+        from workbench.projects import accounts
+
+        if not accounts.running_as_root():
+            raise UserError(NOT_ROOT)
+        self.user_name = user_name
+        self.home = Path(home)
+        self.catalog = catalog
+        self.python = kernel_python()
+        self.account = accounts.ensure_account(user_name, self.home)
+        self._install_kernelspec()
+        accounts.hand_over(self.home, self.account)
+
+    def _install_kernelspec(self) -> None:
+        """The account's own kernelspec (first in its Jupyter path): the kernel interpreter it can execute."""
+        folder = self.home / ".jupyter-data" / "kernels" / KERNEL_NAME
+        folder.mkdir(parents=True, exist_ok=True)
+        spec = {"argv": [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
+        (folder / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+
+    def environment(self, folder: Path) -> dict[str, str]:
+        """The kernel's environment: the workbench's packages, the locale, the user's folders, no deployment."""
+        import site
+
+        kept = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}
+        packages = [*site.getsitepackages(), str(Path(__file__).resolve().parent.parent)]
+        env = {
+            **kept, "HOME": str(self.home), "USER": self.account.name, "LOGNAME": self.account.name,
+            "PYTHONPATH": os.pathsep.join(packages),
+            "WORKBENCH_STATE": str(self.home / ".etat"), "WORKBENCH_PROJECTS": str(self.home.parent),
+            "JUPYTER_RUNTIME_DIR": str(folder / "runtime"), "JUPYTER_DATA_DIR": str(self.home / ".jupyter-data"),
+            "IPYTHONDIR": str(self.home / ".ipython"), "MPLCONFIGDIR": str(self.home / ".matplotlib"),
+        }
+        if self.catalog is not None:
+            env["WORKBENCH_CATALOG"] = str(self.catalog)
+        return env
+
+    def demote(self) -> None:
+        """In the child, before exec: no supplementary group, then the account's gid and uid (in that order)."""
+        os.setgroups([])
+        os.setgid(self.account.gid)
+        os.setuid(self.account.uid)
+
+    def execute(self, prepared: "Prepared", out: Path, kernel: str) -> None:
+        """Run the prepared notebook under the account; the executed notebook is written to `out` (by root)."""
+        import shutil
+        import subprocess
+        import secrets
+
+        from workbench.projects import accounts
+
+        folder = self.home / ".executions" / secrets.token_hex(6)
+        folder.mkdir(parents=True, mode=0o700)
+        try:
+            source, target = folder / "entree.ipynb", folder / "sortie.ipynb"
+            nbformat.write(_papermill(prepared, None, kernel, execute=False), source)
+            accounts.hand_over(self.home / ".executions", self.account)
+            done = subprocess.run(
+                [self.python, "-m", "papermill", str(source), str(target), "--kernel", kernel, "--cwd",
+                 str(folder), "--no-progress-bar", "--log-level", "ERROR"],
+                cwd=folder, env=self.environment(folder), preexec_fn=self.demote,
+                capture_output=True, text=True, check=False,
+            )
+            if not target.is_file():
+                raise UserError(f"le noyau de {self.user_name} n'a pas pu s'exécuter : "
+                                f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
+            executed = nbformat.read(target, as_version=4)
+            write_with(out, lambda temporary: nbformat.write(executed, temporary))
+            if done.returncode != 0:
+                failed = _first_error(executed)
+                raise UserError(f"le notebook '{prepared.template.name}' a échoué (noyau de {self.user_name}) : "
+                                f"{failed} (voir {out})")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+KERNEL_PYTHON_VARIABLE = "WORKBENCH_KERNEL_PYTHON"
+
+
+def kernel_python() -> str:
+    """The interpreter of users' kernels: the deployment's ``kernel_python`` ($WORKBENCH_KERNEL_PYTHON), else this
+    one; it must be executable by any account (no private folder on its path), or a `UserError` says which folder
+    closes it. It runs the workbench's own packages (same Python minor version), put on its PYTHONPATH."""
+    chosen = os.environ.get(KERNEL_PYTHON_VARIABLE) or sys.executable
+    closed = closed_to_others(Path(chosen))
+    if closed is not None:
+        raise UserError(f"l'interpréteur des noyaux {chosen} n'est pas exécutable par les comptes des utilisateurs "
+                        f"({closed} leur est fermé) : installez Python hors d'un dossier privé, ou nommez un autre "
+                        f"interpréteur 3.{sys.version_info.minor} (clé kernel_python de la configuration)")
+    return chosen
+
+
+def closed_to_others(path: Path) -> Path | None:
+    """The first folder or file on `path` (symbolic links followed) that an unrelated account cannot traverse or
+    execute, else None."""
+    import stat
+
+    current = Path(path.anchor)
+    for part in Path(path).parts[1:]:
+        current = current / part
+        if current.is_symlink():
+            target = Path(os.readlink(current))
+            return closed_to_others(target if target.is_absolute() else current.parent / target)
+        if not current.stat().st_mode & stat.S_IXOTH:
+            return current
+    return None
+
+
+NOT_ROOT = ("les noyaux des utilisateurs s'exécutent sous leur propre compte système, que seul root peut créer "
+             "et utiliser : lancez la commande sur le serveur de l'entrepôt, en root (sinon réservée au rôle admin)")
+
+
+def _first_error(notebook: nbformat.NotebookNode) -> str:
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                return f"{output.get('ename')}: {output.get('evalue')}"
+    return "erreur inconnue"
 
 
 # --------------------------------------------------------------------------- JupyterLab

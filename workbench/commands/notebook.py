@@ -7,10 +7,67 @@ from typing import Annotated, Optional
 
 import typer
 
-from workbench.commands import output_path, record_export, require_admin
+from workbench.commands import output_path, record_export
 from workbench.output import emit_json
 
 KERNEL_REASON = "lit l'entrepôt dans un noyau Jupyter, hors périmètre et politique de diffusion : réservée au rôle admin"
+ProjectOption = Annotated[
+    Optional[str],
+    typer.Option("--projet", help="Espace projet dont le noyau lit l'entrepôt (utilisateurs autres qu'admin ; "
+                                  "défaut : votre seul projet, ou celui de --param cohorte=NOM)."),
+]
+
+
+def is_user(ctx: typer.Context) -> bool:
+    """Whether the command runs for a logged-in user who is not admin (his kernels read only his projects)."""
+    from workbench.commands import current_user
+
+    user = current_user(ctx)
+    return user is not None and user.role != "admin"
+
+
+def user_project(ctx: typer.Context, name: str | None, values: dict[str, str]) -> object:  # -> Project
+    """The project a user's notebook reads: --projet, else the project of ``--param cohorte=NOM`` (built on first
+    use from his saved cohort, within his perimeter), else his only project."""
+    from workbench import projects
+    from workbench.commands import current_user, open_warehouse
+    from workbench.errors import UserError
+
+    user = current_user(ctx)
+    cohort = values.pop("cohorte", "") if "cohorte" in values else ""
+    if name is None and cohort:
+        name = f"cohorte-{cohort.replace('@', '-v')}"
+        if name not in {p.name for p in projects.list_projects(user)}:
+            from workbench.access import require
+            from workbench.commands.cohort import resolve
+
+            require(user, "project.create")
+            warehouse = open_warehouse(ctx)
+            members, described = projects.cohort_members(warehouse, *resolve(ctx, cohort))
+            projects.create_project(warehouse, name, members, described, progress=True)
+    if name is not None:
+        return projects.get_project(user, name)
+    found = projects.list_projects(user)
+    if len(found) != 1:
+        listed = ", ".join(p.name for p in found) or "aucun (workbench project create NOM --cohort C)"
+        raise UserError(f"choisissez l'espace projet du notebook avec --projet NOM (vos projets : {listed})")
+    return found[0]
+
+
+def kernel_sandbox(ctx: typer.Context, command: str, project: object) -> object:  # -> notebooks.Sandbox
+    """The user's kernel sandbox, or an audited refusal when this process cannot start one (not root)."""
+    from workbench.access import refused, require
+    from workbench.commands import current_user
+    from workbench.notebooks import Sandbox
+    from workbench.projects import accounts, user_root
+
+    user = current_user(ctx)
+    require(user, "lab.open")
+    if not accounts.running_as_root():
+        from workbench.notebooks import NOT_ROOT
+
+        raise refused(user, f"accès refusé : « workbench {command} » : {NOT_ROOT}", command=command)
+    return Sandbox(user.name, user_root(user.name), getattr(project, "catalog", None))
 
 TemplatesOption = Annotated[
     Optional[Path],
@@ -77,14 +134,21 @@ def register(app: typer.Typer) -> None:
         templates: TemplatesOption = None,
         wiki: WikiOption = None,
         force: Annotated[bool, typer.Option("--force", help="Remplacer le fichier s'il existe.")] = False,
+        project: ProjectOption = None,
     ) -> None:
         """Créer un notebook prêt à modifier, paramètres injectés (sans l'exécuter)."""
         from workbench import notebooks
 
         found = notebooks.find_template(template, templates)
-        path = notebooks.new(
-            found, notebooks.parse_assignments(param or []), out, catalog=ctx.obj["catalog"], wiki=wiki, overwrite=force
-        )
+        values = notebooks.parse_assignments(param or [])
+        catalog = ctx.obj["catalog"]
+        if is_user(ctx):  # his notebook reads his project, never the warehouse
+            from workbench.access import require
+            from workbench.commands import current_user
+
+            require(current_user(ctx), "lab.open")
+            catalog = user_project(ctx, project, values).catalog
+        path = notebooks.new(found, values, out, catalog=catalog, wiki=wiki, overwrite=force)
         record_export(ctx, path, "ipynb", 1, what=f"notebook new {template}")
         typer.echo(f"Notebook créé : {path}")
 
@@ -94,22 +158,33 @@ def register(app: typer.Typer) -> None:
         template: Annotated[str, typer.Argument(help="Identifiant du modèle (voir `notebook list`).")],
         out: Annotated[Optional[Path], typer.Option(
             "--out", "-o", help="Notebook exécuté .ipynb à écrire (défaut : ./<modèle>.ipynb, remplacé s'il existe).",
+            callback=output_path,
         )] = None,
         param: ParamOption = None,
         templates: TemplatesOption = None,
         wiki: WikiOption = None,
         html: Annotated[bool, typer.Option("--html", help="Écrire aussi un rapport HTML à côté.")] = False,
+        project: ProjectOption = None,
     ) -> None:
-        """Exécuter un modèle sans interface (papermill, noyau eds-workbench)."""
+        """Exécuter un modèle sans interface (papermill, noyau eds-workbench ; utilisateurs : sous leur compte
+        système, sur leur espace projet)."""
         from workbench import notebooks
 
-        require_admin(ctx, "notebook run", KERNEL_REASON)
         found = notebooks.find_template(template, templates)
         out = out or output_path(ctx, Path(f"{found.name}.ipynb"))  # like `wiki build`'s ./site: the current folder
         values = notebooks.parse_assignments(param or [])
+        catalog, sandbox = ctx.obj["catalog"], None
+        if is_user(ctx):
+            from workbench.access import require
+            from workbench.commands import current_user
+
+            require(current_user(ctx), "lab.open")
+            chosen = user_project(ctx, project, values)
+            sandbox, catalog = kernel_sandbox(ctx, "notebook run", chosen), chosen.catalog
         notebooks.validate(found, values)  # names and types first: a typo never triggers a demo build
-        ensure_data(ctx.obj["catalog"])
-        result = notebooks.run(found, values, out, catalog=ctx.obj["catalog"], wiki=wiki, html=html)
+        if sandbox is None:
+            ensure_data(catalog)
+        result = notebooks.run(found, values, out, catalog=catalog, wiki=wiki, html=html, sandbox=sandbox)
         for written in (result.notebook_path, result.html_path):
             if written:  # the outputs hold the kernel's figures: audited as handed out
                 record_export(ctx, written, written.suffix.lstrip("."), 1, what=f"notebook run {template}",

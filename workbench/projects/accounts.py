@@ -67,7 +67,7 @@ def ensure_account(user: str, home: Path) -> Account:
     name = account_name(user)
     result = subprocess.run(
         [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", str(home),
-         "--shell", "/usr/sbin/nologin", "--comment", f"EDS Workbench : noyaux de {user}", name],
+         "--shell", "/usr/sbin/nologin", "--comment", f"EDS Workbench, noyaux de {user}", name],
         capture_output=True, text=True, check=False,
     )
     if result.returncode not in (0, 9):  # 9: created meanwhile by another process
