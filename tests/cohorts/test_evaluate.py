@@ -226,3 +226,21 @@ def test_an_empty_cohort_names_the_rule_that_emptied_it(wh) -> None:
     nothing = evaluate(wh, cohort({"type": "diagnostic", "codes": ["A00"]}))
     with pytest.raises(UserError, match="vide : aucun événement d'entrée"):
         nothing.require_members()
+
+
+# ------------------------------------------------------------------ reports (workbench.nlp)
+
+
+def test_texte_leaves_out_negated_hypothetical_and_family_mentions(wh) -> None:
+    # notes: 1 « Pas de diabète » (negated), 2 family history, 3 « Diabète de type 2 connu », 4 « Suspicion de diabète »
+    assert persons(wh, [{"type": "texte", "termes": ["diabète"]}]) == [4]
+    assert persons(wh, [{"type": "texte", "termes": ["douleur thoracique", "metformine"]}]) == [1, 4]
+    assert persons(wh, [{"type": "texte", "termes": [r"type\s+2"], "regex": True}]) == [4]
+
+
+def test_tnm_stage_conditions(wh) -> None:
+    # person 4: « pT3 N1 M0 » (2023-05-09); person 1: « pT2 N0 M1 » (2024-06-03, after his index)
+    assert persons(wh, [{"type": "tnm", "stade": ["T>=3"]}]) == [4]
+    assert persons(wh, [{"type": "tnm", "stade": ["M1"]}]) == [1]
+    assert persons(wh, [{"type": "tnm", "stade": ["T>=2", "N0"]}]) == [1]
+    assert persons(wh, [{"type": "tnm", "stade": ["M1"], "fenetre": {"jours_avant": 30}}]) == []
