@@ -31,7 +31,7 @@ def test_builds_a_warehouse_and_prints_a_french_summary(tmp_path, vocab_dir):
     out = tmp_path / "data"
     result = run("--patients", "150", "--seed", "3", "--out", str(out), "--vocab", str(vocab_dir), "--extraction-date", "2025-06-30")
     assert result.returncode == 0, result.stderr
-    assert {p.name for p in out.iterdir()} == {"eds.duckdb", "parquet", "flaws.json", "catalog.yaml"}
+    assert {p.name for p in out.iterdir()} == {"eds.duckdb", "parquet", "flaws.json", "notes_truth.json", "catalog.yaml"}
     assert "Entrepôt de démonstration écrit dans" in result.stdout and "150 patients, graine 3" in result.stdout
     with duckdb.connect(str(out / "eds.duckdb"), read_only=True) as con:
         persons = con.execute("SELECT count(*) FROM person").fetchone()[0]

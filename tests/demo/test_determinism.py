@@ -44,6 +44,7 @@ def test_same_seed_gives_identical_tables(builds):
     snapshot = [duckdb.connect(str(builds[k]), read_only=True).execute("SELECT snapshot_id FROM _metadata").fetchone()[0] for k in ("first", "again")]
     assert snapshot[0] == snapshot[1]
     assert (builds["first"].parent / "flaws.json").read_text() == (builds["again"].parent / "flaws.json").read_text()
+    assert (builds["first"].parent / "notes_truth.json").read_text() == (builds["again"].parent / "notes_truth.json").read_text()
 
 
 def test_another_seed_gives_other_content(builds):

@@ -12,7 +12,8 @@ import pytest
 import workbench
 from workbench.access.context import UserContext
 from workbench.errors import UserError
-from workbench.nlp import find_mentions, stage_filter, tnm_mentions
+from workbench.cohorts.evaluate import tnm_matches
+from workbench.nlp import find_mentions, tnm_mentions
 from workbench.nlp.cache import NoteCache
 from workbench.nlp.mentions import cached_notes
 
@@ -68,10 +69,10 @@ def test_tnm_stages_and_conditions(catalog: Path):
         (1, 1, "pT3N1M1", "3", "1", "1", "Stade pT3N1M1."),
         (3, 3, "pT2N0M0", "2", "0", "0", "Classification pT2N0M0."),
     ]
-    assert rows(stage_filter(stages, "T>=3"), "note_id") == [(1,)]
-    assert rows(stage_filter(stages, "M0"), "note_id") == [(3,)]
-    assert rows(stage_filter(stages, "T>1 N<=1"), "note_id") == [(1,), (3,)]
-    assert stage_filter(stages, "T>=4").empty
+    assert rows(stages[tnm_matches(stages, ["T>=3"])], "note_id") == [(1,)]
+    assert rows(stages[tnm_matches(stages, ["M0"])], "note_id") == [(3,)]
+    assert rows(stages[tnm_matches(stages, ["T>1", "N<=1"])], "note_id") == [(1,), (3,)]
+    assert not tnm_matches(stages, ["T>=4"]).any()
 
 
 def test_the_cache_is_keyed_by_note_and_content(tmp_path: Path, state: Path):
@@ -101,9 +102,3 @@ def test_the_cache_is_keyed_by_note_and_content(tmp_path: Path, state: Path):
 def test_bad_terms_are_one_clear_error(catalog: Path, terms, regex, message):
     with workbench.open(catalog) as w, pytest.raises(UserError, match=message):
         find_mentions(w, terms, regex=regex, progress=False)
-
-
-@pytest.mark.parametrize("condition", ["", "T>=", "X3", "T>=3 ou M1"])
-def test_bad_stage_conditions_are_one_clear_error(condition: str):
-    with pytest.raises(UserError, match="condition TNM"):
-        stage_filter(pd.DataFrame({"t": ["3"], "n": ["0"], "m": ["0"]}), condition)

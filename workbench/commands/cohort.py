@@ -170,6 +170,27 @@ def _sample(ctx: typer.Context, cohort: CohortArgument,
                   seed=seed, strata=layers)
 
 
+def _prescreen(ctx: typer.Context, cohort: CohortArgument,
+               days: Annotated[int, typer.Option("--days", help="Patients vus dans les N derniers jours (avant la date d'extraction).")] = 30,
+               format: FormatOption = OutputFormat.table) -> None:
+    """Préscreening : patients de votre périmètre vus récemment, classés par critères remplis, avec leurs preuves."""
+    from workbench.cohorts.prescreen import check_access, prescreen, summary
+
+    check_access(current_user(ctx))
+    definition, version = resolve(ctx, cohort)
+    screened = prescreen(open_warehouse(ctx), definition, days)
+    stamp = {"cohorte": definition.nom, "version": version, "criteres": definition.digest(), "snapshot": screened.snapshot_id,
+             "jours": days, "depuis": screened.since.isoformat(), "jusqu_au": screened.until.isoformat()}
+    if _json_or_table(format) is OutputFormat.json:
+        emit_json({"metadata": stamp, "patients": screened.patients.to_dict("records"),
+                   "preuves": screened.evidence.to_dict("records")})
+    else:
+        emit(summary(screened), format, stamp=stamp,
+             title=f"Préscreening « {definition.nom} » : patients vus du {screened.since:%d/%m/%Y} au {screened.until:%d/%m/%Y}")
+    record_export(ctx, None, format, len(screened.patients), what="cohort.prescreen", cohort=definition.nom,
+                  version=version, days=days)
+
+
 def register(app: typer.Typer) -> None:
     """Add the `cohort` group (more subcommands are registered on `group` the same way)."""
     group = typer.Typer(help="Cohortes : définir, enregistrer, compter, faisabilité, échantillon.", no_args_is_help=True)
@@ -179,6 +200,7 @@ def register(app: typer.Typer) -> None:
     group.command("count")(_count)
     group.command("feasibility")(_feasibility)
     group.command("sample")(_sample)
+    group.command("prescreen")(_prescreen)
     from workbench.commands.project import cohort_export  # issue 14 part 4, with the project datamarts
 
     group.command("export")(cohort_export)

@@ -37,7 +37,7 @@ def demo(
     ctx: typer.Context,
     patients: Annotated[int, typer.Option("--patients", help="Nombre de patients à générer.")] = 20_000,
     seed: Annotated[int, typer.Option("--seed", help="Graine du générateur (même graine, même entrepôt).")] = 42,
-    out: Annotated[Path, typer.Option("--out", help="Dossier de sortie (eds.duckdb, parquet/, flaws.json, catalog.yaml).")] = Path("data"),
+    out: Annotated[Path, typer.Option("--out", help="Dossier de sortie (eds.duckdb, parquet/, flaws.json, notes_truth.json, catalog.yaml).")] = Path("data"),
     vocab: Annotated[Optional[Path], typer.Option("--vocab", envvar="WORKBENCH_VOCAB", help="Dossier des nomenclatures (CIM-10, CCAM, UCD).")] = None,
     extraction_date: Annotated[str, typer.Option("--extraction-date", help="Date d'extraction AAAA-MM-JJ (le « maintenant » de l'entrepôt).")] = "2026-10-31",
 ) -> None:

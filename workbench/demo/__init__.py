@@ -1,6 +1,6 @@
 """The seeded, vectorised demo-warehouse generator (AP-HP flavour) and its flaw manifest.
 
-``build_demo(out)`` writes ``eds.duckdb``, ``parquet/``, ``flaws.json`` and
+``build_demo(out)`` writes ``eds.duckdb``, ``parquet/``, ``flaws.json``, ``notes_truth.json`` and
 ``catalog.yaml`` into ``out``; see :mod:`workbench.demo.build`.
 """
 

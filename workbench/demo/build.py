@@ -36,7 +36,7 @@ HISTORY_START = date(2018, 1, 1)
 #: Two years of history at least, so that the feed flaws (late start, stop) have room.
 EARLIEST_EXTRACTION = date(2020, 1, 1)
 CHUNK_PATIENTS = 25_000
-ARTEFACTS = ("eds.duckdb", "parquet", "flaws.json", "catalog.yaml")
+ARTEFACTS = ("eds.duckdb", "parquet", "flaws.json", "notes_truth.json", "catalog.yaml")
 #: Tables computed in SQL once the activity is loaded.
 SQL_TABLES = ("care_site_capacity", "ghm_reference_dms", "_metadata")
 
@@ -103,6 +103,7 @@ class _Generator:
         self.sites = caresites.build(dict(zip(units["code"], units["short_label"])), np.datetime64(HISTORY_START, "D"))
         self.calendar = Calendar.build(self.start, self.now)
         self.flaws = FlawLog(seed)
+        self.notes_truth = notes.NotesTruth()
         self.ids = _Ids()
         self.plan = self._feed_plan(np.random.default_rng([seed, 999_999]))
 
@@ -173,7 +174,7 @@ class _Generator:
         defects.measurements(rng, measurement, measured_stay, stays, flawed, age[measured_stay] >= 18, self.flaws)
         measurement["value_source_value"] = biology.value_text(measurement["value_as_number"])
         prescriptions, administrations = drugs.generate(rng, stays, ids, self.profiles, self.now, self._next("drug_exposure_prescription"), self._next("drug_exposure_administration"))
-        note = notes.generate(rng, stays, ids, coding, age, sex, self.profiles, self.now, self._next("note"))
+        note = notes.generate(rng, stays, ids, coding, age, sex, self.profiles, self.now, self._next("note"), self.notes_truth)
         self._unknown_codes(rng, conditions, procedures, prescriptions)
         person = patients_mod.person_table(patients, death)
         measured = np.zeros(len(patients), dtype=bool)
@@ -310,7 +311,7 @@ def build_demo(
 ) -> Path:
     """Build a demo warehouse of ``patients`` patients into ``out``; returns the path of ``eds.duckdb``.
 
-    ``out`` receives ``eds.duckdb``, ``parquet/<table>.parquet``, ``flaws.json``
+    ``out`` receives ``eds.duckdb``, ``parquet/<table>.parquet``, ``flaws.json``, ``notes_truth.json``
     and ``catalog.yaml`` (previous versions of these are replaced, other files
     are left alone). Raises :class:`UserError` for a patient count below 1, a
     negative seed, an extraction date before 2020, an output path that cannot
@@ -343,6 +344,7 @@ def build_demo(
             finally:
                 warehouse.close()
             generator.flaws.write(workdir / "flaws.json")
+            generator.notes_truth.write(workdir / "notes_truth.json")
             _write_catalog(workdir)
             advance("Manifeste des défauts et catalogue")
         _move_into_place(workdir, out)

@@ -6,6 +6,5 @@ cost a lookup (see ``docs/nlp.md``).
 """
 
 from workbench.nlp.mentions import find_mentions, tnm_mentions
-from workbench.nlp.tnm import parse_condition, stage_filter
 
-__all__ = ["find_mentions", "parse_condition", "stage_filter", "tnm_mentions"]
+__all__ = ["find_mentions", "tnm_mentions"]

@@ -72,13 +72,23 @@ class NoteCache(SqliteStore):
                 advance(len(part))
         return len(todo)
 
-    def read(self, table: str, keys: pd.DataFrame) -> pd.DataFrame:
-        """Rows of `table` ("sentences" or "stages") for the notes of `keys` (note_id, hash), as cached."""
+    def read(self, table: str, keys: pd.DataFrame, norms_containing: list[str] | None = None) -> pd.DataFrame:
+        """Rows of `table` ("sentences" or "stages") for the notes of `keys` (note_id, hash), as cached.
+
+        `norms_containing`: only sentences whose normalised tokens contain one of
+        these strings (a pre-filter in SQLite, so a query for words fetches the few
+        sentences that can match rather than every sentence).
+        """
         assert table in ("sentences", "stages")
+        where, parameters = "", []
+        if norms_containing:
+            where = "WHERE " + " OR ".join("instr(c.norms, ?) > 0" for _ in norms_containing)
+            parameters = list(norms_containing)
         with closing(self._connect()) as con, con:
-            con.execute("CREATE TEMP TABLE wanted (note_id INTEGER, hash TEXT)")
-            con.executemany("INSERT INTO wanted VALUES (?, ?)", zip(keys["note_id"].tolist(), keys["hash"].tolist()))
-            frame = pd.read_sql_query(f"SELECT c.* FROM {table} c JOIN wanted USING (note_id, hash) ORDER BY note_id, idx", con)
+            con.execute("CREATE TEMP TABLE wanted (note_id INTEGER, hash TEXT, PRIMARY KEY (note_id, hash))")
+            con.executemany("INSERT OR IGNORE INTO wanted VALUES (?, ?)", zip(keys["note_id"].tolist(), keys["hash"].tolist()))
+            frame = pd.read_sql_query(f"SELECT c.* FROM {table} c JOIN wanted USING (note_id, hash) {where} ORDER BY note_id, idx",
+                                      con, params=parameters)
         return frame
 
 

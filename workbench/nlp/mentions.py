@@ -98,7 +98,8 @@ def find_mentions(warehouse: Any, terms: Sequence[str], *, regex: bool = False, 
     """
     patterns = _patterns(terms, regex)
     notes, cache = cached_notes(warehouse, progress=progress, state=state)
-    sentences = cache.read("sentences", notes[["note_id", "hash"]])
+    words = None if regex else [normalise_term(term) for term in terms]
+    sentences = cache.read("sentences", notes[["note_id", "hash"]], norms_containing=words)
     found = pd.DataFrame(_matches(sentences, patterns), columns=["note_id", "hash", *MENTION_COLUMNS[4:]])
     if not qualified:
         found = found[~(found["negated"] | found["hypothetical"] | found["family"])]
@@ -109,13 +110,15 @@ def find_mentions(warehouse: Any, terms: Sequence[str], *, regex: bool = False, 
 def tnm_mentions(warehouse: Any, *, progress: bool | None = None, state: Path | None = None) -> pd.DataFrame:
     """TNM stages written in the reports the user may read: note_id, person_id, stay_id, datetime, sentence, tnm, t, n, m.
 
-    `t`, `n`, `m` are the values as edsnlp reads them (``"2"``, ``"1a"``, ``"x"``,
-    ``"is"``…; None when the stage omits the letter); :func:`workbench.nlp.tnm.stage_filter`
-    compares them with a condition such as ``T>=3``.
+    `t`, `n`, `m` are the values as edsnlp reads them, sub-category included
+    (``"2"``, ``"1a"``, ``"x"``…; None when the stage omits the letter);
+    `workbench.cohorts.evaluate.tnm_matches` compares them with ``T>=3``, ``M1``…
     """
     notes, cache = cached_notes(warehouse, progress=progress, state=state)
     keys = notes[["note_id", "hash"]]
     stages = cache.read("stages", keys)
     sentences = cache.read("sentences", keys)[["note_id", "hash", "idx", "text"]].rename(columns={"text": "sentence"})
     out = stages.merge(sentences, on=["note_id", "hash", "idx"], how="left").merge(notes, on=["note_id", "hash"], how="inner")
+    for column in ("t", "n", "m"):  # None, never NaN, for a letter the stage omits
+        out[column] = out[column].astype(object).where(out[column].notna(), None)
     return out[STAGE_COLUMNS].sort_values(["person_id", "datetime", "note_id"], kind="stable").reset_index(drop=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 #: Bumped when what the cache holds changes meaning (pipes, their settings, the flag encoding):
 #: every note is then analysed again.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 NEGATED, HYPOTHETICAL, FAMILY = 1, 2, 4
 
 
@@ -106,6 +106,13 @@ def _flags(token: Any) -> int:
     return (NEGATED if token._.negation else 0) | (HYPOTHETICAL if token._.hypothesis else 0) | (FAMILY if token._.family else 0)
 
 
+def _part(value: Any, specification: Any) -> str | None:
+    """A T, N or M value with its sub-category as written (``1`` + ``a`` → ``1a``); None when the letter is absent."""
+    if value is None:
+        return None
+    return f"{value}{specification or ''}"
+
+
 def _analysis(doc: Any) -> Analysis:
     sentences, starts = [], []
     for index, sent in enumerate(doc.sents):
@@ -121,7 +128,8 @@ def _analysis(doc: Any) -> Analysis:
     for span in doc.spans.get("tnm", []):
         value = span._.value
         sentence = max((i for i, start in enumerate(starts) if start <= span.start), default=0)
-        stages.append(Stage(sentence, span.text, value.tumour, value.node, value.metastasis))
+        stages.append(Stage(sentence, span.text, _part(value.tumour, value.tumour_specification),
+                            _part(value.node, value.node_specification), _part(value.metastasis, value.metastasis_specification)))
     return Analysis(sentences, stages)
 
 
