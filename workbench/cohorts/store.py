@@ -97,6 +97,30 @@ class CohortStore(SqliteStore):
         return [_saved(row) for row in rows]
 
 
+DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def owner_of(user: Any | None) -> str:
+    """The name saved cohorts are filed under: the user's, or ``local`` for the local administrator."""
+    return user.name if user is not None else "local"
+
+
+def resolve_cohort(user: Any | None, reference: str, folder: Path | None = None) -> tuple[CohortDefinition, int | None]:
+    """What a command or a page names a cohort by — a definition file (``.yaml``, ``.yml``, ``.json``) or one
+    of the user's saved cohorts (``NAME`` or ``NAME@VERSION``) — as its definition and saved version
+    (None for a file)."""
+    from workbench.cohorts.definition import load_definition
+
+    path = Path(reference)
+    if path.suffix.lower() in DEFINITION_SUFFIXES or path.is_file():
+        return load_definition(path), None
+    name, _, version = reference.partition("@")
+    if version and not version.isdigit():
+        raise UserError(f"cohorte {reference!r} : version {version!r} invalide (NOM@NUMÉRO)")
+    saved = CohortStore(folder).get(owner_of(user), name, int(version) if version else None)
+    return saved.definition, saved.version
+
+
 def _saved(row: Any) -> SavedCohort:
     definition = parse_definition(json.loads(row["definition"]), f"cohorte enregistrée « {row['name']} »")
     return SavedCohort(row["owner"], row["name"], int(row["version"]), row["created_at"], row["digest"], definition)

@@ -20,28 +20,20 @@ from workbench.output import OutputFormat, emit, emit_json
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", help="table ou json.")]
 CohortArgument = Annotated[str, typer.Argument(help="Cohorte enregistrée (NOM ou NOM@VERSION) ou fichier de définition.")]
-DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
 
 
 def owner(ctx: typer.Context) -> str:
     """The name saved cohorts are filed under: the logged-in user, else the local administrator."""
-    user = current_user(ctx)
-    return user.name if user is not None else "local"
+    from workbench.cohorts.store import owner_of
+
+    return owner_of(current_user(ctx))
 
 
 def resolve(ctx: typer.Context, reference: str) -> tuple[Any, int | None]:
     """The definition a command works on, and its saved version (None for a file)."""
-    from workbench.cohorts.definition import load_definition
-    from workbench.cohorts.store import CohortStore
+    from workbench.cohorts.store import resolve_cohort
 
-    path = Path(reference)
-    if path.suffix.lower() in DEFINITION_SUFFIXES or path.is_file():
-        return load_definition(path), None
-    name, _, version = reference.partition("@")
-    if version and not version.isdigit():
-        raise UserError(f"cohorte {reference!r} : version {version!r} invalide (NOM@NUMÉRO)")
-    saved = CohortStore().get(owner(ctx), name, int(version) if version else None)
-    return saved.definition, saved.version
+    return resolve_cohort(current_user(ctx), reference)
 
 
 def _require(ctx: typer.Context, action: str) -> None:

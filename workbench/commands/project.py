@@ -43,10 +43,10 @@ def cohort_export(
     """Exporter une cohorte (patients, séjours, diagnostics, biologie et médicaments choisis) dans votre périmètre."""
     from workbench import exports, projects
     from workbench.access import require
-    from workbench.commands.cohort import resolve
+    from workbench.cohorts.store import resolve_cohort
 
     require(current_user(ctx), "cohort.export")
-    definition, version = resolve(ctx, cohort)
+    definition, version = resolve_cohort(current_user(ctx), cohort)
     warehouse = open_warehouse(ctx)
     members, described = projects.cohort_members(warehouse, definition, version)
     result = exports.export_cohort(warehouse, members, out, fmt, described, _codes(biology), _codes(drugs))
@@ -84,9 +84,9 @@ def register(app: typer.Typer) -> None:
         warehouse = open_warehouse(ctx)
         members, described = None, None
         if cohort is not None:
-            from workbench.commands.cohort import resolve
+            from workbench.cohorts.store import resolve_cohort
 
-            members, described = projects.cohort_members(warehouse, *resolve(ctx, cohort))
+            members, described = projects.cohort_members(warehouse, *resolve_cohort(current_user(ctx), cohort))
         project = projects.create_project(warehouse, name, members, described, progress=True)
         record_export(ctx, project.datamart, "duckdb", project.patients, what=f"project create {name}",
                       tables=project.tables)
