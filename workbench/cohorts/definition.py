@@ -42,6 +42,7 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from workbench.cohorts import atlas
 from workbench.errors import UserError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
@@ -425,7 +426,7 @@ def parse_definition(data: Any, source: str = "définition") -> CohortDefinition
 
 
 def load_definition(path: Path) -> CohortDefinition:
-    """Read and validate a YAML or JSON definition file."""
+    """Read and validate a YAML or JSON definition file (an ATLAS/Circe JSON export is translated first)."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"définition de cohorte introuvable : {path}")
@@ -434,4 +435,6 @@ def load_definition(path: Path) -> CohortDefinition:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as error:
         raise UserError(f"{path} : fichier illisible ({str(error).splitlines()[0]})") from None
+    if atlas.is_atlas(data):  # an ATLAS/Circe export: translated, or refused naming what cannot be
+        data = atlas.translate(data, path.stem, str(path))
     return parse_definition(data, str(path))
