@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from workbench.errors import UserError
 
 Flavour = Literal["aphp", "omop"]
-SourceKind = Literal["duckdb", "parquet", "csv", "spark"]
+SourceKind = Literal["duckdb", "parquet", "csv", "spark", "postgres"]
 
 CATALOG_DIR = "{CATALOG_DIR}"
 READER = "workbench.catalog:IbisReader"
@@ -56,11 +56,22 @@ class SparkDatabase(datatypes.BaseData):
         super().__init__(metadata)
 
 
+class PostgresDatabase(datatypes.BaseData):
+    """A schema of a PostgreSQL database, named by a password-less URL (see `connections.parse_postgres_url`)."""
+
+    structure = {"table"}
+
+    def __init__(self, url: str, metadata: dict | None = None):
+        self.url = url
+        super().__init__(metadata)
+
+
 DATATYPES: dict[str, SourceKind] = {
     "intake.readers.datatypes:DuckDB": "duckdb",
     "intake.readers.datatypes:Parquet": "parquet",
     "intake.readers.datatypes:CSV": "csv",
     "workbench.catalog:SparkDatabase": "spark",
+    "workbench.catalog:PostgresDatabase": "postgres",
 }
 _DATATYPE_OF_KIND = {kind: name for name, kind in DATATYPES.items()}
 
@@ -73,7 +84,7 @@ class IbisReader(BaseReader):
     in a notebook obeys the same connection policy as `workbench.open()`.
     """
 
-    implements = {datatypes.DuckDB, datatypes.Parquet, datatypes.CSV, SparkDatabase}
+    implements = {datatypes.DuckDB, datatypes.Parquet, datatypes.CSV, SparkDatabase, PostgresDatabase}
     imports = {"ibis"}
     output_instance = OUTPUT_INSTANCE
 
@@ -225,7 +236,8 @@ class Catalog:
 
     @property
     def default_backend(self) -> str:
-        return self.metadata.get("backend") or ("pyspark" if self.source_kind == "spark" else "duckdb")
+        engine = {"spark": "pyspark", "postgres": "postgres"}.get(self.source_kind, "duckdb")
+        return self.metadata.get("backend") or engine
 
 
 # ------------------------------------------------------------------ validation
@@ -292,7 +304,9 @@ def _locations(file: Path, spec: CatalogFile) -> tuple[SourceKind, dict[str, str
         value = data.kwargs.get(field)
         if not isinstance(value, str) or not value:
             raise UserError(f"{file.name} : donnée « {key} », clé « kwargs.{field} » : manquante")
-        if kind != "spark":
+        if kind == "postgres":
+            value = _postgres_location(file, key, value)
+        elif kind != "spark":
             value = resolve_location(value, file.parent)
             if not Path(value).exists():
                 hint = " ; entrepôt de démonstration : lancez `workbench demo`" if spec.metadata.demo else ""
@@ -386,6 +400,8 @@ def physical_columns(kind: SourceKind, location: str, table: str) -> list[str] |
     """Column names of `table` in the source, None when it is absent (Spark: not checked here)."""
     if kind == "spark":
         return None
+    if kind == "postgres":
+        return _postgres_columns(location, table)
     if kind == "duckdb":
         from workbench.materialize import connection_lock
         from workbench.connections import shared_duckdb
@@ -404,10 +420,15 @@ def physical_columns(kind: SourceKind, location: str, table: str) -> list[str] |
 def detect_source(source: str | Path) -> tuple[SourceKind, str]:
     """Kind and location of a warehouse given on the command line.
 
-    ``spark:DB`` names a Spark/Hive database; a file is a DuckDB database; a
+    ``spark:DB`` names a Spark/Hive database; ``postgresql://USER@HOST:PORT/DB?schema=S`` a PostgreSQL
+    schema (no password: see `connections.parse_postgres_url`); a file is a DuckDB database; a
     folder holds Parquet files (or one folder per table) or CSV files.
     """
     text = str(source)
+    from workbench.connections import is_postgres_url, parse_postgres_url, postgres_url
+
+    if is_postgres_url(text):
+        return "postgres", postgres_url(parse_postgres_url(text))
     if text.startswith("spark:"):
         return "spark", text[len("spark:") :] or "default"
     path = Path(source).expanduser().resolve()
@@ -605,6 +626,9 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
         names = {t: t for t in con.list_tables()}
         data = {"warehouse": {"datatype": _DATATYPE_OF_KIND[kind], "kwargs": {"url": _relative(location, out)}}}
         reads = {t: ("warehouse", con.table(t)) for t in names}
+    elif kind == "postgres":
+        con = connections.connect_postgres(location)
+        data, reads = _postgres_reads(con, location)
     elif kind == "spark":
         con = connections.shared_spark()
         names = {t: t for t in connections.spark_tables(con, location)}
@@ -624,7 +648,7 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
         "data": {k: {**v, "metadata": {}, "user_parameters": {}} for k, v in data.items()},
         "entries": entries,
     }
-    if kind == "duckdb":
+    if kind in ("duckdb", "postgres"):
         con.disconnect()
     _dump(document, out)
     load_catalog(out)
@@ -762,3 +786,48 @@ def other_counts(wh: Any, view: str) -> dict[str, int]:
         return {}
     row = wh.execute(table.aggregate(**{c: (table[c] == OTHER).cast("int64").sum() for c in columns})).iloc[0]
     return {c: int(0 if pd.isna(row[c]) else row[c]) for c in columns}
+
+
+# ------------------------------------------------------------------ PostgreSQL source
+
+
+def _postgres_location(file: Path, key: str, value: str) -> str:
+    """A catalogue's PostgreSQL URL, checked (scheme, no password) and made canonical."""
+    from workbench.connections import is_postgres_url, parse_postgres_url, postgres_url
+
+    where = f"{file.name} : donnée « {key} », clé « kwargs.url »"
+    if not is_postgres_url(value):
+        raise UserError(f"{where} : attendu postgresql://UTILISATEUR@HÔTE:PORT/BASE?schema=SCHÉMA")
+    return postgres_url(parse_postgres_url(value, where))
+
+
+def _postgres_columns(location: str, table: str) -> list[str] | None:
+    from workbench.connections import postgres_table, postgres_tables, shared_postgres
+    from workbench.materialize import connection_lock
+
+    con = shared_postgres(location)
+    with connection_lock(con):
+        return list(postgres_table(con, location, table).columns) if table in postgres_tables(con, location) else None
+
+
+def _widened(table: ir.Table) -> ir.Table:
+    """PostgreSQL's narrower types as the workbench reads every source: integer/smallint → int64 (OMOP's
+    DDL declares ids `integer`), numeric → float64 (no exact-decimal arithmetic in indicators)."""
+    casts = {}
+    for column, dtype in table.schema().items():
+        if dtype.is_integer() and not dtype.is_int64():
+            casts[column] = table[column].cast("int64")
+        elif dtype.is_decimal():
+            casts[column] = table[column].cast("float64")
+    return table.mutate(**casts) if casts else table
+
+
+def _postgres_reads(con: Any, location: str) -> tuple[dict[str, Any], dict[str, tuple[str, ir.Table]]]:
+    """The `data` block and the tables of a PostgreSQL schema, for `write_catalog`."""
+    from workbench.connections import postgres_table, postgres_tables
+
+    data = {"warehouse": {"datatype": _DATATYPE_OF_KIND["postgres"], "kwargs": {"url": location}}}
+    reads = {t: ("warehouse", _widened(postgres_table(con, location, t))) for t in postgres_tables(con, location)}
+    if not reads:
+        raise UserError(f"--source {location} : aucune table dans ce schéma")
+    return data, reads

@@ -181,6 +181,10 @@ def read_table(
     kind: str, location: str, table: str, columns: dict[str, str], con: Any = None, backend: str = "duckdb"
 ) -> ir.Table:
     """The lazy ibis table `table` of a source, on `con` (default: the shared connection)."""
+    if kind == "postgres":
+        con = con or shared_postgres(location)
+        with materialize.connection_lock(con):
+            return _typed(postgres_table(con, location, table), columns)
     if backend == "pyspark":
         con = con or shared_spark()
         if kind == "spark":
@@ -202,3 +206,162 @@ def read_table(
         else:
             con.read_csv(location, table_name=table, all_varchar=True, header=True)
     return _typed(con.table(table), columns)
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+_POSTGRES: dict[str, Any] = {}
+_CONNECT_TIMEOUT_S = 10
+
+
+def is_postgres_url(text: str) -> bool:
+    """Whether a `--source` (or a catalogue's location) names a PostgreSQL database."""
+    return text.startswith(POSTGRES_SCHEMES)
+
+
+def parse_postgres_url(text: str, where: str | None = None) -> dict[str, Any]:
+    """host, port, user, database, schema and password_file of ``postgresql://user@host:port/db?schema=cdm``.
+
+    A password in the URL is refused: the URL is written to `catalog.yaml`,
+    which people without the database's rights read. libpq finds the password
+    in ``$PGPASSWORD`` or ``~/.pgpass``; ``?password_file=PATH`` names a file
+    holding only the password (readable by its owner only), for services.
+    """
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    where = where or f"--source {text}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port or 5432
+    except ValueError as error:
+        raise UserError(f"{where} : URL PostgreSQL invalide ({error})") from None
+    if parts.password is not None:
+        raise UserError(f"{where} : le mot de passe ne doit pas figurer dans l'URL (elle est écrite dans "
+                        f"catalog.yaml) : utilisez $PGPASSWORD, ~/.pgpass ou ?password_file=CHEMIN")
+    database = unquote(parts.path.lstrip("/"))
+    if not parts.hostname or not database or "/" in database:
+        raise UserError(f"{where} : URL PostgreSQL invalide (attendu : postgresql://UTILISATEUR@HÔTE:PORT/BASE?schema=SCHÉMA)")
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - {"schema", "password_file"})
+    if unknown:
+        raise UserError(f"{where} : paramètre(s) inconnu(s) {', '.join(unknown)} (attendu : schema, password_file)")
+    return {
+        "host": parts.hostname,
+        "port": port,
+        "user": unquote(parts.username) if parts.username else None,
+        "database": database,
+        "schema": (query.get("schema") or ["public"])[0] or "public",
+        "password_file": (query.get("password_file") or [None])[0] or None,
+    }
+
+
+def postgres_url(params: dict[str, Any]) -> str:
+    """The canonical URL of `parse_postgres_url`'s parameters (no password: it is what the catalogue keeps)."""
+    from urllib.parse import quote, urlencode
+
+    user = f"{quote(params['user'], safe='')}@" if params.get("user") else ""
+    host = f"[{params['host']}]" if ":" in params["host"] else params["host"]
+    query = {"schema": params["schema"]}
+    if params.get("password_file"):
+        query["password_file"] = params["password_file"]
+    return f"postgresql://{user}{host}:{params['port']}/{quote(params['database'], safe='')}?{urlencode(query)}"
+
+
+def postgres_password(params: dict[str, Any]) -> str | None:
+    """The password read from the catalogue's `password_file`, or None (libpq then reads $PGPASSWORD, ~/.pgpass)."""
+    name = params.get("password_file")
+    if not name:
+        return None
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise UserError(f"password_file {path} : fichier introuvable (serveur PostgreSQL {params['host']})")
+    if path.stat().st_mode & 0o077:
+        raise UserError(f"password_file {path} : lisible par d'autres que son propriétaire (chmod 600 {path})")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def _postgres_boolean_casts() -> None:
+    """Make ibis compile ``boolean.cast("int64")`` as ``CAST(CAST(x AS INT) AS BIGINT)`` on PostgreSQL.
+
+    The views, checks and indicators count flags with ``flag.cast("int64")``;
+    ibis 12 compiles it to ``CAST(x AS BIGINT)``, which PostgreSQL refuses
+    (it only casts boolean to integer). Patched on the compiler class, once,
+    so the SQL shown to users (``ibis.to_sql(..., dialect="postgres")``) runs too.
+    """
+    from ibis.backends.sql.compilers.postgres import PostgresCompiler
+    import ibis.expr.datatypes as dt
+
+    original = PostgresCompiler.visit_Cast
+    if getattr(original, "workbench_boolean_casts", False):
+        return
+
+    def visit_Cast(self: Any, op: Any, *, arg: Any, to: Any) -> Any:
+        if op.arg.dtype.is_boolean() and to.is_integer() and not to.is_int32():
+            arg = self.cast(arg, dt.int32)
+        return original(self, op, arg=arg, to=to)
+
+    visit_Cast.workbench_boolean_casts = True  # type: ignore[attr-defined]
+    PostgresCompiler.visit_Cast = visit_Cast
+    PostgresCompiler.visit_TryCast = visit_Cast
+
+
+def connect_postgres(location: str) -> Any:
+    """A new ibis connection to the database and schema of `location`; a bad URL, an unreachable
+    server, a refused login, an unknown database or schema is one `UserError` naming the host."""
+    import psycopg
+
+    params = parse_postgres_url(location)
+    server = f"{params['host']}:{params['port']}"
+    _postgres_boolean_casts()
+    try:
+        con = ibis.postgres.connect(
+            host=params["host"], port=params["port"], user=params["user"], database=params["database"],
+            password=postgres_password(params), schema=params["schema"],
+            connect_timeout=_CONNECT_TIMEOUT_S, application_name="workbench",
+        )
+    except psycopg.Error as error:
+        raise UserError(f"serveur PostgreSQL {server} (base « {params['database']} ») injoignable ou connexion "
+                        f"refusée — {first_line(error)}") from None
+    if params["schema"] not in con.list_databases():
+        con.disconnect()
+        raise UserError(f"serveur PostgreSQL {server} : schéma « {params['schema']} » absent de la base "
+                        f"« {params['database']} »")
+    return con
+
+
+def shared_postgres(location: str) -> Any:
+    """The process's connection to a PostgreSQL source (reopened when the server closed it).
+
+    One per process, like a DuckDB file's: the canonical views are materialised
+    as temporary tables of its session (see `workbench.materialize`).
+    """
+    with _LOCK:
+        con = _POSTGRES.get(location)
+        if con is None or con.con.closed or con.con.broken:
+            if con is not None:
+                materialize.forget(con)
+            con = _POSTGRES[location] = connect_postgres(location)
+        return con
+
+
+def close_postgres() -> None:
+    """Close the process's PostgreSQL connections, their views' temporary tables dropped first (a server
+    stopped before the process exits would otherwise leave ibis failing to drop them at exit)."""
+    with _LOCK:
+        opened = list(_POSTGRES.values())
+        _POSTGRES.clear()
+    for con in opened:
+        if not con.con.closed:
+            materialize.release(con)
+            con.disconnect()
+
+
+def postgres_tables(con: Any, location: str) -> list[str]:
+    """Tables and views of the source's schema."""
+    return sorted(con.list_tables(database=parse_postgres_url(location)["schema"]))
+
+
+def postgres_table(con: Any, location: str, table: str) -> ir.Table:
+    """The raw table `table` of the source's schema."""
+    return con.table(table, database=parse_postgres_url(location)["schema"])

@@ -105,6 +105,20 @@ def forget(con: Any) -> None:
             del _CONNECTIONS[id(con)]
 
 
+def release(con: Any) -> None:
+    """Drop the temporary tables of `con`'s views now and forget them: before closing a connection to a
+    server (PostgreSQL), whose tables ibis would otherwise drop at exit, when the server may be gone."""
+    with _LOCK:
+        state = _state(con)
+        if state is None:
+            return
+        del _CONNECTIONS[id(con)]
+    with connection_lock(con):
+        for view in state.views.values():
+            if view.table is not None:
+                view.table.release()
+
+
 def _inner(state: _Connection, view: _View) -> tuple[ops.Relation, ...]:
     """The registered views `view` is built from (e.g. `care_sites` inside `stays`)."""
     if view.inner is None:

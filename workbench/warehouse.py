@@ -25,12 +25,12 @@ import pandas as pd
 from workbench import materialize, paths
 from workbench.access.context import UserContext
 from workbench.catalog import Catalog, load_catalog
-from workbench.connections import first_line, shared_duckdb, shared_spark, spark_tables
+from workbench.connections import first_line, shared_duckdb, shared_postgres, shared_spark, spark_tables
 from workbench.errors import UserError
 from workbench.semantic import mapping_for
 from workbench.semantic.views import VIEWS, Built, conform, spec
 
-BACKENDS = ("duckdb", "pyspark")
+BACKENDS = ("duckdb", "pyspark", "postgres")
 
 
 def _check_spark_tables(catalog: Catalog, con: Any) -> None:
@@ -54,6 +54,12 @@ def _check_spark_tables(catalog: Catalog, con: Any) -> None:
 
 def _connect(catalog: Catalog, backend: str) -> tuple[Any, bool]:
     """The backend connection for a catalogue, and whether the `Warehouse` owns (closes) it."""
+    if (backend == "postgres") != (catalog.source_kind == "postgres"):
+        raise UserError(f"{catalog.path.name} : le moteur postgres lit une source PostgreSQL et elle seule "
+                        f"(source : {catalog.source_kind}, moteur demandé : {backend})")
+    if backend == "postgres":
+        (location,) = set(catalog.locations.values())
+        return shared_postgres(location), False
     if backend == "pyspark":
         con = shared_spark()
         if catalog.source_kind == "spark":
@@ -207,6 +213,8 @@ class Warehouse:
 
             importlib.import_module("ibis.backends.pyspark")  # registers the dialect
             dialect = "pyspark"
+        if dialect is None and self.backend_name == "postgres":
+            dialect = "postgres"
         return materialize.to_sql(self.con, expr, dialect or "duckdb")
 
     # provenance
@@ -356,8 +364,8 @@ def open(  # noqa: A001 - the public name the notebooks use: workbench.open()
 ) -> Warehouse:
     """Open the warehouse described by `catalog` (default: `paths.catalog_path()`).
 
-    `backend` is "duckdb" or "pyspark" (default: `$WORKBENCH_BACKEND`, else the
-    catalogue's own default: pyspark for a Spark database, duckdb otherwise).
+    `backend` is "duckdb", "pyspark" or "postgres" (default: `$WORKBENCH_BACKEND`, else the
+    catalogue's own default: pyspark for a Spark database, postgres for a PostgreSQL one, duckdb otherwise).
     `user` (from `workbench.access.authenticate`) restricts every view and raw
     table to its perimeter; the default is the local administrator.
     """

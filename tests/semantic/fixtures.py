@@ -307,6 +307,26 @@ def plain(value: Any) -> Any:
     return value
 
 
+def fingerprint(frame) -> tuple[int, str]:
+    """Row count and an order-independent checksum of a view's content (SHA-256 of its sorted plain rows)."""
+    import hashlib
+
+    rows = sorted(repr(tuple(plain(v) for v in row)) for row in frame.itertuples(index=False))
+    return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def assert_same_views(expected: Any, got: Any) -> list[str]:
+    """Every canonical view of warehouse `got` has the columns and rows of the same view on `expected`
+    (another engine, or the same data in another database); returns the views compared."""
+    assert expected.views == got.views
+    for name in expected.views:
+        reference = expected.execute(expected.view(name))
+        other = got.execute(got.view(name))
+        assert list(other.columns) == list(reference.columns), name
+        assert fingerprint(other) == fingerprint(reference), name
+    return expected.views
+
+
 def plain_rows(frame, columns: list[str], key: str | list[str]) -> list[tuple]:
     """The frame's `columns` as tuples of plain values, sorted by `key`."""
     ordered = frame.sort_values(key)

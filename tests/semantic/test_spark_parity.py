@@ -8,32 +8,20 @@ reads the CSV files itself) and, when present, on the demo warehouse.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
 
 import workbench
-from semantic.fixtures import plain
+from semantic.fixtures import assert_same_views as same_views
 
 pytestmark = pytest.mark.spark
 
 
-def fingerprint(frame) -> tuple[int, str]:
-    """Row count and an order-independent checksum of a view's content."""
-    rows = sorted(repr(tuple(plain(v) for v in row)) for row in frame.itertuples(index=False))
-    return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
-
-
 def assert_same_views(catalog: Path) -> list[str]:
     with workbench.open(catalog, backend="duckdb") as duck, workbench.open(catalog, backend="pyspark") as spark:
-        assert spark.backend_name == "pyspark" and duck.views == spark.views
-        for name in duck.views:
-            expected = duck.execute(duck.view(name))
-            got = spark.execute(spark.view(name))
-            assert list(got.columns) == list(expected.columns), name
-            assert fingerprint(got) == fingerprint(expected), name
-        return duck.views
+        assert spark.backend_name == "pyspark"
+        return same_views(duck, spark)
 
 
 def test_aphp_views_on_spark_match_duckdb(spark, aphp_catalog: Path) -> None:

@@ -1,0 +1,137 @@
+"""A PostgreSQL schema as the source: `catalog init --source postgresql://…`, passwords, bad input.
+
+The OMOP fixture (tests/semantic/fixtures.py, CDM 5.3) is loaded into the
+throwaway cluster; its row counts are those read off the fixture by hand in
+tests/catalog/test_cli.py. The role `reader` logs in with a password (SCRAM),
+so each password source is really used by the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from catalog.test_cli import OMOP_TABLE_ROWS, OMOP_VIEW_ROWS
+from semantic.fixtures import catalog_for_omop
+from postgres.conftest import READER_PASSWORD, Server
+from postgres.loading import load_into
+from workbench.catalog import load_catalog, write_catalog
+from workbench.errors import UserError
+from workbench.paths import PROJECT_ROOT
+
+SCHEMA = "cdm"
+
+
+@pytest.fixture(scope="module")
+def omop_schema(postgres_server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The CDM 5.3 fixture (the one whose counts tests/catalog/test_cli.py reads off) in schema `cdm`."""
+    load_into(postgres_server, catalog_for_omop(tmp_path_factory.mktemp("omop53"), "5.3"), SCHEMA)
+    return SCHEMA
+
+
+@pytest.fixture()
+def no_password(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Neither $PGPASSWORD nor a ~/.pgpass: the server's password prompt finds nothing."""
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "absent.pgpass"))
+
+
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in ("WORKBENCH_CATALOG", "PGPASSWORD")} | env
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], cwd=PROJECT_ROOT, env=environment,
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_init_then_list_through_the_cli_with_pgpassword(postgres_server: Server, omop_schema: str,
+                                                        tmp_path: Path) -> None:
+    out = tmp_path / "catalog.yaml"
+    done = cli("catalog", "init", "--source", postgres_server.url(omop_schema), "--flavour", "omop", "--out", str(out),
+               PGPASSWORD=READER_PASSWORD)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(OMOP_TABLE_ROWS)} tables (postgres, omop" in done.stdout
+    text = out.read_text(encoding="utf-8")
+    assert READER_PASSWORD not in text and "workbench.catalog:PostgresDatabase" in text
+    listed = cli("--catalog", str(out), "catalog", "list", "--format", "json", PGPASSWORD=READER_PASSWORD)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert {row["name"]: row["rows"] for row in rows if row["kind"] == "table"} == OMOP_TABLE_ROWS
+    assert {row["name"]: row["rows"] for row in rows if row["kind"] == "view"} == OMOP_VIEW_ROWS
+    visits = next(row for row in rows if row["name"] == "visit_occurrence")
+    assert (visits["first_date"], visits["last_date"]) == ("2110-01-01", "2110-09-01")
+
+
+def test_ids_are_read_as_int64_whatever_the_ddl_says(postgres_server: Server, omop_schema: str, tmp_path: Path,
+                                                    reader_password_file: Path) -> None:
+    # OMOP's DDL declares ids `integer` and values `numeric`: the catalogue reads them as int64 and float64
+    with postgres_server.admin() as con:
+        con.execute(f"CREATE SCHEMA ddl; CREATE TABLE ddl.person (person_id integer, year_of_birth smallint, "
+                    f"value numeric(10, 2)); INSERT INTO ddl.person VALUES (1, 1950, 2.5);"
+                    f"GRANT USAGE ON SCHEMA ddl TO reader; GRANT SELECT ON ddl.person TO reader")
+    out = tmp_path / "catalog.yaml"
+    write_catalog(postgres_server.url("ddl", password_file=str(reader_password_file)), "omop", out)
+    columns = load_catalog(out).tables["person"].columns
+    assert {name: spec.type for name, spec in columns.items()} == {
+        "person_id": "int64", "year_of_birth": "int64", "value": "float64"}
+
+
+def test_password_file_and_pgpass(postgres_server: Server, omop_schema: str, tmp_path: Path,
+                                  reader_password_file: Path, no_password: None, monkeypatch) -> None:
+    out = tmp_path / "catalog.yaml"
+    write_catalog(postgres_server.url(omop_schema, password_file=str(reader_password_file)), "omop", out)
+    assert f"password_file={reader_password_file}" in out.read_text().replace("%2F", "/")
+    pgpass = tmp_path / "pgpass"
+    pgpass.write_text(f"{postgres_server.host}:{postgres_server.port}:eds:reader:{READER_PASSWORD}\n")
+    pgpass.chmod(0o600)
+    monkeypatch.setenv("PGPASSFILE", str(pgpass))
+    write_catalog(postgres_server.url(omop_schema), "omop", tmp_path / "pgpass.yaml")
+    assert set(load_catalog(tmp_path / "pgpass.yaml").tables) == set(OMOP_TABLE_ROWS)
+
+
+def refused(source: str, out: Path) -> str:
+    """The one-line error of `catalog init`, after checking that nothing was written."""
+    with pytest.raises(UserError) as caught:
+        write_catalog(source, "omop", out)
+    assert not out.exists() and not out.with_name(out.name + ".tmp").exists()
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_bad_sources_are_one_error_naming_the_host(postgres_server: Server, omop_schema: str, tmp_path: Path,
+                                                   no_password: None, monkeypatch) -> None:
+    out = tmp_path / "catalog.yaml"
+    server = f"{postgres_server.host}:{postgres_server.port}"
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    assert f"127.0.0.1:{closed}" in refused(f"postgresql://reader@127.0.0.1:{closed}/eds?schema=cdm", out)
+    assert "injoignable" in refused(f"postgresql://reader@127.0.0.1:{closed}/eds?schema=cdm", out)
+    assert "URL PostgreSQL invalide" in refused("postgresql://reader@127.0.0.1:port/eds", out)
+    assert "URL PostgreSQL invalide" in refused(f"postgresql://reader@{server}", out)
+    assert "paramètre(s) inconnu(s) sslmode" in refused(f"postgresql://reader@{server}/eds?sslmode=disable", out)
+    assert "mot de passe ne doit pas figurer" in refused(f"postgresql://reader:{READER_PASSWORD}@{server}/eds", out)
+    no_password_given = refused(postgres_server.url(omop_schema), out)
+    assert server in no_password_given and "connexion refusée" in no_password_given
+    monkeypatch.setenv("PGPASSWORD", "pas-le-bon")
+    assert server in refused(postgres_server.url(omop_schema), out)
+    monkeypatch.setenv("PGPASSWORD", READER_PASSWORD)
+    assert "« absente »" in refused(f"postgresql://reader@{server}/absente?schema=cdm", out)
+    assert f"{server} : schéma « inconnu » absent" in refused(postgres_server.url("inconnu"), out)
+
+
+def test_a_password_file_others_can_read_is_refused(postgres_server: Server, omop_schema: str,
+                                                    tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text(READER_PASSWORD)
+    secret.chmod(0o644)
+    out = tmp_path / "catalog.yaml"
+    assert f"chmod 600 {secret}" in refused(postgres_server.url(omop_schema, password_file=str(secret)), out)
+    missing = tmp_path / "absent"
+    assert f"password_file {missing} : fichier introuvable" in refused(
+        postgres_server.url(omop_schema, password_file=str(missing)), out)
