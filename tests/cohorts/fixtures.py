@@ -25,6 +25,19 @@ from semantic.fixtures import write_aphp
 
 D = datetime
 SERVICE = "S03"
+# persons 1, 2, 4, 6 enter (I21 as DP); troponin > 34 ng/L in the index stay: 1 and 4; all adults
+IMA_YAML = """\
+nom: ima
+unite: patients
+periode: {debut: 2023-01-01, fin: 2024-12-31}
+entree: {type: diagnostic, codes: [I21], statut: [DP]}
+inclusion:
+  - nom: troponine élevée
+    criteres:
+      - {type: biologie, codes: [89579-7], comparaison: ">", valeur: 34, unite: ng/L, fenetre: {meme_sejour: true}}
+  - nom: adulte
+    criteres: [{type: age, min: 18}]
+"""
 
 
 def _cs(cid: int, code: str, kind: str) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from workbench.cohorts.definition import load_definition, parse_definition
 from workbench.cohorts.store import CohortStore
 from workbench.errors import UserError
 
+from cohorts.fixtures import IMA_YAML
+
 BASE = {"nom": "ima", "entree": {"type": "diagnostic", "codes": ["I21"], "statut": ["DP"]}}
 
 
@@ -18,27 +20,13 @@ def rules(*criteria: dict) -> dict:
     return {**BASE, "inclusion": [{"nom": f"r{k}", "criteres": [c]} for k, c in enumerate(criteria)]}
 
 
-YAML = """\
-nom: ima-troponine
-unite: patients
-periode: {debut: 2024-01-01, fin: 2024-12-31}
-entree: {type: diagnostic, codes: [I21], statut: [DP]}
-inclusion:
-  - nom: troponine élevée
-    criteres:
-      - {type: biologie, codes: [89579-7], comparaison: ">", valeur: 34, unite: ng/L, fenetre: {meme_sejour: true}}
-  - nom: adulte
-    criteres: [{type: age, min: 18}]
-"""
-
-
 def test_a_yaml_file_and_its_json_twin_give_the_same_definition(tmp_path: Path) -> None:
-    (tmp_path / "c.yaml").write_text(YAML, encoding="utf-8")
+    (tmp_path / "c.yaml").write_text(IMA_YAML, encoding="utf-8")
     from_yaml = load_definition(tmp_path / "c.yaml")
     (tmp_path / "c.json").write_text(json.dumps(from_yaml.model_dump(mode="json")), encoding="utf-8")
     assert load_definition(tmp_path / "c.json") == from_yaml
     assert from_yaml.inclusion[0].criteres[0].fenetre.meme_sejour is True
-    assert str(from_yaml.periode.debut) == "2024-01-01"
+    assert str(from_yaml.periode.debut) == "2023-01-01"
 
 
 @pytest.mark.parametrize(("data", "message"), [

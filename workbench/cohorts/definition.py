@@ -8,23 +8,9 @@ stay holding an entry event) and a period bounding the index date.
 
 Keys are French, like the rest of what users type. A criterion is chosen by
 its ``type``; criteria that look at events (all but ``age`` and ``sexe``) may
-carry a ``fenetre``, the temporal constraint relative to the index date::
-
-    nom: infarctus-troponine
-    unite: patients
-    periode: {debut: 2024-01-01, fin: 2025-12-31}
-    entree: {type: diagnostic, codes: [I21], statut: [DP]}
-    inclusion:
-      - nom: troponine élevée
-        criteres:
-          - type: biologie
-            codes: [10839-9]
-            comparaison: ">"
-            valeur: 0.04
-            unite: ng/mL
-            fenetre: {meme_sejour: true}
-      - nom: adulte
-        criteres: [{type: age, min: 18}]
+carry a ``fenetre``, the temporal constraint relative to the index date, and
+``au_moins`` (at least N events). docs/cohorts.md shows a whole definition and
+the keys of every criterion type.
 
 An error names the criterion's path (``inclusion[1].criteres[0].valeur``) and
 the reason, through :func:`load_definition` / :func:`parse_definition`.
@@ -40,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workbench.cohorts import atlas
 from workbench.errors import UserError
@@ -55,12 +41,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _stripped(values: list[str]) -> list[str]:
+    """Trimmed texts; an empty one is an error (a stray comma in the file)."""
+    cleaned = [str(v).strip() for v in values]
+    if any(not text for text in cleaned):
+        raise ValueError("valeur vide dans la liste")
+    return cleaned
+
+
 def _clean_codes(values: list[str]) -> list[str]:
     """Codes as stored: trimmed, upper case, without the dots some sources write (``I21.0`` → ``I210``)."""
-    cleaned = [str(v).strip().upper().replace(".", "") for v in values]
-    if any(not code for code in cleaned):
-        raise ValueError("code vide")
-    return cleaned
+    return [code.upper().replace(".", "") for code in _stripped(values)]
+
+
+def _stages(values: list[str]) -> list[str]:
+    for value in values:
+        if not TNM_PATTERN.match(value):
+            raise ValueError(f"stade {value!r} non reconnu (attendu par ex. T>=3, N>0, M1)")
+    return [re.sub(r"\s+", "", v).upper() for v in values]
+
+
+SourceCodes = Annotated[list[str], AfterValidator(_clean_codes)]
+Texts = Annotated[list[str], AfterValidator(_stripped)]
 
 
 class Window(_Strict):
@@ -91,13 +93,8 @@ class _Event(_Strict):
 class _Coded(_Event):
     """Source codes (prefixes) or standard OMOP concept ids (their descendants included)."""
 
-    codes: list[str] = Field(default_factory=list)
+    codes: SourceCodes = Field(default_factory=list)
     concepts: list[int] = Field(default_factory=list)
-
-    @field_validator("codes")
-    @classmethod
-    def _codes(cls, values: list[str]) -> list[str]:
-        return _clean_codes(values)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "_Coded":
@@ -123,18 +120,14 @@ class Ghm(_Event):
     """GHM or CMD prefixes of the stay's grouping (``05`` a CMD, ``05M09`` a GHM root)."""
 
     type: Literal["ghm"]
-    codes: list[str] = Field(min_length=1)
-
-    @field_validator("codes")
-    @classmethod
-    def _codes(cls, values: list[str]) -> list[str]:
-        return _clean_codes(values)
+    codes: SourceCodes = Field(min_length=1)
 
 
 class Biologie(_Coded):
     """LOINC or local codes; optionally a comparison with a value in a stated unit."""
 
     type: Literal["biologie"]
+    codes: Texts = Field(default_factory=list)  # LOINC and local codes keep their case and dash
     comparaison: Literal[">", ">=", "<", "<=", "=", "!="] | None = None
     valeur: float | None = None
     unite: str | None = None
@@ -147,28 +140,15 @@ class Biologie(_Coded):
             raise ValueError("un seuil exige son unité (clé « unite »)")
         return self
 
-    @field_validator("codes")
-    @classmethod
-    def _codes(cls, values: list[str]) -> list[str]:  # LOINC codes keep their case and dash
-        cleaned = [str(v).strip() for v in values]
-        if any(not code for code in cleaned):
-            raise ValueError("code vide")
-        return cleaned
-
 
 class Medicament(_Event):
     """ATC prefixes, UCD codes or standard drug concepts; prescribed, administered or either."""
 
     type: Literal["medicament"]
-    atc: list[str] = Field(default_factory=list)
-    ucd: list[str] = Field(default_factory=list)
+    atc: SourceCodes = Field(default_factory=list)
+    ucd: SourceCodes = Field(default_factory=list)
     concepts: list[int] = Field(default_factory=list)
     mode: Literal["prescription", "administration", "tous"] = "tous"
-
-    @field_validator("atc", "ucd")
-    @classmethod
-    def _codes(cls, values: list[str]) -> list[str]:
-        return _clean_codes(values)
 
     @model_validator(mode="after")
     def _one_kind(self) -> "Medicament":
@@ -215,16 +195,8 @@ class Texte(_Event):
     """Words (or regular expressions) in reports; negated, hypothetical and family mentions do not count."""
 
     type: Literal["texte"]
-    termes: list[str] = Field(min_length=1)
+    termes: Texts = Field(min_length=1)
     regex: bool = False
-
-    @field_validator("termes")
-    @classmethod
-    def _terms(cls, values: list[str]) -> list[str]:
-        cleaned = [v.strip() for v in values]
-        if any(not term for term in cleaned):
-            raise ValueError("terme vide")
-        return cleaned
 
     @model_validator(mode="after")
     def _patterns(self) -> "Texte":
@@ -241,15 +213,7 @@ class Tnm(_Event):
     """A TNM stage read from reports: ``T>=3``, ``N>0``, ``M1`` (every condition must hold on one mention)."""
 
     type: Literal["tnm"]
-    stade: list[str] = Field(min_length=1)
-
-    @field_validator("stade")
-    @classmethod
-    def _stage(cls, values: list[str]) -> list[str]:
-        for value in values:
-            if not TNM_PATTERN.match(value):
-                raise ValueError(f"stade {value!r} non reconnu (attendu par ex. T>=3, N>0, M1)")
-        return [re.sub(r"\s+", "", v).upper() for v in values]
+    stade: Annotated[list[str], AfterValidator(_stages)] = Field(min_length=1)
 
 
 class Groupe(_Strict):
