@@ -21,10 +21,11 @@ row per member) and sampling, feasibility and exports all work on it.
 
 from __future__ import annotations
 
+import bisect
 import operator
 import re
 from dataclasses import dataclass
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import Any, Callable
 
 import ibis
@@ -371,39 +372,45 @@ def _within(joined: ir.Table, window: Window | None) -> ir.Table:
 # ------------------------------------------------------------------ codes that exist
 
 
-def _unknown(codes: list[str], known: frozenset[str]) -> list[str]:
-    """Codes (prefixes) that start no known code."""
-    ordered = sorted(known)
-    import bisect
+@lru_cache(maxsize=None)
+def _known(nomenclature: str) -> tuple[str, ...]:
+    """The sorted codes of a nomenclature (read once per process: prefix checks bisect it)."""
+    from workbench import vocab
 
+    if nomenclature == "CIM-10":
+        codes = {re.sub(r"[^0-9A-Z]", "", c) for c in vocab.cim10_codes()}
+    elif nomenclature == "CCAM":
+        codes = set(vocab.ccam_codes())
+    else:
+        codes = set(vocab.ucd_codes())
+    return tuple(sorted(codes))
+
+
+def unknown_codes(codes: list[str], nomenclature: str) -> list[str]:
+    """The codes (prefixes) that start no code of `nomenclature` (CIM-10, CCAM or UCD)."""
+    known = _known(nomenclature)
     missing = []
     for code in codes:
-        at = bisect.bisect_left(ordered, code)
-        if at == len(ordered) or not ordered[at].startswith(code):
+        at = bisect.bisect_left(known, code)
+        if at == len(known) or not known[at].startswith(code):
             missing.append(code)
     return missing
 
 
-def _refuse_unknown(codes: list[str], known: frozenset[str], nomenclature: str, path: str) -> None:
-    missing = _unknown(codes, known)
+def _refuse_unknown(codes: list[str], nomenclature: str, path: str) -> None:
+    missing = unknown_codes(codes, nomenclature)
     if missing:
         raise UserError(f"{path} : code(s) {nomenclature} inconnu(s) : {', '.join(missing)} "
                         "(ni code ni début de code de la nomenclature)")
 
 
 def _check_cim10(codes: list[str], path: str) -> None:
-    from workbench import vocab
-
-    _refuse_unknown(codes, frozenset(re.sub(r"[^0-9A-Z]", "", c) for c in vocab.cim10_codes()), "CIM-10", path)
+    _refuse_unknown(codes, "CIM-10", path)
 
 
 def _check_ccam(codes: list[str], path: str) -> None:
-    from workbench import vocab
-
-    _refuse_unknown(codes, vocab.ccam_codes(), "CCAM", path)
+    _refuse_unknown(codes, "CCAM", path)
 
 
 def _check_ucd(codes: list[str], path: str) -> None:
-    from workbench import vocab
-
-    _refuse_unknown(codes, vocab.ucd_codes(), "UCD", path)
+    _refuse_unknown(codes, "UCD", path)
