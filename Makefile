@@ -61,6 +61,7 @@ test: install-test system-deps
 bench: install-test system-deps
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/indicators.py
+	$(BIN)/python benchmarks/nlp.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/dashboard.py --as pilotage
 

@@ -31,7 +31,7 @@ from workbench.demo.writer import Warehouse, conform, schema
 from workbench.errors import UserError
 from workbench.snapshot import snapshot_id, warehouse_hashes
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: reports carry qualified findings (notes_truth.json)
 HISTORY_START = date(2018, 1, 1)
 #: Two years of history at least, so that the feed flaws (late start, stop) have room.
 EARLIEST_EXTRACTION = date(2020, 1, 1)
