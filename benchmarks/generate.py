@@ -65,6 +65,22 @@ def build(folder: Path, patients: int, seed: int) -> dict:
             "peak_mb": round(figures["peak_mb"]), "rows": rows, "generator": GENERATOR_VERSION}
 
 
+def ensure_warehouse(patients: int, seed: int = 42, data: Path | None = None) -> Path:
+    """The folder of a demo warehouse of `patients` for another benchmark: `data`, else the cache; built when missing."""
+    folder = data or cache_root() / str(patients)
+    if not (folder / "eds.duckdb").is_file():
+        print(f"building a {patients}-patient demo warehouse in {folder}…", flush=True)
+        build(folder, patients, seed)
+    return folder
+
+
+def timed(function, *args, **kwargs) -> tuple[float, object]:
+    """(seconds, result) of one call."""
+    started = time.perf_counter()
+    result = function(*args, **kwargs)
+    return time.perf_counter() - started, result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=DEFAULT_SIZES)

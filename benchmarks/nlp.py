@@ -22,18 +22,11 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from generate import build, cache_root  # noqa: E402  (the benchmarks' shared warehouse cache)
-
-
-def _timed(function, *args, **kwargs) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = function(*args, **kwargs)
-    return time.perf_counter() - started, result
+from generate import ensure_warehouse, timed  # noqa: E402  (the benchmarks' shared warehouse cache)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,10 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--data", type=Path, help="folder of the warehouse (default: the benchmarks' cache)")
     args = parser.parse_args(argv)
-    folder = args.data or cache_root() / str(args.patients)
-    if not (folder / "eds.duckdb").is_file():
-        print(f"building a {args.patients}-patient demo warehouse in {folder}…", flush=True)
-        build(folder, args.patients, args.seed)
+    folder = ensure_warehouse(args.patients, args.seed, args.data)
     with tempfile.TemporaryDirectory(prefix="nlp-bench-") as state:
         os.environ["WORKBENCH_STATE"] = state
         import workbench
@@ -53,12 +43,12 @@ def main(argv: list[str] | None = None) -> None:
         from workbench.nlp.mentions import cached_notes
         from workbench.nlp.pipeline import analyse
 
-        load, _ = _timed(lambda: list(analyse(["Chargement."])))
+        load, _ = timed(lambda: list(analyse(["Chargement."])))
         with workbench.open(folder / "catalog.yaml") as w:
-            cold, (notes, _) = _timed(cached_notes, w, progress=True)
-            warm, _ = _timed(cached_notes, w, progress=False)
-            words, found = _timed(find_mentions, w, ["métastase hépatique", "dyspnée"], progress=False)
-            stages, staged = _timed(tnm_mentions, w, progress=False)
+            cold, (notes, _) = timed(cached_notes, w, progress=True)
+            warm, _ = timed(cached_notes, w, progress=False)
+            words, found = timed(find_mentions, w, ["métastase hépatique", "dyspnée"], progress=False)
+            stages, staged = timed(tnm_mentions, w, progress=False)
         size = Path(state, "nlp_notes.sqlite").stat().st_size / 1e6
     rate = len(notes) / cold
     print(f"pipeline load: {load:.1f} s")
