@@ -29,6 +29,7 @@ quality_app = typer.Typer(help="Qualité des données : contrôles, historique, 
 class RunFormat(str, Enum):
     table = "table"
     json = "json"
+    dqd = "dqd"  # the OHDSI Data Quality Dashboard's results JSON (standard OMOP sources)
 
 
 class FailOn(str, Enum):
@@ -78,7 +79,7 @@ def list_checks(
 def run(
     ctx: typer.Context,
     checks: Annotated[Optional[list[str]], typer.Option("--checks", help="Contrôles à lancer (ids séparés par des virgules ; préfixe* accepté).")] = None,
-    fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table,
+    fmt: Annotated[RunFormat, typer.Option("--format", help="table, json ou dqd (JSON de résultats de DQD).")] = RunFormat.table,
     fail_on: Annotated[Optional[FailOn], typer.Option("--fail-on", help="Code de sortie 1 si un contrôle a ce statut (failed inclut error).")] = None,
     backend: Annotated[Optional[str], typer.Option("--backend", help="duckdb ou pyspark.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Écrire le résultat dans ce fichier.", callback=output_path)] = None,
@@ -91,7 +92,9 @@ def run(
 
     selection = _split(checks)
     user = current_user(ctx)
-    source, whole = quality_source(user, open_warehouse(ctx, backend), command="quality run")
+    warehouse = open_warehouse(ctx, backend)
+    version = _dqd_version(warehouse) if fmt is RunFormat.dqd else None
+    source, whole = quality_source(user, warehouse, command="quality run")
     run_result = run_checks(source, selection)
     run_result.catalog = str(ctx.obj["catalog"])
     if whole:  # a run on a perimeter's rows is not a run of the warehouse: not stored
@@ -99,6 +102,10 @@ def run(
     result = disclose(user, run_result, command="quality run")
     if fmt is RunFormat.json:
         emit_json(result.to_json(), out)
+    elif fmt is RunFormat.dqd:
+        from workbench.quality.dqd import dqd_json
+
+        emit_json(dqd_json(result, version, {"cdmSourceName": str(ctx.obj["catalog"])}), out)
     else:
         frame = _shown_frame(result.results, ["id", "category", "status", "threshold", "num_violated_rows",
                                               "num_denominator_rows", "pct_violated_rows", "execution_time_s"])
@@ -113,6 +120,40 @@ def run(
         err=True,
     )
     _exit_on(result, fail_on)
+
+
+def _dqd_version(warehouse: Any) -> str:
+    """The CDM version DQD's JSON is written for; a source of another flavour is refused before any check runs."""
+    from workbench.errors import UserError
+    from workbench.quality.context import CheckContext
+    from workbench.quality.dqd import cdm_version
+
+    version = cdm_version(CheckContext(warehouse))
+    if version is None:
+        raise UserError(f"--format dqd : source de saveur « {warehouse.flavour} » ; le JSON de DQD décrit les "
+                        "contrôles de l'OMOP standard (catalogue --flavour omop)")
+    return version
+
+
+@quality_app.command("dqd-coverage")
+def dqd_coverage(
+    ctx: typer.Context,
+    fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table,
+) -> None:
+    """Par type de contrôle DQD : nombre de contrôles de la spécification (version CDM, tables présentes) et les nôtres."""
+    from workbench.quality.context import CheckContext
+    from workbench.quality.dqd import coverage
+
+    warehouse = open_warehouse(ctx)
+    version = _dqd_version(warehouse)
+    rows = coverage(CheckContext(warehouse))
+    if fmt is not RunFormat.table:
+        emit_json({"cdm_version": version, "check_types": rows})
+        return
+    ours, spec = sum(r["ours"] for r in rows), sum(r["spec_tables_present"] for r in rows)
+    emit(pd.DataFrame(rows), fmt=TABLE,
+         title=f"Couverture DQD, CDM {version} : {ours} contrôles pour {spec} dans la spécification "
+               f"({len(rows)} types)")
 
 
 def _exit_on(result, fail_on: FailOn | None) -> None:

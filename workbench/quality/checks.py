@@ -16,6 +16,7 @@ from workbench.quality import completeness  # noqa: F401
 from workbench.quality import feeds  # noqa: F401
 from workbench.quality import plausibility  # noqa: F401
 from workbench.quality import biology  # noqa: F401
+from workbench.quality import dqd  # noqa: F401 - the standard-OMOP set, generated from DQD's specification
 from workbench.quality.model import Check
 from workbench.quality.registry import registered
 

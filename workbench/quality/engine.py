@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 import ibis
 import pandas as pd
 
+from workbench.quality import dqd
 from workbench.quality.checks import select_checks
 from workbench.quality.context import CheckContext
 from workbench.quality.model import (
@@ -66,15 +67,23 @@ def run_checks(
     started = dt.datetime.now(dt.timezone.utc)
     clock = time.perf_counter()
     context = CheckContext(warehouse)
+    selected = select_checks(check_ids)
+    # DQD's checks run batched (one query per relation), for the warehouse's CDM version only
+    batched = dqd.run(context, selected, UNSCOPED if scope is not None else None)
     results = []
-    for check in select_checks(check_ids):
-        result = run_check(context, check, sample_size, scope)
+    for check in selected:
+        if dqd.is_dqd(check):
+            if check.id not in batched:
+                continue
+            result = batched[check.id]
+        else:
+            result = run_check(context, check, sample_size, scope)
         results.append(result)
         if progress is not None:
             progress(check, result)
     return RunResult(
         run_id=f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}",
-        snapshot_id=_optional(warehouse, "snapshot_id"),
+        snapshot_id=optional_attribute(warehouse, "snapshot_id"),
         started_at=started.isoformat(timespec="seconds"),
         duration_s=round(time.perf_counter() - clock, 3),
         results=results,
@@ -85,7 +94,7 @@ def run_check(
     context: CheckContext, check: Check, sample_size: int = SAMPLE_SIZE, scope: Scope | None = None
 ) -> CheckResult:
     """Build, count and sample one check; never raises for a data or source problem."""
-    result = _blank(check)
+    result = blank_result(check)
     clock = time.perf_counter()
     try:
         probe = check.build(context)
@@ -98,7 +107,7 @@ def run_check(
         result.sql = _sql(context.warehouse, counts)
         frame = context.warehouse.execute(counts)
         violated, denominator = int(frame["violated"].iloc[0] or 0), int(frame["denominator"].iloc[0] or 0)
-        _classify(result, check, violated, denominator)
+        classify(result, check, violated, denominator)
         if violated and sample_size:
             result.sample_ids = _ids(context.warehouse, probe, limit=sample_size)
     except NotApplicable as reason:
@@ -128,10 +137,12 @@ def _ids(warehouse: Any, probe: Probe, limit: int | None) -> list[Any]:
     expr = rows.filter(rows[VIOLATED_COLUMN]).select(ID_COLUMN).distinct().order_by(ID_COLUMN)
     if limit is not None:
         expr = expr.limit(limit)
-    return [_plain(value) for value in warehouse.execute(expr)[ID_COLUMN].tolist()]
+    return [plain_value(value) for value in warehouse.execute(expr)[ID_COLUMN].tolist()]
 
 
-def _classify(result: CheckResult, check: Check, violated: int, denominator: int) -> None:
+def classify(result: CheckResult, check: Check, violated: int, denominator: int) -> None:
+    """Fill `result` from its counts against the check's threshold (shared with the indicator badges, which
+    count the same checks per hospital and month)."""
     result.num_violated_rows, result.num_denominator_rows = violated, denominator
     if denominator == 0:
         result.status, result.reason = Status.not_applicable, result.reason or "aucune ligne à contrôler"
@@ -141,7 +152,8 @@ def _classify(result: CheckResult, check: Check, violated: int, denominator: int
     result.status = Status.failed if result.pct_violated_rows > check.threshold else Status.passed
 
 
-def _blank(check: Check) -> CheckResult:
+def blank_result(check: Check) -> CheckResult:
+    """A result for `check` still in error: the state every run starts from until its counts come in."""
     return CheckResult(
         id=check.id, category=check.category.value, context=check.context.value, level=check.level.value,
         table=check.table, field=check.field, description=check.description, severity=check.severity.value,
@@ -159,7 +171,8 @@ def _sql(warehouse: Any, expr: ibis.Table) -> str | None:
     return None
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
+    """A numpy scalar or pandas missing value as a plain Python value (JSON-ready sample ids)."""
     if hasattr(value, "item"):
         return value.item()
     if pd.isna(value):
@@ -167,7 +180,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _optional(obj: Any, attribute: str) -> Any:
+def optional_attribute(obj: Any, attribute: str) -> Any:
+    """`obj.attribute`, or None when it is absent or cannot be read (provenance stamps are best effort)."""
     try:
         return getattr(obj, attribute, None)
     except Exception:  # noqa: BLE001 - a stamp that cannot be read is left empty

@@ -32,8 +32,10 @@ def _visits(ctx: CheckContext) -> ir.Table:
     usable = visits.filter(
         visits.visit_end_datetime.isnull() | (visits.visit_end_datetime >= visits.visit_start_datetime)
     )
+    # timestamps whatever the source types them (a standard OMOP export may hold dates): `+ interval` needs them
     return usable.select(
-        _visit=usable.visit_occurrence_id, _start=usable.visit_start_datetime, _end=usable.visit_end_datetime
+        _visit=usable.visit_occurrence_id, _start=usable.visit_start_datetime.cast("timestamp"),
+        _end=usable.visit_end_datetime.cast("timestamp"),
     )
 
 
@@ -72,7 +74,7 @@ def _within_stay(ctx: CheckContext, table_name: str, start: str, end: str | None
     visits = _visits(ctx)
     rows = table.select(
         _row=table[PRIMARY_KEYS[table_name]], _fk=table.visit_occurrence_id,
-        _ev_start=table[start], _ev_end=table[end] if end else table[start],
+        _ev_start=table[start].cast("timestamp"), _ev_end=(table[end] if end else table[start]).cast("timestamp"),
     )
     joined = rows.join(visits, rows._fk == visits._visit)
     slack = ibis.interval(hours=slack_hours)
