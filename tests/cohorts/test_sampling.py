@@ -59,6 +59,13 @@ def test_bad_sample_requests() -> None:
         sample(members(4), 2, seed=1, strata=["couleur"])
 
 
+# entry I21 as DP (persons 1, 2, 4, 6); troponin > 34 ng/L from the index date to the day after: persons 1 and 4
+WINDOWED = parse_definition({"nom": "fenetre", "entree": {"type": "diagnostic", "codes": ["I21"], "statut": ["DP"]},
+                             "inclusion": [{"nom": "troponine", "criteres": [
+                                 {"type": "biologie", "codes": ["89579-7"], "comparaison": ">", "valeur": 34,
+                                  "unite": "ng/L", "fenetre": {"jours_apres": 1}}, {"type": "age", "min": 18}]}]})
+
+
 @pytest.mark.spark
 def test_the_same_patients_on_duckdb_and_spark(spark, cohort_catalog: Path) -> None:
     drawn = {}
@@ -67,4 +74,5 @@ def test_the_same_patients_on_duckdb_and_spark(spark, cohort_catalog: Path) -> N
             result = evaluate(warehouse, EVERYONE)
             assert sorted(result.members["person_id"]) == [1, 2, 3, 4, 5, 6]
             drawn[backend] = sorted(sample(result.members, 3, seed=2024)["person_id"])
+            assert sorted(evaluate(warehouse, WINDOWED).members["person_id"]) == [1, 4], backend
     assert drawn["duckdb"] == drawn["pyspark"] == smallest_keys([1, 2, 3, 4, 5, 6], 2024, 3)

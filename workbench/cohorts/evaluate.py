@@ -159,6 +159,7 @@ class _Evaluator:
 
     def _index(self) -> ir.Table:
         events = self._events(self.definition.entree, "entree")
+        events = events.filter(events.event_date.notnull())  # an undated event cannot give an index date
         period = self.definition.periode
         if period.debut is not None:
             events = events.filter(events.event_date >= ibis.literal(period.debut))
