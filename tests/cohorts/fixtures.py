@@ -199,6 +199,8 @@ OMOP_TABLES: dict[str, list[dict[str, Any]]] = {
         {"drug_exposure_id": 1, "person_id": 2, "visit_occurrence_id": 12, "drug_concept_id": 501,
          "drug_type_concept_id": 38000177, "drug_exposure_start_date": "2024-03-02"},
     ],
+    "concept": [{"concept_id": c, "concept_name": f"Concept {c}", "vocabulary_id": "SNOMED", "concept_code": str(c)}
+                for c in (100, 101, 102, 200, 500, 501)],
     "concept_ancestor": [
         {"ancestor_concept_id": a, "descendant_concept_id": d, "min_levels_of_separation": 1,
          "max_levels_of_separation": 1} for a, d in ((100, 101), (100, 102), (500, 501))

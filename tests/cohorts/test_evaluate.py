@@ -194,6 +194,9 @@ def test_omop_concepts_include_their_descendants(omop_cohort_catalog: Path) -> N
         assert persons(warehouse, entry={"type": "diagnostic", "concepts": [101]}) == [1]
         assert persons(warehouse, entry={"type": "diagnostic", "codes": ["I21"]}) == [1]  # source code I21.0
         assert persons(warehouse, [{"type": "medicament", "concepts": [500]}], entry=entry) == [2]
+        with pytest.raises(UserError, match=r"inclusion\[0\]\.criteres\[0\]\.concepts : concept\(s\) inconnu\(s\) "
+                                            r"du vocabulaire de l'entrepôt : 999"):
+            persons(warehouse, [{"type": "diagnostic", "concepts": [101, 999]}], entry=entry)
 
 
 # ------------------------------------------------------------------ bad input

@@ -225,6 +225,15 @@ class _Evaluator:
 
     def _concepts(self, ids: list[int], path: str) -> ir.Table:
         """One column `concept_id`: the concepts and their descendants through `concept_ancestor`."""
+        if "concept" in self.source.tables:
+            concept = self.source.table("concept")
+            wanted = [int(i) for i in ids]
+            found = self.source.execute(concept.filter(concept.concept_id.cast("int64").isin(wanted))
+                                        .select(c=concept.concept_id.cast("int64")))["c"].tolist()
+            missing = sorted(set(wanted) - {int(c) for c in found})
+            if missing:
+                raise UserError(f"{path}.concepts : concept(s) inconnu(s) du vocabulaire de l'entrepôt : "
+                                f"{', '.join(map(str, missing))}")
         own = ibis.memtable({"concept_id": [int(i) for i in ids]}, schema={"concept_id": "int64"})
         if "concept_ancestor" not in self.source.tables:
             return own
