@@ -33,6 +33,7 @@ from intake.readers.readers import BaseReader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench.errors import UserError
+from workbench.schema import cdm
 
 Flavour = Literal["aphp", "omop"]
 SourceKind = Literal["duckdb", "parquet", "csv", "spark", "postgres"]
@@ -287,8 +288,14 @@ def _parse(file: Path) -> CatalogFile:
 
 
 def resolve_location(value: str, catalog_dir: Path) -> str:
-    """A data path with ``{CATALOG_DIR}`` expanded; relative paths are relative to the catalogue."""
+    """A data path with ``{CATALOG_DIR}`` expanded; relative paths are relative to the catalogue.
+    A zip member (``zip://PERSON.csv::export.zip``) keeps its member and gets its archive resolved."""
+    from workbench.connections import split_zip, zip_location
+
     value = strip_file_url(value.replace(CATALOG_DIR, str(catalog_dir)))
+    in_zip = split_zip(value)
+    if in_zip is not None:
+        return zip_location(in_zip[0], resolve_location(in_zip[1], catalog_dir))
     path = Path(value)
     return str(path if path.is_absolute() else (catalog_dir / path).resolve())
 
@@ -308,13 +315,23 @@ def _locations(file: Path, spec: CatalogFile) -> tuple[SourceKind, dict[str, str
             value = _postgres_location(file, key, value)
         elif kind != "spark":
             value = resolve_location(value, file.parent)
-            if not Path(value).exists():
+            if not _exists(value):
                 hint = " ; entrepôt de démonstration : lancez `workbench demo`" if spec.metadata.demo else ""
                 raise UserError(
                     f"{file.name} : donnée « {key} », clé « kwargs.url » : fichier introuvable ({value}){hint}"
                 )
         locations[key] = value
     return kind, locations
+
+
+def _exists(location: str) -> bool:
+    """Whether a file, folder or zip member is there."""
+    from workbench.connections import split_zip, zip_csv_members
+
+    in_zip = split_zip(location)
+    if in_zip is None:
+        return Path(location).exists()
+    return Path(in_zip[1]).is_file() and in_zip[0] in zip_csv_members(in_zip[1]).values()
 
 
 def _entry_data(file: Path, name: str, entry: EntrySpec, data: dict[str, DataSpec], entries: dict[str, Any]) -> str:
@@ -413,7 +430,22 @@ def physical_columns(kind: SourceKind, location: str, table: str) -> list[str] |
         import pyarrow.dataset as ds
 
         return list(ds.dataset(location, format="parquet").schema.names)
-    with open(location, newline="", encoding="utf-8") as stream:
+    return _csv_header(location)
+
+
+def _csv_header(location: str) -> list[str]:
+    """Lower-cased column names of a CSV file or zip member (read from its first line only)."""
+    import io
+    import zipfile
+
+    from workbench.connections import split_zip
+
+    in_zip = split_zip(location)
+    if in_zip is None:
+        with open(location, newline="", encoding="utf-8-sig") as stream:
+            return [column.strip().lower() for column in next(csv.reader(stream), [])]
+    with zipfile.ZipFile(in_zip[1]) as archive, archive.open(in_zip[0]) as member:
+        stream = io.TextIOWrapper(member, encoding="utf-8-sig", newline="")
         return [column.strip().lower() for column in next(csv.reader(stream), [])]
 
 
@@ -422,7 +454,8 @@ def detect_source(source: str | Path) -> tuple[SourceKind, str]:
 
     ``spark:DB`` names a Spark/Hive database; ``postgresql://USER@HOST:PORT/DB?schema=S`` a PostgreSQL
     schema (no password: see `connections.parse_postgres_url`); a file is a DuckDB database; a
-    folder holds Parquet files (or one folder per table) or CSV files.
+    folder holds Parquet files (or one folder per table) or CSV files; a
+    ``.zip`` holds CSV files (an OMOP export as published).
     """
     text = str(source)
     from workbench.connections import is_postgres_url, parse_postgres_url, postgres_url
@@ -432,6 +465,12 @@ def detect_source(source: str | Path) -> tuple[SourceKind, str]:
     if text.startswith("spark:"):
         return "spark", text[len("spark:") :] or "default"
     path = Path(source).expanduser().resolve()
+    if path.is_file() and path.suffix.lower() == ".zip":
+        from workbench.connections import zip_csv_members
+
+        if not zip_csv_members(path):
+            raise UserError(f"--source {source} : aucun fichier .csv dans cette archive")
+        return "csv", str(path)
     if path.is_file():
         with open(path, "rb") as stream:
             head = stream.read(16)
@@ -457,6 +496,11 @@ def _parquet_tables(folder: Path) -> dict[str, str]:
 
 
 def _csv_tables(folder: Path) -> dict[str, str]:
+    """Table name (lower case) → CSV file, or zip member when `folder` is an archive."""
+    if folder.is_file():
+        from workbench.connections import zip_csv_members, zip_location
+
+        return {t: zip_location(member, str(folder)) for t, member in zip_csv_members(folder).items()}
     return {p.stem.lower(): str(p) for p in sorted(folder.glob("*.csv")) if p.is_file()}
 
 
@@ -590,6 +634,11 @@ def _type_name(dtype: Any) -> str:
 
 
 def _relative(location: str, out: Path) -> str:
+    from workbench.connections import split_zip, zip_location
+
+    in_zip = split_zip(location)
+    if in_zip is not None:
+        return zip_location(in_zip[0], _relative(in_zip[1], out))
     return f"{CATALOG_DIR}/" + Path(os.path.relpath(location, out.parent.resolve())).as_posix()
 
 
@@ -607,13 +656,16 @@ def is_demo(path: Path | str) -> bool:
     return isinstance(raw, dict) and isinstance(raw.get("metadata"), dict) and raw["metadata"].get("demo") is True
 
 
-def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool = False) -> None:
+def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool = False) -> list[cdm.CastFailure]:
     """Inspect a warehouse and write its catalogue to `out` (paths relative to `out`).
 
     Every table found is described: French description (AP-HP schema or a short
     OMOP one), source system, columns with type and description (no example
     value: those are computed when shown, see `column_examples`), date column. The written file is then loaded
     back, so a catalogue that would not validate is never left behind silently.
+    An OMOP source is typed by its CDM version (`workbench.schema.cdm`, stored as
+    ``metadata.cdm_version``) and must have a ``person`` table. Returns the
+    values the types could not read (they read as null), for the caller to report.
     """
     if flavour not in ("aphp", "omop"):
         raise UserError(f"--flavour {flavour} : valeur invalide (attendu : aphp, omop)")
@@ -621,11 +673,12 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
     kind, location = detect_source(source)
     from workbench import connections
 
+    physical: dict[str, str] = {}
     if kind == "duckdb":
         con = connections.scratch_duckdb(location)
-        names = {t: t for t in con.list_tables()}
+        physical = {t.lower(): t for t in sorted(con.list_tables(), reverse=True)}
         data = {"warehouse": {"datatype": _DATATYPE_OF_KIND[kind], "kwargs": {"url": _relative(location, out)}}}
-        reads = {t: ("warehouse", con.table(t)) for t in names}
+        reads = {name: ("warehouse", con.table(t)) for name, t in physical.items()}
     elif kind == "postgres":
         con = connections.connect_postgres(location)
         data, reads = _postgres_reads(con, location)
@@ -639,10 +692,23 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
         files = _source_tables(kind, location)
         data = {f"{t}_{kind}": {"datatype": _DATATYPE_OF_KIND[kind], "kwargs": {"url": _relative(f, out)}} for t, f in files.items()}
         reads = {t: (f"{t}_{kind}", connections.sniff_file(con, kind, f)) for t, f in files.items()}
-    entries = {name: _entry(name, data_key, table, flavour) for name, (data_key, table) in sorted(reads.items())}
+    metadata: dict[str, Any] = {"flavour": flavour, "demo": demo, "description": f"Entrepôt {flavour} ({kind})"}
+    types: dict[str, dict[str, str]] = {}
+    if flavour == "omop":
+        if "person" not in reads:
+            if kind == "duckdb":
+                con.disconnect()
+            raise UserError(f"--source {source} : pas de table « person » (fichier PERSON.csv ou person.parquet) : "
+                            f"ce n'est pas un export OMOP (tables trouvées : {', '.join(sorted(reads)) or 'aucune'})")
+        metadata["cdm_version"] = _cdm_version(reads)
+        types = {name: cdm.cdm_types(metadata["cdm_version"], name) for name in reads}
+    entries = {
+        name: _entry(name, data_key, table, flavour, types.get(name), physical.get(name))
+        for name, (data_key, table) in sorted(reads.items())
+    }
     document = {
         "version": 2,
-        "metadata": {"flavour": flavour, "demo": demo, "description": f"Entrepôt {flavour} ({kind})"},
+        "metadata": metadata,
         "aliases": {},
         "user_parameters": {},
         "data": {k: {**v, "metadata": {}, "user_parameters": {}} for k, v in data.items()},
@@ -651,11 +717,55 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
     if kind in ("duckdb", "postgres"):
         con.disconnect()
     _dump(document, out)
-    load_catalog(out)
+    return cast_failure_report(load_catalog(out))
 
 
-def _entry(name: str, data_key: str, table: ir.Table, flavour: str) -> dict[str, Any]:
+def _cdm_version(reads: dict[str, tuple[str, ir.Table]]) -> str:
+    """The CDM version the source declares in ``cdm_source.cdm_version``, else the one its columns fit."""
+    declared = None
+    if "cdm_source" in reads:
+        source = cdm.lower_columns(reads["cdm_source"][1])
+        if "cdm_version" in source.columns:
+            values = source.cdm_version.cast("string").execute()
+            declared = next((v for v in values if isinstance(v, str) and cdm.normalise_version(v)), None)
+    return cdm.detect_version({name: table.columns for name, (_, table) in reads.items()}, declared)
+
+
+def cast_check(catalog: Catalog, name: str, con: Any = None, backend: str = "duckdb") -> cdm.CastCheck | None:
+    """The check of entry `name`'s cast failures: raw values that its catalogue type turns into null."""
+    from workbench import connections
+
+    info = catalog.tables[name]
+    raw = connections.read_table(catalog.source_kind, catalog.locations[info.data], info.table, {}, con=con,
+                                 backend=backend)
+    return cdm.cast_to(raw, {column: spec.type for column, spec in info.columns.items()}, name)[1]
+
+
+def cast_failure_report(catalog: Catalog, names: list[str] | None = None, con: Any = None,
+                        backend: str = "duckdb") -> list[cdm.CastFailure]:
+    """Per table and column, the values that could not be read as their type (count, examples).
+
+    Only columns whose cast can fail are scanned (text read as a number or a
+    date, a wider number into a narrower one), one scan per table: a typed
+    database costs nothing.
+    """
+    from workbench.materialize import connection_lock
+
+    found: list[cdm.CastFailure] = []
+    for name in names if names is not None else list(catalog.tables):
+        check = cast_check(catalog, name, con, backend)
+        if check is not None:
+            with connection_lock(ibis.get_backend(check.expr)):
+                found += check.run()
+    return found
+
+
+def _entry(name: str, data_key: str, table: ir.Table, flavour: str, cdm_types: dict[str, str] | None = None,
+           physical: str | None = None) -> dict[str, Any]:
+    """A catalogue entry; a column of the OMOP CDM gets its CDM type whatever the sniffed one (an empty or
+    all-null column sniffs as text), the others keep the sniffed type."""
     columns = {c.lower(): _type_name(t) for c, t in table.schema().items()}
+    columns = {c: (cdm_types or {}).get(c, t) for c, t in columns.items()}
     described = _describe(flavour, name, columns)
     metadata = {
         "description": described["description"],
@@ -669,7 +779,7 @@ def _entry(name: str, data_key: str, table: ir.Table, flavour: str) -> dict[str,
     return {
         "reader": READER,
         "output_instance": OUTPUT_INSTANCE,
-        "kwargs": {"args": [f"{{data({data_key})}}"], "table": name},
+        "kwargs": {"args": [f"{{data({data_key})}}"], "table": physical or name},
         "metadata": metadata,
         "user_parameters": {},
     }
@@ -702,7 +812,8 @@ def sparkline(values: list[int]) -> str:
     return "".join(_SPARK_CHARS[round(v / top * (len(_SPARK_CHARS) - 1))] for v in values)
 
 
-def _kind_of(wh: Any, name: str) -> str:
+def kind_of(wh: Any, name: str) -> str:
+    """Whether `name` is a raw table or a canonical view of `wh` ("table", "view"), else a `UserError`."""
     from workbench.semantic.views import VIEWS
 
     if name in wh.tables:
@@ -726,7 +837,7 @@ def _date_column(wh: Any, name: str, kind: str, table: ir.Table) -> str | None:
 
 def summary(wh: Any, name: str) -> dict[str, Any]:
     """Rows and first/last dates of a table or view (one query)."""
-    kind = _kind_of(wh, name)
+    kind = kind_of(wh, name)
     table = wh.table(name) if kind == "table" else wh.view(name)
     column = _date_column(wh, name, kind, table)
     metrics = {"rows": table.count()}
@@ -744,7 +855,7 @@ def summary(wh: Any, name: str) -> dict[str, Any]:
 
 def monthly_rows(wh: Any, name: str) -> pd.DataFrame:
     """Rows per calendar month of the table's date column (empty without one), gaps filled with 0."""
-    kind = _kind_of(wh, name)
+    kind = kind_of(wh, name)
     table = wh.table(name) if kind == "table" else wh.view(name)
     column = _date_column(wh, name, kind, table)
     if column is None:

@@ -28,12 +28,14 @@ import ibis.expr.types as ir
 
 from workbench import materialize
 from workbench.errors import UserError
+from workbench.schema import cdm
 
 _LOCK = threading.RLock()
 _DUCKDB_FILES: dict[tuple[str, int, int], Any] = {}
 _SPARK_EXPORTS: dict[tuple[str, int, int, str], str] = {}
 _SPARK_VIEWS: dict[tuple[int, str], str] = {}
 _SPARK_CONNECTIONS: dict[int, Any] = {}
+_ZIP_MEMBERS: dict[tuple[str, int, int, str], str] = {}
 
 
 def _identity(path: str) -> tuple[str, int, int]:
@@ -132,20 +134,73 @@ def sniff_file(con: Any, kind: str, location: str, table_name: str | None = None
     """A file (or folder of parts) read with the engine's own type detection, for `catalog init`."""
     if kind == "parquet":
         return con.read_parquet(_parquet_glob(location), table_name=table_name)
-    return con.read_csv(location, table_name=table_name)
+    return con.read_csv(local_file(location), table_name=table_name, header=True)
+
+
+# ------------------------------------------------------------------ zip archives of CSV files
+
+ZIP_SCHEME = "zip://"
+
+
+def zip_location(member: str, archive: str) -> str:
+    """fsspec's chained URL of a member of a zip archive: ``zip://PERSON.csv::/data/export.zip``."""
+    return f"{ZIP_SCHEME}{member}::{archive}"
+
+
+def split_zip(location: str) -> tuple[str, str] | None:
+    """(member, archive) of a `zip_location`, None for a plain path."""
+    if not location.startswith(ZIP_SCHEME):
+        return None
+    member, _, archive = location[len(ZIP_SCHEME) :].partition("::")
+    return member, archive
+
+
+def zip_csv_members(archive: str | Path) -> dict[str, str]:
+    """Table name (lower case) → member, for the CSV files of a zip (macOS ``__MACOSX/`` and hidden files left out)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            names = opened.namelist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise UserError(f"archive {archive} illisible : {first_line(error)}") from None
+    found: dict[str, str] = {}
+    for name in sorted(names):
+        path = Path(name)
+        if "__MACOSX" in path.parts or path.name.startswith(".") or path.suffix.lower() != ".csv":
+            continue
+        found.setdefault(path.stem.lower(), name)
+    return found
+
+
+def local_file(location: str) -> str:
+    """A path DuckDB can read: the location itself, or a zip member extracted once per process to a
+    private temporary folder (DuckDB cannot read inside a zip; the archive stays the source of truth)."""
+    parts = split_zip(location)
+    if parts is None:
+        return location
+    member, archive = parts
+    key = (*_identity(archive), member)
+    with _LOCK:
+        path = _ZIP_MEMBERS.get(key)
+        if path is None:
+            import zipfile
+
+            folder = Path(tempfile.mkdtemp(prefix="workbench-zip-"))
+            atexit.register(shutil.rmtree, folder, True)
+            try:
+                with zipfile.ZipFile(archive) as opened:
+                    path = opened.extract(member, folder)
+            except (zipfile.BadZipFile, KeyError, OSError) as error:
+                raise UserError(f"archive {archive} : fichier « {member} » illisible ({first_line(error)})") from None
+            _ZIP_MEMBERS[key] = path
+    return path
 
 
 def _typed(table: ir.Table, columns: dict[str, str]) -> ir.Table:
-    """Lower-case column names (OMOP exports use any case) and cast to the catalogue's types."""
-    renames = {c.lower(): c for c in table.columns if c != c.lower()}
-    if renames:
-        table = table.rename(renames)
-    casts = {}
-    for column, type_ in columns.items():
-        wanted = ibis.dtype(type_)
-        if column in table.columns and table[column].type().copy(nullable=True) != wanted.copy(nullable=True):
-            casts[column] = table[column].cast(wanted)
-    return table.mutate(**casts) if casts else table
+    """Lower-case column names (OMOP exports use any case) and cast to the catalogue's types; a value that
+    cannot be cast is null, never a failed query (`workbench.schema.cdm.cast_to` lists those values)."""
+    return cdm.cast_to(table, columns)[0]
 
 
 def _spark_view(con: Any, kind: str, location: str, table: str) -> ir.Table:
@@ -191,7 +246,7 @@ def read_table(
             return _typed(con.table(table, database=location), columns)
         if kind == "duckdb":
             return _typed(_spark_view(con, "parquet", _export_for_spark(location, table), table), columns)
-        return _typed(_spark_view(con, kind, location, table), columns)
+        return _typed(_spark_view(con, kind, local_file(location), table), columns)
     if kind == "spark":
         raise UserError("une source Spark se lit avec --backend pyspark")
     if kind == "duckdb":
@@ -204,7 +259,8 @@ def read_table(
         if kind == "parquet":
             con.read_parquet(_parquet_glob(location), table_name=table)
         else:
-            con.read_csv(location, table_name=table, all_varchar=True, header=True)
+            # parsed once into a temporary table: a view would parse the file again at every query
+            con.create_table(table, con.read_csv(local_file(location), all_varchar=True, header=True), temp=True)
     return _typed(con.table(table), columns)
 
 
@@ -281,29 +337,43 @@ def postgres_password(params: dict[str, Any]) -> str | None:
     return path.read_text(encoding="utf-8").strip()
 
 
-def _postgres_boolean_casts() -> None:
-    """Make ibis compile ``boolean.cast("int64")`` as ``CAST(CAST(x AS INT) AS BIGINT)`` on PostgreSQL.
+def _postgres_compiler_fixes() -> None:
+    """Two gaps of ibis 12's PostgreSQL compiler, filled once on its class (so the SQL shown to users,
+    ``ibis.to_sql(..., dialect="postgres")``, runs too):
 
-    The views, checks and indicators count flags with ``flag.cast("int64")``;
-    ibis 12 compiles it to ``CAST(x AS BIGINT)``, which PostgreSQL refuses
-    (it only casts boolean to integer). Patched on the compiler class, once,
-    so the SQL shown to users (``ibis.to_sql(..., dialect="postgres")``) runs too.
+    - ``boolean.cast("int64")`` (how views, checks and indicators count flags)
+      compiles to ``CAST(x AS BIGINT)``, which PostgreSQL refuses: it only
+      casts boolean to integer, so the cast goes through ``INT``;
+    - ``first()`` (behind ``distinct(on=..., keep="first")``) compiles to a
+      ``first`` aggregate PostgreSQL does not have (ibis's own test database
+      creates it): it becomes ``(array_agg(x ORDER BY …) FILTER (WHERE x IS
+      NOT NULL))[1]``, the same value.
     """
     from ibis.backends.sql.compilers.postgres import PostgresCompiler
     import ibis.expr.datatypes as dt
+    import sqlglot.expressions as sge
 
-    original = PostgresCompiler.visit_Cast
-    if getattr(original, "workbench_boolean_casts", False):
+    original_cast, original_first = PostgresCompiler.visit_Cast, PostgresCompiler.visit_First
+    if getattr(original_cast, "workbench_fix", False):
         return
 
     def visit_Cast(self: Any, op: Any, *, arg: Any, to: Any) -> Any:
         if op.arg.dtype.is_boolean() and to.is_integer() and not to.is_int32():
             arg = self.cast(arg, dt.int32)
-        return original(self, op, arg=arg, to=to)
+        return original_cast(self, op, arg=arg, to=to)
 
-    visit_Cast.workbench_boolean_casts = True  # type: ignore[attr-defined]
+    def visit_First(self: Any, op: Any, *, arg: Any, where: Any, order_by: Any, include_null: bool) -> Any:
+        if include_null:
+            return original_first(self, op, arg=arg, where=where, order_by=order_by, include_null=include_null)
+        present = sge.Not(this=sge.Is(this=arg, expression=sge.Null()))
+        where = present if where is None else sge.And(this=present, expression=where)
+        values = self.agg.array_agg(arg, where=where, order_by=order_by)
+        return sge.paren(values, copy=False)[sge.convert(1)]
+
+    visit_Cast.workbench_fix = True  # type: ignore[attr-defined]
     PostgresCompiler.visit_Cast = visit_Cast
     PostgresCompiler.visit_TryCast = visit_Cast
+    PostgresCompiler.visit_First = visit_First
 
 
 def connect_postgres(location: str) -> Any:
@@ -313,7 +383,7 @@ def connect_postgres(location: str) -> Any:
 
     params = parse_postgres_url(location)
     server = f"{params['host']}:{params['port']}"
-    _postgres_boolean_casts()
+    _postgres_compiler_fixes()
     try:
         con = ibis.postgres.connect(
             host=params["host"], port=params["port"], user=params["user"], database=params["database"],

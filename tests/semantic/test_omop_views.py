@@ -39,13 +39,13 @@ def test_notes_view_is_refused_by_name_without_a_note_table(omop) -> None:
         wh.view("notes")
 
 
-def test_patients_from_gender_concepts_birth_parts_and_death_table(omop) -> None:
+def test_patients_from_gender_concepts_birth_parts_death_table_and_died_discharges(omop) -> None:
     _, wh = omop
     rows = plain_rows(wh.execute(wh.view("patients")), ["person_id", "sex", "birth_date", "death_date"], "person_id")
     assert rows == [
         (-1, "M", "2050-03-10T00:00:00", None),
         (2, "F", "2080-01-01T00:00:00", "2110-05-03T00:00:00"),  # month/day missing -> 1 January
-        (3, "inconnu", "2100-01-01T00:00:00", None),
+        (3, "inconnu", "2100-01-01T00:00:00", "2110-07-01T00:00:00"),  # visit 104 discharged 4216643 (died)
     ]
 
 

@@ -85,7 +85,8 @@ def _columns(wh: Any, name: str, kind: str) -> list[dict[str, Any]]:
 
 
 def _describe(wh: Any, name: str) -> dict[str, Any]:
-    from workbench.catalog import activity_line, monthly_rows, other_counts, summary
+    from workbench import access
+    from workbench.catalog import activity_line, cast_failure_report, monthly_rows, other_counts, summary
     from workbench.semantic.views import VIEWS
 
     kind = "table" if name in wh.tables else "view"
@@ -105,7 +106,19 @@ def _describe(wh: Any, name: str) -> dict[str, Any]:
     if kind == "view":
         detail["unavailable"] = sorted(wh.unavailable(name))
         detail["autre"] = other_counts(wh, name)
+        detail |= _unmapped_concepts(wh, name)
+    elif access.unrestricted(wh.user):  # raw values, so only for those who read every row
+        detail["cast_failures"] = [vars(f) for f in cast_failure_report(wh.catalog, [name], wh.con, wh.backend_name)]
     return detail
+
+
+def _unmapped_concepts(wh: Any, name: str) -> dict[str, Any]:
+    """Standard OMOP: the visit concepts behind the stays typed `autre` (shown, never dropped)."""
+    from workbench.semantic.omop import unmapped_visit_concepts
+
+    if name != "stays" or wh.flavour != "omop" or "visit_occurrence" not in wh.tables or not wh.readable(name):
+        return {}
+    return {"autre_visit_concepts": {str(k): v for k, v in unmapped_visit_concepts(wh).items()}}
 
 
 def _print_detail(detail: dict[str, Any]) -> None:
@@ -130,6 +143,13 @@ def _print_detail(detail: dict[str, Any]) -> None:
     others = {c: n for c, n in detail.get("autre", {}).items() if n}
     if others:
         say("Codes non reconnus (catégorie « autre ») : " + ", ".join(f"{c} {n}" for c, n in others.items()))
+    if detail.get("autre_visit_concepts"):
+        say("Concepts de visite classés « autre » : "
+            + ", ".join(f"{c} ({n} visites)" for c, n in detail["autre_visit_concepts"].items()))
+    for failure in detail.get("cast_failures", []):
+        shown = ", ".join(f"« {v} »" for v in failure["examples"])
+        say(f"Valeurs illisibles : {failure['column']} ({failure['type']}) : {failure['count']}, lues comme vides "
+            f"(ex. {shown})")
     table = Table()
     for header in ("colonne", "type", "description", "exemples / valeurs"):
         table.add_column(header)
@@ -144,10 +164,10 @@ def _print_detail(detail: dict[str, Any]) -> None:
 def show(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Table ou vue (ex. stays).")],
          format: FormatOption = OutputFormat.table, out: OutOption = None, backend: BackendOption = None) -> None:
     """Colonnes et descriptions d'une table ou d'une vue, lignes, antériorité, volume mensuel."""
-    from workbench.catalog import _kind_of
+    from workbench.catalog import kind_of
 
     with open_warehouse(ctx, backend) as wh:
-        _kind_of(wh, name)
+        kind_of(wh, name)
         if name not in wh.tables:
             wh.view(name)  # a view this catalogue cannot build: one clear error
         detail = _describe(wh, name)
@@ -208,7 +228,7 @@ def search(ctx: typer.Context, word: Annotated[str, typer.Argument(help="Mot che
 @app.command("init")
 def init(
     ctx: typer.Context,
-    source: Annotated[str, typer.Option("--source", help="Base DuckDB, dossier Parquet/CSV, ou spark:BASE.")],
+    source: Annotated[str, typer.Option("--source", help="Base DuckDB, dossier Parquet/CSV, archive .zip de CSV, ou spark:BASE.")],
     flavour: Annotated[str, typer.Option("--flavour", help="aphp ou omop.")],
     out: Annotated[Path, typer.Option("--out", help="Catalogue à écrire.")] = Path("catalog.yaml"),
 ) -> None:
@@ -216,7 +236,10 @@ def init(
     from workbench.catalog import load_catalog, write_catalog
 
     require_admin(ctx, "catalog init", "lit la source sans filtre de lignes : réservée au rôle admin")
-    write_catalog(source, flavour, out)
+    failures = write_catalog(source, flavour, out)
     catalog = load_catalog(out)
     record_export(ctx, out, "yaml", len(catalog.tables), what="catalog init", source=str(source))
-    typer.echo(f"{out} : {len(catalog.tables)} tables ({catalog.source_kind}, {catalog.flavour})")
+    version = f", CDM {catalog.metadata['cdm_version']}" if catalog.metadata.get("cdm_version") else ""
+    typer.echo(f"{out} : {len(catalog.tables)} tables ({catalog.source_kind}, {catalog.flavour}{version})")
+    for failure in failures:
+        typer.echo(failure.message())

@@ -186,10 +186,8 @@ def _python_errors(page: IndicatorPage, comp: PythonComputation, schemas: _Schem
     except UserError as error:
         errors.append(page_error(page, f"{where}.params", str(error).removeprefix("params : ")))
         params = dict(registered.params)
-    for table in registered.tables:
-        if table not in schemas.tables:
-            errors.append(page_error(page, f"{where}.implementation",
-                                     f"{comp.implementation} lit la table « {table} », absente du catalogue"))
+    # a raw table the implementation reads but the source lacks (an AP-HP reference table on a standard
+    # OMOP source) makes the indicator "non disponible pour cette source" at stage c, not a page error
     for view, columns in registered.required(params).items():
         errors += _column_errors(page, schemas, f"{where}.implementation", view, [("", c) for c in columns])
     return errors
@@ -216,7 +214,10 @@ def check_names_of(page: IndicatorPage, dictionary: Dictionary, schemas: _Schema
                                  f"référent « {definition.referent} » absent de la page Referents "
                                  f"(référents : {', '.join(dictionary.referents) or 'aucun'})"))
     errors += _quality_errors(page)
+    optional = _implementation_tables(definition)
     for index, source in enumerate(definition.sources):
+        if source.table in optional and schemas.columns(source.table) is None:
+            continue  # see `_python_errors`: the source lacks it, the indicator is unavailable here
         errors += _column_errors(page, schemas, f"sources[{index}]", source.table,
                                  [(f"columns[{i}]", c) for i, c in enumerate(source.columns)])
     for index, version in enumerate(definition.versions):
@@ -230,6 +231,20 @@ def check_names_of(page: IndicatorPage, dictionary: Dictionary, schemas: _Schema
         else:
             errors += _python_errors(page, comp, schemas, where)
     return _unique(errors)
+
+
+def _implementation_tables(definition: Any) -> set[str]:
+    """Raw tables the page's Python implementations declare they read (reference tables, capacities)."""
+    from workbench.indicators import implementations
+
+    found: set[str] = set()
+    for version in definition.versions:
+        if not isinstance(version.computation, DeclarativeComputation):
+            try:
+                found |= set(implementations.get(version.computation.implementation).tables)
+            except UserError:
+                continue  # an unknown implementation is reported by `_python_errors`
+    return found
 
 
 def _unique(errors: list[PageError]) -> list[PageError]:

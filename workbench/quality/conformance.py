@@ -15,7 +15,7 @@ import ibis
 import yaml
 
 from workbench.quality.context import CheckContext, flag
-from workbench.quality.model import Category, Context, Level, Probe, Severity
+from workbench.quality.model import Category, Context, Level, NotApplicable, Probe, Severity
 from workbench.quality.registry import declare
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema" / "aphp_tables.yaml"
@@ -304,4 +304,38 @@ declare(
     description="Le NDA a la forme majoritaire des NDA de l'entrepôt (chiffres et lettres aux mêmes places) : "
     "une autre forme signale un identifiant hérité d'un ancien système.",
     threshold=0.0, severity=Severity.warning, build=_legacy_ids,
+)
+
+
+# --- values the catalogue's types could not read ------------------------------------------
+
+def _cast_failures(ctx: CheckContext) -> Probe:
+    """One row per column whose values are cast (text read as a number or a date): violating when some
+    present values could not be read and became null (`workbench.schema.cdm`); its id names the table,
+    the column, the count and examples, so the report shows them."""
+    from workbench.catalog import cast_check, cast_failure_report
+
+    wh = ctx.warehouse
+    catalog = getattr(wh, "catalog", None)
+    if catalog is None:
+        raise NotApplicable("pas de catalogue")
+    checked = {name: check for name in catalog.tables
+               if (check := cast_check(catalog, name, wh.con, wh.backend_name)) is not None}
+    if not checked:
+        raise NotApplicable("aucune colonne à convertir : la source est déjà typée")
+    failures = {(f.table, f.column): f for f in cast_failure_report(catalog, list(checked), wh.con, wh.backend_name)}
+    ids, violated = [], []
+    for name, check in checked.items():
+        for column, type_ in check.columns:
+            failure = failures.get((name, column))
+            ids.append(failure.message() if failure else f"{name}.{column} ({type_})")
+            violated.append(failure is not None)
+    return Probe(ibis.memtable({"_id": ids, "_violated": violated}))
+
+
+declare(
+    "cdm_values_castable", **CONF, subcategory="value", level=Level.field, table="*", field=None,
+    description="Chaque valeur d'une colonne typée (par le CDM OMOP ou le catalogue) se lit dans ce type : "
+    "une valeur illisible est lue comme vide (colonne, nombre et exemples dans les identifiants).",
+    threshold=0.0, severity=Severity.warning, build=_cast_failures,
 )

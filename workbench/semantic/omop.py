@@ -9,11 +9,32 @@ PMSI field (stay_type), GHM, provenance/destination, the ORBIS/AREM source, UCD.
 Standard OMOP has no care-site hierarchy: each care site is its own
 "hospital" (the best available proxy, level `autre`), and a stay's `uf` is the
 code of the care site of its last `visit_detail` (the unit it left from);
+when the visit has no care site, its hospital is that unit's care site.
 `pole` and `service` are unavailable. `admission_mode` and `discharge_mode`
 hold the concept ids as text.
+
+Visit types come from the visit concept hierarchy: a visit concept is of the
+type of the root it descends from in ``concept_ancestor`` (when the source
+ships one) or in the built-in map `VISIT_TYPES` (the standard Visit concepts
+and their usual descendants, from the OHDSI vocabulary):
+
+| type | roots |
+| --- | --- |
+| hospitalisés | 9201 Inpatient Visit, 262 Emergency Room and Inpatient Visit, 8717 Inpatient Hospital |
+| urgence | 9203 Emergency Room Visit |
+| hospitalisation incomplète | 581385 Observation Room, 8883 Ambulatory Surgical Center |
+| consultation externe | 9202 Outpatient Visit, 581477 Office Visit, 38004207 Ambulatory Clinic, 5083 Telehealth |
+
+A concept under several roots takes the first type of this table (262 is
+under both 9201 and 9203: one hospitalisation, ``from_emergency`` true). Any
+other concept is `autre`, counted and shown (`unmapped_visit_concepts`), never
+dropped. Deaths come from ``death`` and from visits discharged to 4216643
+("Patient died").
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -40,6 +61,14 @@ VISIT_TYPES: dict[int, str] = {
     38004207: "consultation externe",  # Ambulatory Clinic / Center
     5083: "consultation externe",  # Telehealth
 }
+VISIT_ROOTS: dict[int, str] = {
+    INPATIENT: "hospitalisés", EMERGENCY_INPATIENT: "hospitalisés", INPATIENT_HOSPITAL: "hospitalisés",
+    EMERGENCY: "urgence",
+    581385: "hospitalisation incomplète", 8883: "hospitalisation incomplète",
+    OUTPATIENT: "consultation externe", 581477: "consultation externe", 38004207: "consultation externe",
+    5083: "consultation externe",
+}
+VISIT_TYPE_PRIORITY = ("hospitalisés", "urgence", "hospitalisation incomplète", "consultation externe")
 EMERGENCY_ORIGINS = (EMERGENCY, 8870, EMERGENCY_INPATIENT)
 DEATH_DISCHARGES = (4216643, 44814686)  # Patient died; Deceased
 MALE, FEMALE = 8507, 8532
@@ -76,6 +105,27 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 }
 
 
+def visit_type_map(src: Sources) -> ir.Table:
+    """concept_id → visit_type of every visit concept known: `VISIT_TYPES`, plus the descendants of
+    `VISIT_ROOTS` found in ``concept_ancestor`` when the source has it (the built-in map wins a conflict,
+    then the order of `VISIT_TYPE_PRIORITY`)."""
+    rank = {visit_type: i + 1 for i, visit_type in enumerate(VISIT_TYPE_PRIORITY)}
+    schema = {"_vcid": "int64", "_vtype": "string", "_rank": "int64"}
+    builtin = ibis.memtable({"_vcid": list(VISIT_TYPES), "_vtype": list(VISIT_TYPES.values()),
+                             "_rank": [0] * len(VISIT_TYPES)}, schema=schema)
+    if "concept_ancestor" not in src.tables:
+        return builtin.select("_vcid", "_vtype")
+    roots = ibis.memtable({"_root": list(VISIT_ROOTS), "_rtype": list(VISIT_ROOTS.values()),
+                           "_rrank": [rank[t] for t in VISIT_ROOTS.values()]},
+                          schema={"_root": "int64", "_rtype": "string", "_rrank": "int64"})
+    ancestry = src.table("concept_ancestor")
+    found = ancestry.join(roots, ancestry.ancestor_concept_id.cast("int64") == roots._root).select(
+        _vcid=ancestry.descendant_concept_id.cast("int64"), _vtype=roots._rtype, _rank=roots._rrank)
+    every = builtin.union(found)
+    first = every.mutate(_n=ibis.row_number().over(group_by=every._vcid, order_by=[every._rank, every._vtype]))
+    return first.filter(first._n == 0).select("_vcid", "_vtype")
+
+
 def missing_tables(view: str, tables: set[str]) -> list[str]:
     return [name for name in REQUIRES[view] if name not in tables]
 
@@ -96,11 +146,21 @@ def patients(src: Sources) -> Built:
         birth_date=birth,
     )
     reads: tuple[str, ...] = ("person",)
+    deaths = []
     if "death" in src.tables:
         death = src.table("death")
-        first = death.group_by(_dead=death.person_id).aggregate(death_date=when(death, "death").date().min())
-        table = table.left_join(first, table.person_id == first._dead)
+        deaths.append(death.select(_dead=death.person_id, _on=when(death, "death").date()))
         reads += ("death",)
+    if "visit_occurrence" in src.tables:
+        visit = current_rows(src.table("visit_occurrence"))
+        died = visit.filter(column(visit, DISCHARGED_TO, "int64").isin(DEATH_DISCHARGES))
+        deaths.append(died.select(_dead=died.person_id, _on=ibis.coalesce(
+            column(died, ["visit_end_date"], "date"), when(died, "visit_end").date())))
+        reads += ("visit_occurrence",)
+    if deaths:
+        every = deaths[0].union(deaths[1]) if len(deaths) > 1 else deaths[0]
+        first = every.group_by("_dead").aggregate(death_date=every._on.min())
+        table = table.left_join(first, table.person_id == first._dead)
     else:
         table = table.mutate(death_date=column(person, ["death_datetime"], "timestamp").date())
     return Built(table.select("person_id", "sex", "birth_date", "death_date"), reads)
@@ -146,9 +206,10 @@ def _last_units(src: Sources) -> ir.Table:
         last = last.mutate(uf=last.care_site_id.cast("string"))
     else:
         last = last.left_join(codes, last.care_site_id == codes._unit_site)
+        last = last.mutate(uf=ibis.coalesce(last.uf, last.care_site_id.cast("string")))  # a site care_site lacks
     return last.select(
         unit_stay=last.visit_occurrence_id,
-        unit_hospital=ibis.null("string"),
+        unit_hospital=last.uf,  # the hospital when the visit itself names no care site
         pole=ibis.null("string"),
         service=ibis.null("string"),
         uf=last.uf,
@@ -161,11 +222,13 @@ def stays(src: Sources) -> Built:
     end = when(visit, "visit_end")
     admitted = column(visit, ADMITTED_FROM, "int64")
     discharged = column(visit, DISCHARGED_TO, "int64")
+    types = visit_type_map(src)
+    visit = visit.left_join(types, visit.visit_concept_id.cast("int64") == types._vcid)
     base = visit.select(
         stay_id=visit.visit_occurrence_id,
         person_id=visit.person_id,
         nda=column(visit, ["visit_source_value"], "string"),
-        visit_type=_concept(visit.visit_concept_id, VISIT_TYPES),
+        visit_type=visit._vtype.fill_null(OTHER),
         start_datetime=start,
         end_datetime=end,
         start_date=ibis.coalesce(column(visit, ["visit_start_date"], "date"), start.date()),
@@ -185,11 +248,13 @@ def stays(src: Sources) -> Built:
         base = base.mutate(visit_hospital=base._site.cast("string"))
     else:
         base = base.left_join(codes, base._site == codes._site_code_id).drop("_site_code_id")
+        base = base.mutate(visit_hospital=ibis.coalesce(base.visit_hospital, base._site.cast("string")))
     table = finish_stays(base.drop("_site"), _last_units(src), src, death_within_stay=True)
     unavailable = frozenset(
         {"stay_type", "provenance", "destination", "ghm", "cmd", "ghm_type", "ghm_severity", "pole", "service", "source"}
     )
-    reads = tuple(t for t in ("visit_occurrence", "person", "death", "care_site", "visit_detail") if t in src.tables)
+    reads = tuple(t for t in ("visit_occurrence", "person", "death", "care_site", "visit_detail", "concept_ancestor")
+                  if t in src.tables)
     return Built(table, reads, unavailable)
 
 
@@ -204,22 +269,25 @@ def unit_stays(src: Sources) -> Built:
     if "care_site" in src.tables:
         sites = src.view("care_sites").select(_sid="care_site_id", uf="code", place_of_service="place_of_service")
         table = table.left_join(sites, table._site == sites._sid)
+        table = table.mutate(uf=ibis.coalesce(table.uf, table._site.cast("string")))
         reads += ("care_site",)
     else:
         table = table.mutate(uf=table._site.cast("string"), place_of_service=ibis.null("string"))
     if "visit_occurrence" in src.tables:
         visit = src.table("visit_occurrence")
         hospitals = visit.select(_vid=visit.visit_occurrence_id, _vsite=column(visit, ["care_site_id"], "int64"))
-        codes = _site_codes(src, "_hid", "hospital")
+        codes = _site_codes(src, "_hid", "_vhospital")
         if codes is not None:
             hospitals = hospitals.left_join(codes, hospitals._vsite == codes._hid)
+            hospitals = hospitals.mutate(_vhospital=ibis.coalesce(hospitals._vhospital, hospitals._vsite.cast("string")))
         else:
-            hospitals = hospitals.mutate(hospital=hospitals._vsite.cast("string"))
-        hospitals = hospitals.select("_vid", "hospital")
+            hospitals = hospitals.mutate(_vhospital=hospitals._vsite.cast("string"))
+        hospitals = hospitals.select("_vid", "_vhospital")
         table = table.left_join(hospitals, table.visit_occurrence_id == hospitals._vid)
         reads += ("visit_occurrence",)
     else:
-        table = table.mutate(hospital=ibis.null("string"))
+        table = table.mutate(_vhospital=ibis.null("string"))
+    table = table.mutate(hospital=ibis.coalesce(table._vhospital, table.uf))  # the unit's site when the visit has none
     table = table.select(
         unit_stay_id=table.visit_detail_id,
         stay_id=table.visit_occurrence_id,
@@ -328,3 +396,14 @@ def notes(src: Sources) -> Built:
     )
     return Built(table, ("note",), frozenset({"source"}))
 
+
+
+def unmapped_visit_concepts(wh: Any) -> dict[int, int]:
+    """Visit concept id → number of visits whose type is `autre` (concepts the mapping does not know),
+    for the catalogue and the quality page: shown, never dropped."""
+    stays = wh.view("stays")
+    other = stays.filter(stays.visit_type == OTHER).select(_sid=stays.stay_id)
+    visit = wh.table("visit_occurrence")
+    joined = visit.join(other, visit.visit_occurrence_id == other._sid)
+    counted = wh.execute(joined.group_by(concept=joined.visit_concept_id.cast("int64")).aggregate(visits=joined.count()))
+    return {int(row.concept) if row.concept == row.concept else 0: int(row.visits) for row in counted.itertuples()}
