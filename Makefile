@@ -62,6 +62,8 @@ bench: install-test system-deps
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/indicators.py
 	$(BIN)/python benchmarks/nlp.py
+	$(BIN)/python benchmarks/cohorts.py
+	$(BIN)/python benchmarks/cohorts.py --patients 1000000 --without-text
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/dashboard.py --as pilotage
 
