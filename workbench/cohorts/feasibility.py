@@ -26,7 +26,7 @@ import hmac
 import os
 import random
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,9 +94,10 @@ def covered_hospitals(warehouse: Any) -> set[str] | None:
     from workbench import access
 
     user = warehouse.user
-    if access.unrestricted(user):
+    reading = access.row_access(user)
+    if reading == access.ALL_ROWS:
         return None
-    if not access.is_patient_level(user):
+    if reading == access.AGGREGATES_ONLY:
         return set()
     sites = warehouse.execute(warehouse.view("care_sites").select("code", "level", "hospital"))
     mine = sites[sites["code"].isin(user.perimeter)]
@@ -105,14 +106,24 @@ def covered_hospitals(warehouse: Any) -> set[str] | None:
     return set(mine.loc[mine["level"] == "hopital", "code"])
 
 
-def feasibility(warehouse: Any, definition: CohortDefinition, state: Path | None = None) -> pd.DataFrame:
+STEPS = ("tout l'entrepôt", "votre périmètre", "protection des cellules")
+
+
+def feasibility(warehouse: Any, definition: CohortDefinition, state: Path | None = None,
+                progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Counts by hospital × year: hospital, year, perimeter (the user's own members, exact; null without
-    patient-level rights), total (int, null for « < 10 »), total_text, protection (exact, bruité, < 10)."""
+    patient-level rights), total (int, null for « < 10 »), total_text, protection (exact, bruité, < 10).
+
+    `progress` is called with each of `STEPS` as it starts (the CLI's progress bar)."""
     from workbench import access
 
+    step = progress or (lambda _name: None)
     user = warehouse.user
+    step(STEPS[0])
     whole = evaluate(warehouse.unrestricted(), definition)
+    step(STEPS[1])
     own: CohortResult | None = evaluate(warehouse, definition) if access.is_patient_level(user) else None
+    step(STEPS[2])
     covered = covered_hospitals(warehouse)
     key = noise_key(state)
     unit = definition.unite

@@ -9,6 +9,8 @@ Every action asks `workbench.access.require` first (the role × action table).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -95,6 +97,27 @@ def _show(ctx: typer.Context, cohort: CohortArgument, format: FormatOption = Out
     typer.echo(yaml.safe_dump(data, allow_unicode=True, sort_keys=False).rstrip())
 
 
+@contextmanager
+def _steps(total: int, title: str) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar on stderr over the steps of long work (stdout keeps the table or the JSON)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(title, total=total)
+        started = False
+
+        def step(name: str) -> None:
+            nonlocal started
+            bar.update(task, advance=1 if started else 0, description=f"{title} : {name}")
+            started = True
+
+        yield step
+        bar.update(task, completed=total)
+
+
 def _stamp(result: Any, version: int | None) -> dict[str, Any]:
     return {"cohorte": result.definition.nom, "version": version, "criteres": result.definition.digest(),
             "snapshot": result.snapshot_id}
@@ -125,12 +148,13 @@ def _count(ctx: typer.Context, cohort: CohortArgument, format: FormatOption = Ou
 
 def _feasibility(ctx: typer.Context, cohort: CohortArgument, format: FormatOption = OutputFormat.table) -> None:
     """Faisabilité : la cohorte par hôpital × année sur tout l'entrepôt (hors périmètre : « < 10 » ou bruité)."""
-    from workbench.cohorts.feasibility import feasibility
+    from workbench.cohorts.feasibility import STEPS, feasibility
 
     _require(ctx, "cohort.feasibility")
     definition, version = resolve(ctx, cohort)
     warehouse = open_warehouse(ctx)
-    frame = feasibility(warehouse, definition)
+    with _steps(len(STEPS), "Faisabilité") as step:
+        frame = feasibility(warehouse, definition, progress=step)
     stamp = {"cohorte": definition.nom, "version": version, "criteres": definition.digest(),
              "snapshot": warehouse.snapshot_id}
     if _json_or_table(format) is OutputFormat.json:
