@@ -61,6 +61,7 @@ test: install-test system-deps
 bench: install-test system-deps
 	$(BIN)/python benchmarks/generate.py
 	$(BIN)/python benchmarks/indicators.py
+	$(BIN)/python benchmarks/indicators.py --patients 100000 --spark
 	$(BIN)/python benchmarks/nlp.py
 	$(BIN)/python benchmarks/cohorts.py
 	$(BIN)/python benchmarks/cohorts.py --patients 1000000 --without-text

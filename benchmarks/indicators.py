@@ -23,7 +23,11 @@ engine's default period (the 12 months ending at the extraction month), times
 The three answers are compared cell by cell before any timing is reported.
 Targets: engine ≤ 1.2 × hand SQL; engine ≥ 10 × faster than pandas incl. load.
 
-Usage: ``python benchmarks/indicators.py [--patients 100000 1000000] [--data DIR]``.
+With ``--spark``, each indicator is also computed by the engine on a local
+SparkSession (``local[2]``, reading the Parquet copy) and compared cell by cell;
+the report gives Spark's warm time and its ratio to DuckDB's.
+
+Usage: ``python benchmarks/indicators.py [--patients 100000 1000000] [--data DIR] [--spark]``.
 Data: ``$WORKBENCH_BENCH_DATA/<N>/`` or ``~/.cache/eds-workbench/bench/<N>/`` with
 ``eds.duckdb``, ``parquet/`` and ``catalog.yaml`` (built by ``benchmarks/generate.py``).
 """
@@ -47,8 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workbench import materialize  # noqa: E402
 from workbench import warehouse as warehouse_module  # noqa: E402
-from workbench.indicators.engine import compute, resolve_period  # noqa: E402
-from workbench.indicators.model import DIMENSIONS, IndicatorDefinition  # noqa: E402
+from workbench.indicators.engine import compute  # noqa: E402
+from workbench.periods import resolve_period  # noqa: E402
+from workbench.indicators.model import IndicatorDefinition  # noqa: E402
+from workbench.semantic.dimensions import DIMENSIONS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 INDICATORS = ("dms", "nb_sejours", "rh30")
@@ -238,8 +244,9 @@ def same_answer(indicator: str, engine: pd.DataFrame, sql: pd.DataFrame, pandas_
                                       obj=f"{indicator}: engine vs {label}")
 
 
-def run(folder: Path) -> list[dict[str, Any]]:
+def run(folder: Path, spark: bool = False) -> list[dict[str, Any]]:
     wh = warehouse_module.open(catalog=folder / "catalog.yaml", backend="duckdb")
+    on_spark = warehouse_module.open(catalog=folder / "catalog.yaml", backend="pyspark") if spark else None
     start, end = resolve_period(None, None, "month", wh.extraction_date)
     con = duckdb.connect(str(folder / "eds.duckdb"), read_only=True)
     load_started = time.perf_counter()
@@ -256,7 +263,12 @@ def run(folder: Path) -> list[dict[str, Any]]:
         engine_sql_time, _ = median_time(lambda: con.execute(engine_result.sql).df())
         pandas_time, pandas_frame = median_time(lambda: pandas_indicator(indicator, tables, start, end))
         same_answer(indicator, engine_result.frame, sql_frame, pandas_frame)
+        spark_time = None
+        if on_spark is not None:
+            _, spark_time, spark_result = first_and_median(lambda: compute(chosen, on_spark, by=["hospital", "month"]))
+            same_answer(indicator, engine_result.frame, spark_result.frame, pandas_frame)
         rows.append({
+            "spark_s": spark_time,
             "indicator": indicator, "cells": len(engine_result.frame), "engine_cold_s": cold_time,
             "engine_s": engine_time, "engine_off_s": off_time, "engine_sql_s": engine_sql_time,
             "sql_s": sql_time,
@@ -291,6 +303,11 @@ def report(patients: int | str, rows: list[dict[str, Any]]) -> None:
               f"{row['engine_off_s']:>8.3f}{row['engine_sql_s']:>10.3f}{row['sql_s']:>11.3f}"
               f"{row['pandas_s']:>9.3f}{row['pandas_load_s']:>8.3f}{row['engine_cold_vs_sql']:>9.2f}"
               f"{row['engine_vs_sql']:>9.2f}{row['engine_off_vs_sql']:>9.2f}{row['pandas_incl_load_vs_engine']:>18.1f}")
+    if any(row["spark_s"] is not None for row in rows):
+        print(f"{'indicator':<12}{'Spark warm s':>13}{'DuckDB warm s':>14}{'Spark/DuckDB':>13}")
+        for row in rows:
+            print(f"{row['indicator']:<12}{row['spark_s']:>13.3f}{row['engine_s']:>14.3f}"
+                  f"{row['spark_s'] / row['engine_s']:>13.1f}")
     print("targets: engine (warm)/SQL ≤ 1.2 ; pandas+load/engine ≥ 10")
     print("cold = the engine's first call in the process (the first indicator's includes materialising the views);")
     print("off = WORKBENCH_MATERIALIZE=0 (full views compiled and run on each call: the engine before materialisation);")
@@ -301,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--data", type=Path, help="one warehouse folder (eds.duckdb, parquet/, catalog.yaml)")
+    parser.add_argument("--spark", action="store_true", help="also time the engine on a local SparkSession")
     args = parser.parse_args(argv)
     ran = False
     for patients in args.patients:
@@ -308,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (folder / "catalog.yaml").exists():
             print(f"{patients} patients : entrepôt absent ({folder}), construisez-le avec benchmarks/generate.py")
             continue
-        report(patients if args.data is None else folder.name, run(folder))
+        report(patients if args.data is None else folder.name, run(folder, spark=args.spark))
         ran = True
         if args.data is not None:
             break
