@@ -217,8 +217,20 @@ def test_unit_mismatch_in_a_biology_threshold(wh) -> None:
 
 
 def test_concepts_on_a_warehouse_without_them(wh) -> None:
-    with pytest.raises(UserError, match=r"entree\.concepts : .*ne porte pas de concepts"):
+    with pytest.raises(UserError, match=r"entree\.concepts : l'entrepôt \(aphp\) ne porte pas de concepts standard"):
         evaluate(wh, cohort({"type": "diagnostic", "concepts": [100]}))
+
+
+def test_unknown_biology_code(wh) -> None:
+    with pytest.raises(UserError, match=r"inclusion\[0\]\.criteres\[0\]\.codes : code\(s\) de biologie inconnu\(s\) "
+                                        r".* : 99999-9$"):
+        evaluate(wh, cohort(None, [{"type": "biologie", "codes": ["A0283", "99999-9"]}]))
+
+
+def test_atc_on_a_standard_omop_warehouse_is_refused(omop_cohort_catalog: Path) -> None:
+    with workbench.open(omop_cohort_catalog) as warehouse, pytest.raises(
+            UserError, match=r"inclusion\[0\]\.criteres\[0\]\.atc : l'entrepôt \(omop\) ne porte pas de codes ATC"):
+        evaluate(warehouse, cohort({"type": "diagnostic", "concepts": [100]}, [{"type": "medicament", "atc": ["B01"]}]))
 
 
 def test_an_empty_cohort_names_the_rule_that_emptied_it(wh) -> None:

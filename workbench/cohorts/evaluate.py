@@ -250,11 +250,18 @@ class _Evaluator:
                 check(criterion.codes, f"{path}.codes")
             predicates.append(_prefixes(_code(table[code_column]), criterion.codes))
         if criterion.concepts:
-            if "concept_id" in self.source.unavailable(view):
-                raise UserError(f"{path}.concepts : l'entrepôt ({self.source.flavour}) ne porte pas de concepts "
-                                f"standard dans la vue « {view} » : utilisez des codes sources (clé « codes »)")
-            predicates.append(table.concept_id.isin(self._concepts(criterion.concepts, path).concept_id))
+            predicates.append(self._in_concepts(table, view, criterion.concepts, path))
         return table.filter(reduce(operator.or_, predicates).fill_null(False))
+
+    def _require(self, view: str, column: str, path: str, what: str) -> None:
+        """A criterion on a fact the flavour lacks is an error, not an empty cohort."""
+        if column in self.source.unavailable(view):
+            raise UserError(f"{path} : l'entrepôt ({self.source.flavour}) ne porte pas {what} "
+                            f"(colonne « {column} » de la vue « {view} » indisponible)")
+
+    def _in_concepts(self, table: ir.Table, view: str, ids: list[int], path: str) -> ir.BooleanValue:
+        self._require(view, "concept_id", f"{path}.concepts", "de concepts standard OMOP")
+        return table.concept_id.isin(self._concepts(ids, path).concept_id)
 
     def _diagnoses(self, criterion: Diagnostic, path: str) -> tuple[ir.Table, ir.Value]:
         table = self._coded("diagnoses", criterion, path, _check_cim10)
@@ -267,8 +274,7 @@ class _Evaluator:
         return table, table.datetime.date()
 
     def _ghm(self, criterion: Ghm, path: str) -> tuple[ir.Table, ir.Value]:
-        if "ghm" in self.source.unavailable("stays"):
-            raise UserError(f"{path} : l'entrepôt ({self.source.flavour}) ne porte pas de GHM")
+        self._require("stays", "ghm", f"{path}.codes", "de GHM")
         stays = self.source.view("stays")
         table = stays.filter(_prefixes(stays.ghm.upper(), criterion.codes).fill_null(False))
         return table, table.start_date
@@ -277,10 +283,12 @@ class _Evaluator:
         table = self.source.view("biology")
         predicates = []
         if criterion.codes:
+            if self.aphp and "concept" in self.source.tables:
+                self._check_lab_codes(criterion.codes, f"{path}.codes")
             codes = [ibis.literal(c) for c in criterion.codes]
             predicates += [table.loinc.isin(codes), table.local_code.isin(codes)]
         if criterion.concepts:
-            predicates.append(table.concept_id.isin(self._concepts(criterion.concepts, path).concept_id))
+            predicates.append(self._in_concepts(table, "biology", criterion.concepts, path))
         table = table.filter(reduce(operator.or_, predicates).fill_null(False))
         if criterion.valeur is not None:
             unit = criterion.unite.strip().lower()  # type: ignore[union-attr]
@@ -289,6 +297,15 @@ class _Evaluator:
             compare = _COMPARE[criterion.comparaison]  # type: ignore[index]
             table = table.filter(compare(table.value, ibis.literal(float(criterion.valeur))).fill_null(False))
         return table, table.datetime.date()
+
+    def _check_lab_codes(self, codes: list[str], path: str) -> None:
+        """AP-HP biology codes (ANABIO local codes, LOINC) are concepts of the warehouse's `concept` table."""
+        concept = self.source.table("concept")
+        found = self.source.execute(concept.filter(concept.concept_code.isin(codes)).select("concept_code").distinct())
+        missing = sorted(set(codes) - set(found["concept_code"]))
+        if missing:
+            raise UserError(f"{path} : code(s) de biologie inconnu(s) (ni ANABIO ni LOINC dans le vocabulaire de "
+                            f"l'entrepôt) : {', '.join(missing)}")
 
     def _check_unit(self, table: ir.Table, unit: str, criterion: Biologie, path: str) -> None:
         """A threshold in a unit none of the code's results carry is an error, not an empty cohort."""
@@ -302,16 +319,15 @@ class _Evaluator:
         table = self.source.view("drugs")
         predicates = []
         if criterion.atc:
+            self._require("drugs", "atc", f"{path}.atc", "de codes ATC")
             predicates.append(_prefixes(table.atc.upper(), criterion.atc))
         if criterion.ucd:
+            self._require("drugs", "ucd", f"{path}.ucd", "de codes UCD")
             if self.aphp:
                 _check_ucd(criterion.ucd, f"{path}.ucd")
             predicates.append(table.ucd.isin([ibis.literal(c) for c in criterion.ucd]))
         if criterion.concepts:
-            if "concept_id" in self.source.unavailable("drugs"):
-                raise UserError(f"{path}.concepts : l'entrepôt ({self.source.flavour}) ne porte pas de concepts "
-                                "standard dans la vue « drugs »")
-            predicates.append(table.concept_id.isin(self._concepts(criterion.concepts, path).concept_id))
+            predicates.append(self._in_concepts(table, "drugs", criterion.concepts, path))
         table = table.filter(reduce(operator.or_, predicates).fill_null(False))
         if criterion.mode != "tous":
             table = table.filter(table.kind == criterion.mode)
