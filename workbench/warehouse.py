@@ -110,12 +110,20 @@ class Warehouse:
         from workbench import access
         from workbench.access.perimeter import RowFilter, resolve
 
-        if access.unrestricted(self.user) or not access.is_patient_level(self.user):
+        if access.row_access(self.user) != access.PERIMETER_ROWS:
             return None
         if self._rows is None:
             coverage = resolve(_run_query(self.con, self._raw_view("care_sites")), self.user.perimeter)
             self._rows = RowFilter(self._raw_view, coverage)
         return self._rows
+
+    def perimeter_codes(self) -> frozenset[str] | None:
+        """The care-site codes (every level) the user's perimeter covers, None when the user reads every row.
+
+        The disclosure policy asks it to decide whether a care-site filter keeps a request inside the rows
+        the user may read."""
+        rows = self._row_filter()
+        return None if rows is None else rows.coverage.codes
 
     def _is_reference(self, name: str) -> bool:
         from workbench.access.perimeter import PERSON_COLUMN, STAY_COLUMN

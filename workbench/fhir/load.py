@@ -57,7 +57,7 @@ PROVENANCE_TYPES = {"fhir_resource_type": "string", "fhir_id": "string", "fhir_v
 #: Tables the mappers write (provenance columns and a deletion date are added to each).
 MAPPED_TABLES = ("person", "person_identity", "care_site", "fact_relationship", "visit_occurrence", "visit_detail",
                  "condition_occurrence", "procedure_occurrence", "measurement", "drug_exposure_prescription",
-                 "drug_exposure_administration", "note", "formulaire", "concept", "concept_relationship")
+                 "drug_exposure_administration", "note", "formulaire", "cost", "concept", "concept_relationship")
 #: Tables whose row status is the source's own (lab status): a deletion sets only `delete_datetime`.
 OWN_STATUS = frozenset({"measurement"})
 ARROW = {"int64": pa.int64(), "string": pa.string(), "timestamp": pa.timestamp("us"), "date": pa.date32(), "float64": pa.float64()}
@@ -507,8 +507,9 @@ def _validator(full: bool) -> Callable[[Record], tuple[str, str] | None]:
 
 
 @contextmanager
-def _bars(enabled: bool) -> Iterator[Callable[[str, int], Callable[[], None]]]:
-    """A rich progress bar per resource type (or nothing)."""
+def progress_bars(enabled: bool) -> Iterator[Callable[[str, int], Callable[[], None]]]:
+    """A rich progress bar per resource type (or nothing): ``start(type, total)`` returns the step function
+    (a total of 0: unknown, the bar counts without an end)."""
     if not enabled:
         yield lambda _kind, _total: (lambda: None)
         return
@@ -517,9 +518,7 @@ def _bars(enabled: bool) -> Iterator[Callable[[str, int], Callable[[], None]]]:
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   transient=False) as bar:
         def start(kind: str, total: int) -> Callable[[], None]:
-            task = bar.add_task(kind, total=max(total, 1))
-            if total == 0:
-                bar.update(task, completed=1)
+            task = bar.add_task(kind, total=total or None)
             return lambda: bar.advance(task)
 
         yield start
@@ -549,7 +548,7 @@ def load(source: Path, into: Path, *, deleted: Path | None = None, user: str = "
             report.snapshot_before = con.execute("SELECT max(snapshot_id) FROM _metadata").fetchone()[0]
             work = _Load(con, load_id, report)
             checker = _validator(validate)
-            with _bars(progress) as bar:
+            with progress_bars(progress) as bar:
                 for kind, records in read_by_type(source, tuple(MAPPERS)):
                     report.received += len(records)
                     tick = time.perf_counter()

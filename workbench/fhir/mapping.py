@@ -51,6 +51,11 @@ DIAGNOSIS_STATUS = WORKBENCH + "statut-diagnostic"
 NOTE_CLASS = WORKBENCH + "type-document"
 PRESCRIPTION_TYPE = WORKBENCH + "type-prescription"
 SOURCE = WORKBENCH + "systeme-source"
+#: Extension of an Encounter carrying its PMSI grouping (GHM, with the classification version as coding version).
+GHM_URL = "https://eds-workbench.aphp.fr/fhir/StructureDefinition/ghm"
+GHM = WORKBENCH + "ghm"
+#: Extension carrying the laboratory's own status (Validé, Disponible…), finer than Observation.status.
+LAB_STATUS_URL = "https://eds-workbench.aphp.fr/fhir/StructureDefinition/statut-laboratoire"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 MEASURED_CATEGORIES = ("laboratory", "vital-signs")
@@ -252,7 +257,7 @@ def patient(resource: dict[str, Any], resolve: Resolver) -> Rows:
 
 
 def encounter(resource: dict[str, Any], resolve: Resolver) -> Rows:
-    """Encounter → visit_occurrence, and one visit_detail (movement) per `location` entry."""
+    """Encounter → visit_occurrence, one visit_detail (movement) per `location` entry, its GHM (extension) → cost."""
     visit_id = resolve.own("visit_occurrence")
     person_id = subject(resource, resolve)
     start, end = period(resource, "period")
@@ -279,6 +284,10 @@ def encounter(resource: dict[str, Any], resolve: Resolver) -> Rows:
         "source_code": klass.get("code"),
         **_status(),
     })]
+    for index, extension in enumerate(e for e in resource.get("extension") or [] if e.get("url") == GHM_URL):
+        grouping = extension.get("valueCoding") or {}
+        rows.append(("cost", {"cost_id": resolve.own("cost", f"ghm/{index}"), "visit_occurrence_id": visit_id,
+                              "drg_source_value": grouping.get("code"), "ghm_version": grouping.get("version")}))
     for index, place in enumerate(resource.get("location") or []):
         detail_start, detail_end = period(place, "period")
         rows.append(("visit_detail", {
@@ -389,10 +398,18 @@ def observation(resource: dict[str, Any], resolve: Resolver) -> Rows | None:
         "range_low": (ranges.get("low") or {}).get("value"),
         "range_high": (ranges.get("high") or {}).get("value"),
         "value_source_value": None if received is None else str(received),
-        "row_status_source_value": LAB_STATUS.get(str(resource.get("status")), "Disponible"),
+        "row_status_source_value": _lab_status(resource),
         "source_code_system": LOINC if loinc else ANABIO,
         "source_code": loinc or local,
     })]
+
+
+def _lab_status(resource: dict[str, Any]) -> str:
+    """The laboratory's own status when the workbench's extension carries it, else the FHIR status's French name."""
+    for extension in resource.get("extension") or []:
+        if extension.get("url") == LAB_STATUS_URL and extension.get("valueCode"):
+            return str(extension["valueCode"])
+    return LAB_STATUS.get(str(resource.get("status")), "Disponible")
 
 
 def _medication(resource: dict[str, Any]) -> tuple[Row, dict[str, Any]]:
@@ -432,7 +449,7 @@ def medication_request(resource: dict[str, Any], resolve: Resolver) -> Rows:
         "quantity": supply.get("value", quantity),
         "drug_exposure_start_datetime": start,
         "drug_exposure_end_datetime": instant(bounds.get("end"), "boundsPeriod.end"),
-        "prescription_type_source_value": codes_of(resource.get("category"), PRESCRIPTION_TYPE) or resource.get("intent"),
+        "prescription_type_source_value": codes_of(resource.get("category"), PRESCRIPTION_TYPE),
         **_status(),
     })]
 
