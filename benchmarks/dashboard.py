@@ -6,7 +6,7 @@ default) and driven like a user would:
 - first render, cold: a new session on a fresh server (empty results cache),
   from navigation until every KPI card, the series and the breakdown table are
   drawn and Bokeh is idle;
-- the server's warm-up (`dashboards.pilotage.warm_up`, started with the
+- the server's warm-up (`dashboards.warmup.warm_up`, started with the
   server: default view, quality checks, protected cube of the policy
   accounts), from its log line; the cold first render above may wait for it;
 - first render, warm: a second session asking for the same view once the
@@ -53,6 +53,8 @@ from dashboard_support import (
     stop_server,
 )
 
+from workbench.periods import shift_month  # noqa: E402
+
 CARDS = ("nb_sejours", "dms", "mortalite_hospitaliere")
 """The Pilotage page's default cards."""
 
@@ -75,10 +77,7 @@ def ensure_data(folder: Path, patients: int) -> Path:
     return catalog
 
 
-def shift(month: str, months: int) -> str:
-    year, number = (int(p) for p in month.split("-"))
-    index = year * 12 + number - 1 + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+shift = shift_month  # the name the benchmark's steps use
 
 
 ACCOUNTS = {"pilotage": "pilotage-demo", "dim.014": "dim-demo"}

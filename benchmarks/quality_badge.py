@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.indicators import data_folder  # noqa: E402
 from workbench import warehouse as warehouse_module  # noqa: E402
 from workbench.indicators.dictionary import load_dictionary  # noqa: E402
-from workbench.indicators.engine import resolve_period  # noqa: E402
+from workbench.periods import resolve_period  # noqa: E402
 from workbench.quality.status import quality_status, quality_status_by_run, warm_quality  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

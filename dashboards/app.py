@@ -56,7 +56,7 @@ def serve(port: int, address: str, websocket_origin: list[str], show: bool = Fal
     import threading
 
     from dashboards.components import PAGES, SITE_TITLE
-    from dashboards.pilotage import warm_up
+    from dashboards.warmup import warm_up
     from dashboards.security import SecurityHeaders
     from workbench import audit
 

@@ -28,6 +28,7 @@ from workbench import paths
 from workbench.cache import OnceCache
 from workbench.errors import UserError
 from workbench.html import sanitize
+from workbench.periods import last_day, month_start
 
 log = logging.getLogger("workbench.dashboards")
 
@@ -525,15 +526,12 @@ def sync_url(bindings: list[tuple[Any, str, str]], refused: Callable[[str, str],
 def indicator_quality(indicator: str, start: str, end: str, hospitals: tuple[str, ...] = (),
                       scope: Scope | None = None) -> Any:
     """Whether the checks an indicator depends on pass for these months and hospitals (shared by all sessions)."""
-    import datetime as dt
-
     from workbench.quality.status import badge
 
     scope = scope or session_scope()
     hospitals = tuple(sorted(hospitals))
-    first = dt.date.fromisoformat(f"{start}-01")
-    year, month = (int(part) for part in end.split("-"))
-    last = dt.date(year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+    first = month_start(start)
+    last = last_day(month_start(end))
     filters = {"hospital": list(hospitals)} if hospitals else {}
     key = ("quality", scope.catalog, scope.policy, scope.snapshot, indicator, start, end, hospitals)
     return RESULTS.get(key, lambda: badge(scope.warehouse, scope.dictionary.get(indicator).definition,

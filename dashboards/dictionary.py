@@ -17,7 +17,7 @@ from dashboards import components as c
 from workbench.html import plain
 from workbench.indicators.dictionary import HOME_PAGE, REFERENTS_PAGE
 from dashboards.months import last_complete_month, shift_month
-from dashboards.pilotage import kpi_html, single_value
+from dashboards.cards import kpi_html, single_value
 
 ANY = ""
 STATUS_LABELS = {"validated": "validé", "draft": "brouillon"}

@@ -10,12 +10,9 @@ from typing import Any
 
 import pandas as pd
 
+from workbench.periods import shift_month
 
-def shift_month(month: str, months: int) -> str:
-    """'YYYY-MM' moved by `months` (negative for the past)."""
-    year, number = (int(part) for part in month.split("-"))
-    index = year * 12 + (number - 1) + months
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+__all__ = ["last_complete_month", "month_options", "shift_month"]
 
 
 def month_options(last: str, count: int = 72) -> list[str]:

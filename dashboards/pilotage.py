@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import html
 import io
-import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ import panel as pn
 from panel.io.document import hold
 
 from dashboards import components as c
+from dashboards.cards import BADGE_COLOURS, kpi_html, quality_html, single_value, unit_digits  # noqa: F401 - shown here, owned there
 from dashboards.months import last_complete_month, month_options, shift_month
 from workbench.html import plain
 from dashboards.reports import report_form
@@ -77,7 +77,7 @@ class Reach:
 def reach(tree: pd.DataFrame, user: Any) -> Reach | None:
     from workbench import access
 
-    if user is None or access.unrestricted(user) or not access.is_patient_level(user):
+    if access.row_access(user) != access.PERIMETER_ROWS:
         return None
     perimeter = set(user.perimeter)
     rows = tree.set_index("code")
@@ -534,7 +534,7 @@ class Pilotage:
 def _patient_level(user: Any) -> bool:
     from workbench import access
 
-    return access.unrestricted(user) or access.is_patient_level(user)
+    return access.row_access(user) != access.AGGREGATES_ONLY
 
 
 def year_options(last: str, count: int = 6) -> dict[str, str]:
@@ -565,13 +565,6 @@ def period_markdown(view: View) -> str:
 
 # --------------------------------------------------------------------------- formatting
 
-def single_value(frame: pd.DataFrame) -> float | None:
-    """The value of a request without breakdown (None when nothing matched)."""
-    if frame.empty or pd.isna(frame["value"].iloc[0]):
-        return None
-    return float(frame["value"].iloc[0])
-
-
 PERIODS_PER_YEAR = {"month": 12, "quarter": 4, "year": 1}
 
 
@@ -591,57 +584,6 @@ def two_years(frame: pd.DataFrame, grain: str, start: str, end: str) -> pd.DataF
         parts.append(frame[kept].assign(période=(periods[kept] + shift).to_timestamp(), série=label,
                                         libellé=frame[grain][kept].astype(str)))
     return pd.concat(parts, ignore_index=True).sort_values(["série", "période"]).reset_index(drop=True)
-
-
-def unit_digits(unit: str) -> int:
-    return 0 if unit.lower() in {"séjours", "patients", "passages", "journées", "nombre"} else 2
-
-
-BADGE_COLOURS = {"fit": "#1a7f37", "caution": "#9a6700", "unfit": "#cf222e"}
-
-
-def quality_html(quality: Any | None) -> str:
-    """The quality badge: status of the checks the indicator depends on, failing checks in the tooltip."""
-    if quality is None:
-        return '<div class="wb-quality" data-quality="">Qualité : non évaluée</div>'
-    colour = BADGE_COLOURS.get(quality.status, "#555")
-    tooltip = html.escape("\n".join(quality.reasons()) or "tous les contrôles requis passent sur ce périmètre")
-    return (f'<div class="wb-quality" data-quality="{quality.status}" title="{tooltip}" style="font-size:0.85em;'
-            f'color:{colour};font-weight:600">Qualité : {quality.label}'
-            f'{f" ({len(quality.failing)} contrôle(s) en échec)" if quality.failing else ""}</div>')
-
-
-def kpi_html(definition: Any, result: Any, previous: float | None, quality: Any | None = None) -> str:
-    """One KPI card: value, change vs previous year, definition, referent, version, quality badge."""
-    indicator = definition.id
-    current = single_value(result.frame)
-    digits = unit_digits(definition.unit)
-    masked = "masked" in result.frame and bool(result.frame["masked"].any())
-    if masked:
-        evolution = "valeur masquée : moins de 10 patients (politique de diffusion)"
-    elif not result.available:
-        evolution = f"{result.status} (données manquantes : " + ", ".join(
-            f"{view}.{column}" for view, columns in result.missing.items() for column in columns) + ")"
-    elif current is not None and previous not in (None, 0):
-        change = (current - previous) / abs(previous) * 100
-        arrow = "▲" if change > 0 else ("▼" if change < 0 else "=")
-        evolution = f"{arrow} {c.french_number(change, 1)} % vs N-1 ({c.french_number(previous, digits)})"
-    else:
-        evolution = "pas de comparaison possible avec N-1"
-    version = result.version
-    escape = html.escape
-    return (
-        f'<div class="wb-kpi" data-indicator="{escape(indicator)}" data-value="{"" if current is None else repr(current)}"'
-        f' data-previous="{"" if previous is None else repr(previous)}">'
-        f'<div style="font-weight:600">{escape(definition.name)}</div>'
-        f'<div class="wb-kpi-value" style="font-size:2em">{c.french_number(current, digits)}'
-        f' <span style="font-size:0.5em">{escape(definition.unit)}</span></div>'
-        f'<div class="wb-kpi-change">{escape(evolution)}</div>'
-        f'<div style="font-size:0.85em;color:#555">{escape(definition.definition)}</div>'
-        f'<div style="font-size:0.8em;color:#555">Référent : {escape(definition.referent)} · version {escape(version)}</div>'
-        f"{quality_html(quality)}"
-        "</div>"
-    )
 
 
 def definition_markdown(definition: Any) -> str:
@@ -698,59 +640,6 @@ def number_formats(unit: str) -> dict[str, dict[str, Any]]:
     french = {"type": "money", "decimal": ",", "thousand": "\u202f", "symbol": ""}
     return {"value": {**french, "precision": unit_digits(unit)},
             **{column: {**french, "precision": 0} for column in ("numerator", "denominator", "n_patients")}}
-
-
-def warm_up() -> None:
-    """At server start, compute the default view's figures as its first visitors would see them.
-
-    This materialises the canonical views on the shared connection (the
-    longest part of a cold start on a large warehouse, shared by every user),
-    counts the quality checks of every indicator, reads the catalogue's table
-    summary, and, when login is on,
-    computes the protected cube of the default year for the accounts under the
-    disclosure policy (référents pilotage share it), so the first page does not
-    pay for them. Failures are only logged: the pages show them to their visitors.
-    """
-    from dashboards.catalogue import tables_summary
-    from workbench import audit
-    from workbench.access import policy_key
-    from workbench.quality.status import warm_quality
-    from workbench.warehouse import open as open_warehouse
-
-    began = time.perf_counter()
-    try:
-        accounts = _policy_accounts()
-        for user in [None, *accounts]:  # nobody asked: audited under the system identity, with the role's rights
-            handle = open_warehouse(catalog=c.catalog_path(), user=audit.as_system(user))
-            scope = c.Scope(str(c.catalog_path()), "" if user is None else policy_key(user), handle, c.dictionary())
-            last = last_complete_month(handle.extraction_date)
-            kpis = tuple(ident for ident in DEFAULT_KPIS if ident in scope.dictionary.indicators)
-            start, end = (shift_month(last, -11), last) if user is None else (default_year(last), f"{default_year(last)[:4]}-12")
-            compute_figures(scope, View(kpis, DEFAULT_DETAIL, start, end, "month", {}, "hospital", user is not None))
-            if user is None:
-                warm_quality(handle, [page.definition for page in scope.dictionary.indicators.values()])
-                tables_summary(scope)
-        c.log.info("préchauffage terminé en %.1f s (vue par défaut, contrôles qualité, cube protégé de %d politique(s))",
-                   time.perf_counter() - began, len(accounts))
-    except Exception as error:  # noqa: BLE001 - a server without its warehouse still serves its error pages
-        c.log.warning("préchauffage du tableau de bord impossible : %s", error)
-
-
-def _policy_accounts() -> list[Any]:
-    """One account per distinct policy among the users without patient-level rights (login on only)."""
-    from dashboards.auth import access_file
-    from workbench.access import load_access, policy_key, user_context
-
-    path = access_file()
-    if path is None:
-        return []
-    access = load_access(path)
-    accounts: dict[str, Any] = {}
-    for name, entry in sorted(access.users.items()):
-        user = user_context(name, entry, access)
-        if not _patient_level(user):
-            accounts.setdefault(policy_key(user), user)
-    return list(accounts.values())
 
 
 def build() -> pn.template.BaseTemplate:

@@ -1,10 +1,18 @@
-"""Architecture rules checked on the source: no import cycle between the modules of the workbench and dashboards.
+"""Architecture rules checked on the source of the workbench and dashboards: no import cycle, no private name
+used across modules.
 
 A cycle makes the import order matter (a module half-initialised when the other
 one asks for a name) and ties two layers that should change independently. The
 check reads every module's `import` statements with `ast`, function-local ones
 included (a local import only hides a cycle, it does not break it), except those
 under `if TYPE_CHECKING:` (never executed).
+
+A private name (``_x``) is a module's own business: another module importing
+it, or calling a private method on an object of another module, depends on
+what its owner may change at will. The check finds private names imported
+(``from m import _x``, a private module ``m._x``), read through a module
+(``m._x``) or called as a method (``obj._x()``) when the calling module does
+not define that name itself.
 """
 
 from __future__ import annotations
@@ -17,14 +25,7 @@ PACKAGES = ("workbench", "dashboards")
 
 # Cycles still present, each as the sorted names of its modules. Each one is asserted to exist so that
 # the test fails when it is fixed and this set must shrink (never grow).
-KNOWN: set[tuple[str, ...]] = {
-    # the indicator engine routes results through the disclosure policy, which computes through the engine
-    # (files of the disclosure work of issue 12)
-    ("workbench.access.disclosure", "workbench.indicators.engine"),
-    # paths.wiki_path asks the deployment to check a --wiki, the deployment audits a refusal, the audit
-    # finds its log through paths (files of the fixed-deployment and audit-chain work of issue 12)
-    ("workbench.audit", "workbench.deployment", "workbench.paths"),
-}
+KNOWN: set[tuple[str, ...]] = set()
 
 
 def modules() -> dict[str, Path]:
@@ -160,3 +161,104 @@ def test_no_import_cycle_besides_the_known_ones() -> None:
     assert not new, "cycle(s) d'imports :\n" + "\n".join(chain(graph, group) for group in new)
     fixed = sorted(KNOWN - found)
     assert not fixed, f"cycle(s) corrigé(s), à retirer de KNOWN : {fixed}"
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _defined(tree: ast.AST) -> set[str]:
+    """Names a module defines itself (functions, methods, classes, assigned names and attributes)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+    return names
+
+
+def private_uses(path: Path, module: str, is_package: bool, known: set[str]) -> list[str]:
+    """Where `module` uses a private name of another project module, as "module:line: what" strings."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    package = module if is_package else module.rpartition(".")[0]
+    own = _defined(tree)
+    aliases: set[str] = set()  # local names bound to a project module
+    found = []
+
+    def project(name: str) -> bool:
+        return any(name == k or name.startswith(k + ".") for k in known) or name.split(".")[0] in PACKAGES
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            if not project(base) or base == module:
+                continue
+            if any(_private(part) for part in base.split(".")):
+                found.append(f"{module}:{node.lineno}: module privé {base}")
+            for alias in node.names:
+                if _private(alias.name):
+                    found.append(f"{module}:{node.lineno}: {base}.{alias.name}")
+                elif f"{base}.{alias.name}" in known:
+                    aliases.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if project(alias.name):
+                    if any(_private(part) for part in alias.name.split(".")):
+                        found.append(f"{module}:{node.lineno}: module privé {alias.name}")
+                    aliases.add(alias.asname or alias.name.split(".")[0])
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not _private(node.attr):
+            continue
+        value = node.value
+        if isinstance(value, ast.Name) and value.id in aliases:
+            found.append(f"{module}:{node.lineno}: {value.id}.{node.attr}")
+        elif isinstance(value, ast.Name) and value.id in ("self", "cls"):
+            continue
+        elif isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "super":
+            continue  # overriding a framework's hook
+        elif id(node) in called and node.attr not in own:
+            found.append(f"{module}:{node.lineno}: appel de {ast.unparse(node)}()")
+    return found
+
+
+def test_the_private_name_checker_finds_imports_module_attributes_and_foreign_method_calls(tmp_path: Path) -> None:
+    source = tmp_path / "b.py"
+    source.write_text(
+        "from workbench.indicators.engine import _align, compute\n"
+        "from workbench.indicators.implementations._common import group\n"
+        "from workbench import audit\n"
+        "import pandas as pd\n"
+        "def own(): return 1\n"
+        "class C:\n"
+        "    def _mine(self): return self._mine()\n"
+        "def f(warehouse, frame):\n"
+        "    audit._chain()\n"
+        "    warehouse._row_filter()\n"
+        "    frame._own_helper = 1\n"
+        "    frame._own_helper()\n"
+        "    pd._libs\n"
+        "    return C()._mine()\n"
+    )
+    known = {"workbench", "workbench.audit", "workbench.indicators.engine", "workbench.indicators.implementations._common"}
+    assert private_uses(source, "workbench.b", False, known) == [
+        "workbench.b:1: workbench.indicators.engine._align",
+        "workbench.b:2: module privé workbench.indicators.implementations._common",
+        "workbench.b:9: audit._chain",
+        "workbench.b:10: appel de warehouse._row_filter()",
+    ]
+
+
+def test_no_private_name_of_a_module_is_used_by_another() -> None:
+    known = modules()
+    found = [
+        use for module, path in known.items()
+        for use in private_uses(path, module, path.name == "__init__.py", set(known))
+    ]
+    assert not found, "nom(s) privé(s) utilisé(s) hors de leur module :\n" + "\n".join(found)

@@ -18,9 +18,10 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from workbench.indicators.implementations._common import FULL_HOSPITALISATION, HOSPITAL_CATEGORIES, ended, literals
+from workbench.indicators.implementations.common import FULL_HOSPITALISATION, HOSPITAL_CATEGORIES, ended, literals
+from workbench.periods import month_start, months_between, next_month, shift_month
+from workbench.semantic.dimensions import CARE_SITE_DIMENSIONS as CARE_SITE_LEVELS
 
-CARE_SITE_LEVELS = ("hospital", "pole", "service", "uf")
 LOS_BINS: tuple[tuple[int, int | None, str], ...] = (
     (0, 0, "0 nuit"),
     (1, 1, "1 nuit"),
@@ -96,15 +97,9 @@ def wiki_markdown(body: str) -> str:
 # --------------------------------------------------------------------------- selections
 
 
-def month_start(month: str) -> dt.date:
-    """``"2025-03"`` → 2025-03-01."""
-    return dt.date(int(month[:4]), int(month[5:7]), 1)
-
-
 def month_after(month: str) -> dt.date:
     """First day of the month after `month` (exclusive bound of a period)."""
-    first = month_start(month)
-    return dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return next_month(month_start(month))
 
 
 def year_period(year: int) -> tuple[str, str]:
@@ -118,18 +113,13 @@ def resolve_period(warehouse: Any, start: str = "", end: str = "", months: int =
     extraction without editing dates.
     """
     last = end or _extraction_month(warehouse)
-    first = start or _shift_month(last, -(months - 1))
+    first = start or shift_month(last, -(months - 1))
     return first, last
 
 
 def last_full_year(warehouse: Any) -> int:
     """The last calendar year that ended before the extraction date."""
     return pd.Timestamp(warehouse.extraction_date).year - 1
-
-
-def _shift_month(month: str, n: int) -> str:
-    index = int(month[:4]) * 12 + int(month[5:7]) - 1 + n
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def in_period(column: ir.Value, start: str, end: str) -> ir.BooleanValue:
@@ -290,11 +280,6 @@ def monthly_by_hospital(table: ir.Table, date_column: str = "end_date") -> ir.Ta
 
 
 PMSI_SOURCES = ("ORBIS", "AREM")
-
-
-def months_between(earlier: str, later: str) -> int:
-    """Whole months from ``YYYY-MM`` `earlier` to `later` (2025-01 → 2025-03 is 2)."""
-    return (int(later[:4]) - int(earlier[:4])) * 12 + int(later[5:7]) - int(earlier[5:7])
 
 
 def coding_lag(

@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from workbench import audit, paths
 from workbench.errors import UserError
 
 CONFIG_VARIABLE = "WORKBENCH_CONFIG"
@@ -147,8 +148,6 @@ def check_wiki(explicit: Path | None) -> None:
     fixed = active()
     if fixed is None or fixed.wiki is None or explicit is None or same_path(explicit, fixed.wiki):
         return
-    from workbench import audit
-
     message = (f"configuration refusée : avec --utilisateur, le wiki est celui du déploiement ({fixed.wiki}) ; "
                f"reçu --wiki {explicit}")
     audit.write("refused", _ACTIVE[-1][1], reason=message, command="--wiki", given=str(explicit))
@@ -158,6 +157,7 @@ def check_wiki(explicit: Path | None) -> None:
 def apply(deployment: Deployment, user: str) -> None:
     """Make the deployment's paths the process's (read by `workbench.paths` and `workbench.access`) for `user`."""
     _ACTIVE.append((deployment, user))
+    paths.guard_wiki(check_wiki)
     os.environ["WORKBENCH_ACCESS"] = str(deployment.access)
     os.environ["WORKBENCH_CATALOG"] = str(deployment.catalog)
     os.environ["WORKBENCH_STATE"] = str(deployment.state)

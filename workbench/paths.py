@@ -15,6 +15,7 @@ fallback: the demo's passwords are public.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -51,15 +52,28 @@ def _project_or_packaged(source: str, name: str, near: Path | None = None) -> Pa
     return packaged(name, source)
 
 
+_WIKI_GUARDS: list[Callable[[Path | None], None]] = []
+
+
+def guard_wiki(check: Callable[[Path | None], None]) -> None:
+    """Make every explicit wiki go through `check` (which raises to refuse it).
+
+    The fixed deployment installs its audited check when it is applied: this
+    module only finds paths, and must not import the deployment (which audits,
+    and the audit finds its log through this module).
+    """
+    if check not in _WIKI_GUARDS:
+        _WIKI_GUARDS.append(check)
+
+
 def wiki_path(explicit: Path | None = None, near: Path | None = None) -> Path:
     """The wiki folder: explicit path, `$WORKBENCH_WIKI`, `./wiki`, `wiki/` in `near`, else the package's copy.
 
     `near` is the served catalogue's folder for the dashboards. A deployment
-    that fixes the wiki refuses another explicit one.
+    that fixes the wiki refuses another explicit one (see :func:`guard_wiki`).
     """
-    from workbench.deployment import check_wiki
-
-    check_wiki(explicit)
+    for check in _WIKI_GUARDS:
+        check(explicit)
     return explicit or _from_env("WORKBENCH_WIKI", _project_or_packaged("wiki", "wiki", near))
 
 

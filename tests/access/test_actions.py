@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from workbench import audit
-from workbench.access import ACTIONS, ROLES, allowed, require
+from workbench.access import ACTIONS, ROLES, allowed, require, row_access, unrestricted
 from workbench.errors import UserError
 
 from .conftest import user
@@ -55,3 +55,23 @@ def test_each_cell(action: str, role: str) -> None:
 
 def test_the_local_administrator_may_do_everything() -> None:
     assert all(allowed(None, action) for action in EXPECTED)
+
+
+@pytest.mark.parametrize(("role", "perimeter", "expected"), [
+    (A, ("014",), "all"),  # an admin's perimeter never restricts him
+    (C, (), "all"), (C, ("014",), "perimeter"),
+    (D, (), "all"), (D, ("014",), "perimeter"),
+    (P, (), "aggregates"), (P, ("014",), "aggregates"),
+    (E, (), "aggregates"),
+])
+def test_row_access_is_the_one_answer_to_which_rows_a_user_reads(role: str, perimeter: tuple[str, ...],
+                                                                   expected: str) -> None:
+    who = user(role, perimeter)
+    assert row_access(who) == expected
+    assert unrestricted(who) == (expected == "all")
+    assert row_access(None) == "all"  # the local administrator
+
+
+def test_row_access_refuses_a_forged_role() -> None:
+    with pytest.raises(UserError, match="rôle inconnu 'chef'"):
+        row_access(user("chef", ("014",)))

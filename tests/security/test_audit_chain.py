@@ -413,7 +413,7 @@ def test_the_warm_up_writes_under_the_system_identity(demo_dir: Path, tmp_path: 
     cube to pre-compute: that cube costs minutes on a shared test machine); the policy accounts' loop
     opens the warehouse through the same `audit.as_system`."""
     from dashboards import components as c
-    from dashboards.pilotage import warm_up
+    from dashboards.warmup import warm_up
 
     access = tmp_path / "comptes.yaml"
     save_access(AccessFile(access, Policy(min_count=10), {

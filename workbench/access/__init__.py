@@ -14,7 +14,19 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from workbench.access.actions import ACTIONS, allowed, refused, require
+from workbench.access.actions import (
+    ACTIONS,
+    AGGREGATES_ONLY,
+    ALL_ROWS,
+    PERIMETER_ROWS,
+    allowed,
+    is_patient_level,
+    refused,
+    require,
+    role_of,
+    row_access,
+    unrestricted,
+)
 from workbench.access.context import UserContext
 from workbench.access.model import (
     DEFAULT_MIN_COUNT,
@@ -28,12 +40,12 @@ from workbench.access.model import (
     save_access,
     verify_password,
 )
-from workbench.errors import UserError
 
 __all__ = [
     "ROLES", "Role", "AccessFile", "UserContext", "UserEntry", "access_path", "authenticate", "hash_password",
     "load_access", "save_access", "verify_password", "user_context", "policy_key", "role_of",
     "is_patient_level", "check_table", "ACTIONS", "allowed", "refused", "require", "check_view", "table_refusal", "view_refusal",
+    "row_access", "unrestricted", "ALL_ROWS", "PERIMETER_ROWS", "AGGREGATES_ONLY",
 ]
 
 
@@ -61,24 +73,6 @@ def authenticate(name: str, password: str, path: str | Path | None = None,
 
 
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-
-
-def role_of(user) -> Role:
-    """The user's role, or a `UserError` for an unknown one (a forged context)."""
-    try:
-        return ROLES[user.role]
-    except KeyError:
-        raise UserError(f"rôle inconnu {user.role!r} pour l'utilisateur {user.name!r}") from None
-
-
-def is_patient_level(user) -> bool:
-    """True when the user may read patient-level rows (within their perimeter)."""
-    return role_of(user).patient_level
-
-
-def unrestricted(user) -> bool:
-    """True when no row filter applies: admin, or a patient-level role without perimeter."""
-    return user.role == "admin" or (is_patient_level(user) and not user.perimeter)
 
 
 def view_refusal(user, name: str) -> str | None:

@@ -14,9 +14,10 @@ and `tests/access/test_actions.py` tests it row by row.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from workbench.access.context import UserContext
-from workbench.access.model import ROLES
+from workbench.access.model import ROLES, Role
 from workbench.errors import UserError
 
 ALL_ROLES = frozenset(ROLES)
@@ -48,6 +49,46 @@ ACTIONS: dict[str, Action] = {
         Action("export.fhir", "exporter l'entrepôt en FHIR", frozenset({"equipe_entrepot", "admin"})),
     )
 }
+
+
+ALL_ROWS = "all"
+PERIMETER_ROWS = "perimeter"
+AGGREGATES_ONLY = "aggregates"
+RowAccess = Literal["all", "perimeter", "aggregates"]
+
+
+def role_of(user: UserContext) -> Role:
+    """The user's role, or a `UserError` for an unknown one (a forged context)."""
+    try:
+        return ROLES[user.role]
+    except KeyError:
+        raise UserError(f"rôle inconnu {user.role!r} pour l'utilisateur {user.name!r}") from None
+
+
+def row_access(user: UserContext | None) -> RowAccess:
+    """Which patient rows `user` reads: every row, the rows of their perimeter, or none (aggregates only).
+
+    The one question behind row filters, the disclosure policy, quality
+    reports and dashboards' reach, asked one way: ``None`` (the local
+    administrator), an admin, or a patient-level role without perimeter read
+    every row; a patient-level role with a perimeter reads its rows; the
+    other roles see aggregates only.
+    """
+    if user is None or user.role == "admin":
+        return ALL_ROWS
+    if not role_of(user).patient_level:
+        return AGGREGATES_ONLY
+    return PERIMETER_ROWS if user.perimeter else ALL_ROWS
+
+
+def is_patient_level(user: UserContext) -> bool:
+    """True when the user may read patient-level rows (within their perimeter)."""
+    return role_of(user).patient_level
+
+
+def unrestricted(user: UserContext) -> bool:
+    """True when no row filter applies: admin, or a patient-level role without perimeter."""
+    return row_access(user) == ALL_ROWS
 
 
 def action(name: str) -> Action:

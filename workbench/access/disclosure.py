@@ -43,18 +43,15 @@ from typing import Any
 
 import pandas as pd
 
-from workbench import access
+from workbench import access, audit, periods
 from workbench.cache import OnceCache
 from workbench.errors import UserError
-from workbench.semantic.views import AGE_BANDS, SEXES, STAY_TYPES, VISIT_TYPES
+from workbench.indicators import plain
+from workbench.indicators.compiler import Request
+from workbench.indicators.model import IndicatorVersion
+from workbench.indicators.result import IndicatorResult
+from workbench.semantic.dimensions import ATTRIBUTES, SITE_LEVELS, TIME_LEVELS, TREE_LEVELS
 
-SITE_LEVELS = ("hospital", "pole", "service")
-TIME_LEVELS = ("year", "quarter", "month")
-TREE_LEVELS = {"hospital": "hopital", "pole": "pole", "service": "service"}
-ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "stay_type": STAY_TYPES, "visit_type": VISIT_TYPES, "age_band": AGE_BANDS, "sex": SEXES,
-}
-"""The engine's fixed dimensions published as flat hierarchies, with the members a filter may name."""
 NULL_MEMBER = "∅"
 VALUE_COLUMNS = ("value", "numerator", "denominator", "n_patients")
 Key = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]
@@ -75,12 +72,10 @@ def applies(warehouse: Any, filters: Mapping[str, Sequence[str]] | None) -> bool
     care-site filter keeps the request inside the perimeter; everyone else
     gets the protected cube.
     """
-    user = getattr(warehouse, "user", None)
-    if user is None or access.unrestricted(user):
-        return False
-    if not access.is_patient_level(user):
-        return True
-    covered = warehouse._row_filter().coverage.codes
+    reading = access.row_access(getattr(warehouse, "user", None))
+    if reading != access.PERIMETER_ROWS:
+        return reading == access.AGGREGATES_ONLY
+    covered = warehouse.perimeter_codes()
     for name in SITE_LEVELS + ("uf",):
         members = (filters or {}).get(name)
         if members:
@@ -110,24 +105,6 @@ class CubeRequest:
 
 def _refuse(message: str) -> UserError:
     return UserError(f"politique de diffusion : {message}")
-
-
-def _labels(start: dt.date, end: dt.date, level: str) -> tuple[str, ...]:
-    """The period labels (as the engine writes them) of level `level` covering [start, end]."""
-    labels, month = [], start
-    while month <= end:
-        label = {"year": f"{month.year}", "quarter": f"{month.year}-Q{(month.month - 1) // 3 + 1}",
-                 "month": f"{month:%Y-%m}"}[level]
-        if label not in labels:
-            labels.append(label)
-        month = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return tuple(labels)
-
-
-def _aligned(start: dt.date, end: dt.date, level: str) -> bool:
-    from workbench.indicators.engine import _align
-
-    return _align(start, end.replace(day=1), level) == (start, end)
 
 
 _MEMBERS = OnceCache(32)
@@ -179,9 +156,9 @@ def validate(warehouse: Any, by: tuple[str, ...], filters: Mapping[str, tuple[st
     times = [i + 1 for i, level in enumerate(TIME_LEVELS) if level in by]
     time_depth = max(times, default=TIME_LEVELS.index(grain) + 1)
     level = TIME_LEVELS[time_depth - 1]
-    if not _aligned(start, end, level):
+    if not periods.is_aligned(start, end, level):
         raise _refuse(f"la période doit couvrir des périodes « {level} » entières")
-    labels = _labels(start, end, level)
+    labels = periods.labels(start, end, level)
     if not times and len(labels) != 1:
         raise _refuse(f"sans ventilation temporelle, la période doit être une seule période « {level} »")
     return CubeRequest(site_depth, time_depth, dict(filters), labels, attribute)
@@ -453,15 +430,13 @@ def year_lattice(definition: Any, source: Any, year: int, version: str | None,
     the masking is one decision: the attribute-free cells are masked the same way
     for a request with or without an attribute, and none can be differenced.
     """
-    from workbench.indicators.engine import compute
-
     key = (definition.id, version, json.dumps(params or {}, sort_keys=True, default=str), year,
            getattr(source, "snapshot_id", None), str(source.catalog_path), min_count)
 
     def build() -> Lattice:
         frames = {
-            level: compute(definition, source, by=by, start=f"{year}-01", end=f"{year}-12",
-                           grain=TIME_LEVELS[level[1] - 1], version=version, params=params)
+            level: plain.compute(definition, source, by=by, start=f"{year}-01", end=f"{year}-12",
+                                 grain=TIME_LEVELS[level[1] - 1], version=version, params=params)
             for level, by in levels(definition).items()
         }
         return Lattice(frames, suppress(cells(frames), min_count))
@@ -471,8 +446,6 @@ def year_lattice(definition: Any, source: Any, year: int, version: str | None,
 
 def _joined(results: Sequence[Any]) -> Any:
     """One level's results of consecutive years as one result (the last year's provenance)."""
-    from workbench.indicators.engine import IndicatorResult
-
     unavailable = [result for result in results if not result.available]
     if unavailable:
         return unavailable[0]
@@ -522,15 +495,12 @@ def protect(frame: pd.DataFrame, lattice_: Lattice, cube: CubeRequest) -> pd.Dat
     return out
 
 
-def compute_protected(definition: Any, warehouse: Any, by: Sequence[str], start: Any, end: Any, grain: str,
-                      filters: Mapping[str, Sequence[str]] | None, version: str | None,
-                      params: Mapping[str, Any] | None) -> Any:
-    """The engine's answer for a user without patient-level rights on the scope: cube cells, masked."""
-    from workbench import audit
-    from workbench.indicators.engine import IndicatorResult, prepare
+def compute_protected(definition: Any, warehouse: Any, chosen: IndicatorVersion, request: Request) -> IndicatorResult:
+    """The engine's answer for a user without patient-level rights on the scope: cube cells, masked.
 
+    `chosen` and `request` come from the engine's one validation
+    (:func:`workbench.indicators.plain.prepare`)."""
     source = warehouse.unrestricted()
-    chosen, request = prepare(definition, source, by, start, end, grain, filters, version, params)
     user = warehouse.user
     try:
         cube = validate(source, request.by, request.filters, request.start, request.end, request.grain)

@@ -163,7 +163,9 @@ def _error(path: Path, where: str, key: str, message: str) -> UserError:
     return UserError(f"{path.name} : {where}, clé « {key} » : {message}")
 
 
-def _user(path: Path, name: str, raw: Any) -> UserEntry:
+def user_entry(path: Path, name: str, raw: Any) -> UserEntry:
+    """The account `name` of access.yaml checked, or a `UserError` naming the file and the account (also used
+    by `workbench user` to check an account before writing it)."""
     where = f"utilisateur « {name} »"
     if not isinstance(raw, dict):
         raise UserError(f"{path.name} : {where} : attendu un dictionnaire (role, perimeter, password_hash…)")
@@ -209,7 +211,7 @@ def load_access(path: str | Path | None = None) -> AccessFile:
     users = raw.get("users") or {}
     if not isinstance(users, dict):
         raise UserError(f"{path.name} : clé « users » : attendu un dictionnaire nom → compte")
-    return AccessFile(path, policy, {str(name): _user(path, str(name), entry) for name, entry in users.items()})
+    return AccessFile(path, policy, {str(name): user_entry(path, str(name), entry) for name, entry in users.items()})
 
 
 def save_access(access: AccessFile) -> None:

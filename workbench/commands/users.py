@@ -56,7 +56,7 @@ def add(
     access_file: AccessOption = None,
 ) -> None:
     """Ajouter (ou remplacer) un compte."""
-    from workbench.access.model import AccessFile, _user, empty_access, hash_password, load_access, save_access
+    from workbench.access.model import AccessFile, empty_access, hash_password, load_access, save_access, user_entry
 
     path = _access_file(ctx, access_file)
     current = load_access(path) if path.is_file() else empty_access(path)
@@ -66,7 +66,7 @@ def add(
         "nominative": nominative,
         "password_hash": hash_password(_password(password_stdin)),
     }
-    entry = _user(path, name, raw)
+    entry = user_entry(path, name, raw)
     save_access(AccessFile(path, current.policy, {**current.users, name: entry}))
     typer.echo(f"Compte « {name} » ({role}) enregistré dans {path}.", err=True)
 

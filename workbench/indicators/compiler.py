@@ -19,7 +19,8 @@ from typing import Any, Mapping
 import ibis
 import ibis.expr.types as ir
 
-from workbench.indicators.model import TIME_DIMENSIONS, DeclarativeComputation, Filter, Measure
+from workbench.indicators.model import DeclarativeComputation, Filter, Measure
+from workbench.semantic.dimensions import TIME_DIMENSIONS
 
 METRICS: tuple[str, ...] = ("numerator", "denominator", "n_patients")
 """Columns every compiled expression (declarative or Python) must return besides its dimensions."""

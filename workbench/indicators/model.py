@@ -12,16 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-DIMENSIONS: tuple[str, ...] = (
-    "hospital", "pole", "service", "uf",
-    "month", "quarter", "year",
-    "stay_type", "visit_type", "age_band", "sex",
-)
-"""The fixed dimension names an indicator may be broken down by."""
-
-TIME_DIMENSIONS = ("month", "quarter", "year")
-CARE_SITE_DIMENSIONS = ("hospital", "pole", "service", "uf")
-AGE_BANDS = ("0-17", "18-44", "45-64", "65-74", "75-84", "85+")
+# owned by workbench.semantic.dimensions; importable from here while in-progress code moves over
+from workbench.semantic.dimensions import AGE_BANDS, CARE_SITE_DIMENSIONS, DIMENSIONS, TIME_DIMENSIONS  # noqa: F401
 
 Dimension = Literal[
     "hospital", "pole", "service", "uf", "month", "quarter", "year",

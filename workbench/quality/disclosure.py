@@ -50,9 +50,10 @@ def quality_access(user: Any, **where: Any) -> QualityAccess:
     `where` names the surface in the audit line of a refusal (``surface=…`` or ``command=…``).
     `user` None is the local administrator (CLI without --utilisateur, app without login).
     """
-    if user is None or access.unrestricted(user):
+    reading = access.row_access(user)
+    if reading == access.ALL_ROWS:
         return QualityAccess.exact
-    if access.is_patient_level(user):
+    if reading == access.PERIMETER_ROWS:
         return QualityAccess.own_rows
     if access.role_of(user).quality_reports:
         return QualityAccess.masked

@@ -45,7 +45,7 @@ import pandas as pd
 
 from workbench.quality.checks import all_checks, select_checks
 from workbench.quality.context import CheckContext
-from workbench.quality.engine import Scope, _blank, _classify, _optional, _plain, run_check, run_checks
+from workbench.quality.engine import Scope, blank_result, classify, optional_attribute, plain_value, run_check, run_checks
 from workbench.quality.model import (
     DATE_COLUMN, HOSPITAL_COLUMN, ID_COLUMN, VIOLATED_COLUMN, Check, CheckResult, Probe, Status,
 )
@@ -284,10 +284,10 @@ class _Cells:
         if not _whole_months(scope):
             return None
         clock = time.perf_counter()
-        result = _blank(self.check)
+        result = blank_result(self.check)
         keep = _inside(self._hospital, self._month, scope)
         violated, denominator = int(self._violated[keep].sum()), int(self._denominator[keep].sum())
-        _classify(result, self.check, violated, denominator)
+        classify(result, self.check, violated, denominator)
         if violated:
             inside = _inside(self._sample_hospital, self._sample_month, scope)
             result.sample_ids = _smallest(set(self._sample_ids[inside]))
@@ -297,7 +297,7 @@ class _Cells:
 
 def _smallest(ids: Iterable[Any]) -> list[Any]:
     """The `SAMPLE_SIZE` smallest ids, as `run_check` returns them (plain values, nulls last)."""
-    return sorted((_plain(value) for value in ids), key=lambda value: (value is None, value))[:SAMPLE_SIZE]
+    return sorted((plain_value(value) for value in ids), key=lambda value: (value is None, value))[:SAMPLE_SIZE]
 
 
 def _whole_months(scope: Scope) -> bool:
@@ -385,7 +385,7 @@ def _snapshot_quality(warehouse: Any) -> _SnapshotQuality | None:
     """
     from workbench import access
 
-    snapshot = _optional(warehouse, "snapshot_id")
+    snapshot = optional_attribute(warehouse, "snapshot_id")
     if not snapshot:
         return None
     user = getattr(warehouse, "user", None)
@@ -425,7 +425,7 @@ def badge(warehouse: Any, indicator_definition: Any, start: dt.date | None = Non
     from workbench.quality.disclosure import DEFAULT_MIN_COUNT, masked_result
 
     user = getattr(warehouse, "user", None)
-    if user is None or access.is_patient_level(user):
+    if access.row_access(user) != access.AGGREGATES_ONLY:
         return quality_status(warehouse, indicator_definition, start, end, filters)
     whole = quality_status(warehouse.unrestricted(), indicator_definition, start, end, filters)
     k = getattr(user, "min_count", DEFAULT_MIN_COUNT)

@@ -15,14 +15,9 @@ import ibis
 import ibis.expr.types as ir
 
 from workbench.errors import UserError
+from workbench.semantic.dimensions import AGE_BANDS, OTHER, SEXES, STAY_TYPES, VISIT_TYPES
 
-OTHER = "autre"
-
-VISIT_TYPES = ("hospitalisés", "hospitalisation incomplète", "urgence", "consultation externe", OTHER)
-STAY_TYPES = ("MCO", "SSR", "PSY", "SLD", OTHER)
 STAY_CATEGORIES = ("hospitalisation_complete", "ambulatoire", "seance", "urgence", "consultation", OTHER)
-AGE_BANDS = ("0-17", "18-44", "45-64", "65-74", "75-84", "85+")
-SEXES = ("M", "F", "inconnu")
 LEVELS = ("aphp", "hopital", "pole", "service", "uf", "uh", "uc", OTHER)
 MOVEMENT_TYPES = ("UF", "UH", "UC", "RUM", OTHER)
 DIAGNOSIS_STATUSES = ("DP", "DR", "DAS", "DAD", OTHER)

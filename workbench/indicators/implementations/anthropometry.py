@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 
 from workbench.indicators.compiler import Request, restrict
 from workbench.indicators.implementations import register
-from workbench.indicators.implementations._common import FULL_HOSPITALISATION, ended, group
+from workbench.indicators.implementations.common import FULL_HOSPITALISATION, ended, group
 
 WEIGHT_LOINC = "29463-7"
 HEIGHT_LOINC = "8302-2"

@@ -16,7 +16,7 @@ import ibis.expr.types as ir
 from workbench.errors import UserError
 from workbench.indicators.compiler import METRICS, Request, restrict
 from workbench.indicators.implementations import register
-from workbench.indicators.implementations._common import HOSPITAL_CATEGORIES, ended, literals
+from workbench.indicators.implementations.common import HOSPITAL_CATEGORIES, ended, literals
 
 AXES = ("cmd", "ghm_type", "ghm_severity")
 

@@ -19,7 +19,7 @@ import ibis.expr.types as ir
 from workbench.errors import UserError
 from workbench.indicators.compiler import Request, restrict
 from workbench.indicators.implementations import register
-from workbench.indicators.implementations._common import HOSPITAL_CATEGORIES, ended, group, literals
+from workbench.indicators.implementations.common import HOSPITAL_CATEGORIES, ended, group, literals
 
 SOURCES = ("ORBIS", "AREM")
 

@@ -19,7 +19,7 @@ import ibis.expr.types as ir
 from workbench.errors import UserError
 from workbench.indicators.compiler import Request, restrict
 from workbench.indicators.implementations import register
-from workbench.indicators.implementations._common import full_mco_stays, group, not_in_cmd
+from workbench.indicators.implementations.common import full_mco_stays, group, not_in_cmd
 
 ACTIVITIES = {"chirurgie": ("C",), "medecine": ("M",), "autre": ("K", "Z")}
 """GHM type letters of each activity (K: non-operative procedures, Z: undifferentiated)."""

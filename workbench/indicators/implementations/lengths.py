@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 
 from workbench.indicators.compiler import Request, restrict
 from workbench.indicators.implementations import register
-from workbench.indicators.implementations._common import FULL_HOSPITALISATION, group
+from workbench.indicators.implementations.common import FULL_HOSPITALISATION, group
 
 
 @register("dms_open_stays")

@@ -20,7 +20,7 @@ import pandas as pd
 
 from workbench.indicators.compiler import METRICS, Request, member_filter
 from workbench.indicators.implementations import register
-from workbench.indicators.model import CARE_SITE_DIMENSIONS, TIME_DIMENSIONS
+from workbench.semantic.dimensions import CARE_SITE_DIMENSIONS, TIME_DIMENSIONS
 
 UNIT_LEVEL = "UF"
 

@@ -22,7 +22,7 @@ import ibis.expr.types as ir
 
 from workbench.indicators.compiler import Request, restrict
 from workbench.indicators.implementations import register
-from workbench.indicators.implementations._common import full_mco_stays, group, literals, not_in_cmd, starts_with_any
+from workbench.indicators.implementations.common import full_mco_stays, group, literals, not_in_cmd, starts_with_any
 
 NOT_HOME_DISCHARGES = ("6", "7", "9")
 """Mutation, transfer, death: the index stay is excluded."""
