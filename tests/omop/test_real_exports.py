@@ -86,6 +86,9 @@ def test_stays_follow_the_visit_concept_hierarchy(wh) -> None:
         (7, "consultation externe", False, False, 0, "consultation", "70"),  # the visit_detail's care site
     ]
     assert unmapped_visit_concepts(wh) == {99999: 1}
+    result = run_checks(wh, ["visit_concepts_mapped"]).results[0]
+    assert (result.status.value, result.num_violated_rows, result.num_denominator_rows) == ("failed", 1, 7)
+    assert result.sample_ids == ["concept 99999 (visite 6)"]
     patients = rows(wh.execute(wh.view("patients")), ["person_id", "death_date"])
     assert patients == [(1, None), (2, None), (3, pd.Timestamp("2024-04-03")), (4, None)]
 
@@ -125,3 +128,34 @@ def test_a_zip_without_csv_is_refused(tmp_path: Path) -> None:
         archive.writestr("__MACOSX/._PERSON.csv", b"x")
     with pytest.raises(UserError, match=r"empty\.zip : aucun fichier \.csv dans cette archive"):
         write_catalog(tmp_path / "empty.zip", "omop", tmp_path / "catalog.yaml")
+
+
+def test_missing_optional_tables_make_views_unavailable_not_a_crash(tmp_path: Path) -> None:
+    zipped = write_export_zip(tmp_path / "export.zip", without=("VISIT_DETAIL.csv", "DEATH.csv", "CARE_SITE.csv",
+                                                                "NOTE.csv", "CONCEPT_ANCESTOR.csv"))
+    write_catalog(zipped, "omop", tmp_path / "catalog.yaml")
+    with workbench.open(tmp_path / "catalog.yaml") as opened:
+        assert sorted(opened.views) == ["patients", "stays"]
+        assert int(opened.execute(opened.view("stays").count())) == 7
+        page = load_dictionary(WIKI).get("passages_urgences").definition
+        assert compute(page, opened, start="2024-03", end="2024-03", version="2").frame["numerator"].tolist() == [2]
+
+
+def test_a_duckdb_source_in_upper_case_is_typed_by_the_cdm(tmp_path: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "cdm.duckdb")) as con:
+        con.execute("CREATE TABLE PERSON (PERSON_ID INTEGER, GENDER_CONCEPT_ID VARCHAR, YEAR_OF_BIRTH VARCHAR)")
+        con.execute("INSERT INTO PERSON VALUES (-7, '8507', '1970'), (8, 'F', NULL)")
+        con.execute("CREATE TABLE CDM_SOURCE (CDM_VERSION VARCHAR)")
+        con.execute("INSERT INTO CDM_SOURCE VALUES ('v5.3.1')")
+    failures = write_catalog(tmp_path / "cdm.duckdb", "omop", tmp_path / "catalog.yaml")
+    document = yaml.safe_load((tmp_path / "catalog.yaml").read_text(encoding="utf-8"))
+    assert document["metadata"]["cdm_version"] == "5.3"
+    assert document["entries"]["person"]["kwargs"]["table"] == "PERSON"
+    assert {c: s["type"] for c, s in document["entries"]["person"]["metadata"]["columns"].items()} == {
+        "person_id": "int64", "gender_concept_id": "int64", "year_of_birth": "int64"}
+    assert [(f.table, f.column, f.count, f.examples) for f in failures] == [("person", "gender_concept_id", 1, ["F"])]
+    with workbench.open(tmp_path / "catalog.yaml") as opened:
+        patients = rows(opened.execute(opened.view("patients")), ["person_id", "sex"])
+        assert patients == [(-7, "M"), (8, "inconnu")]

@@ -339,3 +339,25 @@ declare(
     "une valeur illisible est lue comme vide (colonne, nombre et exemples dans les identifiants).",
     threshold=0.0, severity=Severity.warning, build=_cast_failures,
 )
+
+
+def _unmapped_visit_concepts(ctx: CheckContext) -> Probe:
+    """Standard OMOP: visits whose concept the visit-type mapping does not know (type `autre`), the
+    concept named in each id so that the quality page shows which ones."""
+    if getattr(ctx.warehouse, "flavour", "aphp") != "omop":
+        raise NotApplicable("concepts de visite OMOP standard : source d'une autre saveur")
+    visits = ctx.table("visit_occurrence", "visit_occurrence_id", "visit_concept_id")
+    stays = ctx.view("stays", "stay_id", "visit_type")
+    joined = visits.join(stays, visits.visit_occurrence_id == stays.stay_id)
+    label = ibis.literal("concept ").concat(joined.visit_concept_id.cast("string"), ibis.literal(" (visite "),
+                                            joined.visit_occurrence_id.cast("string"), ibis.literal(")"))
+    return flag(joined, label, joined.visit_type == "autre")
+
+
+declare(
+    "visit_concepts_mapped", **CONF, subcategory="value", level=Level.concept, table="visit_occurrence",
+    field="visit_concept_id",
+    description="Chaque concept de visite se classe dans un type de séjour (hiérarchie des concepts de visite) : "
+    "les autres visites sont comptées en « autre », jamais écartées ; les concepts en cause sont dans les identifiants.",
+    threshold=0.0, severity=Severity.warning, build=_unmapped_visit_concepts,
+)
