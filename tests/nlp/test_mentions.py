@@ -16,6 +16,7 @@ from workbench.cohorts.evaluate import tnm_matches
 from workbench.nlp import find_mentions, tnm_mentions
 from workbench.nlp.cache import NoteCache
 from workbench.nlp.mentions import cached_notes
+from workbench.nlp.pipeline import content_hash
 
 from nlp.conftest import NOTES, notes_catalog
 
@@ -80,7 +81,9 @@ def test_the_cache_is_keyed_by_note_and_content(tmp_path: Path, state: Path):
     with workbench.open(first) as w:
         notes, cache = cached_notes(w, progress=False)
     assert sorted(notes["note_id"]) == [1, 2, 3]
-    assert cache.missing(notes).empty and cache.build(notes.assign(text="unused"), progress=False) == 0
+    assert cache.missing(notes).empty
+    # the engine's hash (SQL) is the pipeline's (Python): a note is found again whichever computed its key
+    assert notes.set_index("note_id").loc[1, "hash"] == content_hash(NOTES[0]["note_text"])
     # The same note ids with note 2 corrected: only note 2 is analysed again, and the answer follows the new text.
     edited = [dict(note) for note in NOTES]
     edited[1]["note_text"] = "Métastase osseuse confirmée."
@@ -102,3 +105,19 @@ def test_the_cache_is_keyed_by_note_and_content(tmp_path: Path, state: Path):
 def test_bad_terms_are_one_clear_error(catalog: Path, terms, regex, message):
     with workbench.open(catalog) as w, pytest.raises(UserError, match=message):
         find_mentions(w, terms, regex=regex, progress=False)
+
+
+def test_worker_processes_give_the_same_analysis(catalog: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WORKBENCH_NLP_WORKERS", "2")
+    with workbench.open(catalog) as w:
+        found = find_mentions(w, ["Metastase"], qualified=True, progress=False)
+        stages = tnm_mentions(w, progress=False)
+    assert rows(found, "note_id", "negated", "hypothetical", "family") == [
+        (1, False, False, False), (1, True, False, False), (2, False, False, True), (2, False, True, False)]
+    assert rows(stages, "note_id", "tnm") == [(1, "pT3N1M1"), (3, "pT2N0M0")]
+
+
+def test_a_bad_worker_count_is_one_clear_error(catalog: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("WORKBENCH_NLP_WORKERS", "deux")
+    with workbench.open(catalog) as w, pytest.raises(UserError, match="WORKBENCH_NLP_WORKERS='deux'"):
+        find_mentions(w, ["métastase"], progress=False)

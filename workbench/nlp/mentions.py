@@ -16,26 +16,53 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pandas as pd
 
 from workbench.errors import UserError
 from workbench.nlp.cache import NoteCache
-from workbench.nlp.pipeline import FAMILY, HYPOTHETICAL, NEGATED, content_hash, normalise_term
+from workbench.nlp.pipeline import FAMILY, HASH_LENGTH, HYPOTHETICAL, NEGATED, content_hash, hashed_content, normalise_term
 
 NOTE_COLUMNS = ["note_id", "person_id", "stay_id", "datetime"]
 MENTION_COLUMNS = [*NOTE_COLUMNS, "sentence", "matched", "term", "negated", "hypothetical", "family"]
 STAGE_COLUMNS = [*NOTE_COLUMNS, "sentence", "tnm", "t", "n", "m"]
 
 
+def _keyed(warehouse: Any, view: Any) -> pd.DataFrame:
+    """NOTE_COLUMNS and each note's content hash, computed by the engine (no report text leaves it)."""
+    content = (ibis.literal(hashed_content("")) + view.text).hexdigest("sha256").substr(0, HASH_LENGTH)
+    try:
+        return warehouse.execute(view.filter(view.text.notnull()).select(*NOTE_COLUMNS, hash=content))
+    except Exception:  # noqa: BLE001 - a backend without SQL SHA-256: hash the texts here, the same way
+        notes = warehouse.execute(view.filter(view.text.notnull()).select(*NOTE_COLUMNS, "text"))
+        notes["hash"] = [content_hash(text) for text in notes["text"].tolist()]
+        return notes.drop(columns="text")
+
+
+def _texts(warehouse: Any, view: Any, todo: pd.DataFrame) -> pd.DataFrame:
+    """`todo` (note_id, hash) with the text of each note (a few ids by list, many by one full read)."""
+    ids = todo["note_id"].tolist()
+    chosen = view.filter(view.note_id.isin(ids)) if len(ids) <= 10_000 else view
+    texts = warehouse.execute(chosen.select("note_id", "text"))
+    return todo[["note_id", "hash"]].merge(texts, on="note_id", how="inner")
+
+
 def cached_notes(warehouse: Any, *, progress: bool | None = None, state: Path | None = None) -> tuple[pd.DataFrame, NoteCache]:
-    """The notes the user may read (note_id, person_id, stay_id, datetime, hash), all analysed into the cache."""
+    """The notes the user may read (NOTE_COLUMNS and hash), every one analysed into the cache.
+
+    A set of notes already seen whole (same ids, same contents) costs one query
+    and a digest; otherwise the notes not cached yet are read and analysed.
+    """
     view = warehouse.view("notes")
-    notes = warehouse.execute(view.select(*NOTE_COLUMNS, "text"))
-    notes = notes[notes["text"].notna()].reset_index(drop=True)
-    notes["hash"] = [content_hash(text) for text in notes["text"].tolist()]
+    notes = _keyed(warehouse, view)
     cache = NoteCache(state)
-    cache.build(notes, progress=progress)
-    return notes.drop(columns="text"), cache
+    digest = f"{int(pd.util.hash_pandas_object(notes[['note_id', 'hash']], index=False).sum()) & (2**64 - 1):016x}-{len(notes)}"
+    if not cache.is_complete(digest):
+        todo = cache.missing(notes[["note_id", "hash"]])
+        if not todo.empty:
+            cache.build(_texts(warehouse, view, todo), progress=progress)
+        cache.mark_complete(digest)
+    return notes, cache
 
 
 def _patterns(terms: Sequence[str], regex: bool) -> list[tuple[str, re.Pattern[str], bool]]:
@@ -99,7 +126,7 @@ def find_mentions(warehouse: Any, terms: Sequence[str], *, regex: bool = False, 
     patterns = _patterns(terms, regex)
     notes, cache = cached_notes(warehouse, progress=progress, state=state)
     words = None if regex else [normalise_term(term) for term in terms]
-    sentences = cache.read("sentences", notes[["note_id", "hash"]], norms_containing=words)
+    sentences = cache.sentences(norms_containing=words).merge(notes[["note_id", "hash"]], on=["note_id", "hash"])
     found = pd.DataFrame(_matches(sentences, patterns), columns=["note_id", "hash", *MENTION_COLUMNS[4:]])
     if not qualified:
         found = found[~(found["negated"] | found["hypothetical"] | found["family"])]
@@ -115,10 +142,7 @@ def tnm_mentions(warehouse: Any, *, progress: bool | None = None, state: Path | 
     `workbench.cohorts.evaluate.tnm_matches` compares them with ``T>=3``, ``M1``…
     """
     notes, cache = cached_notes(warehouse, progress=progress, state=state)
-    keys = notes[["note_id", "hash"]]
-    stages = cache.read("stages", keys)
-    sentences = cache.read("sentences", keys)[["note_id", "hash", "idx", "text"]].rename(columns={"text": "sentence"})
-    out = stages.merge(sentences, on=["note_id", "hash", "idx"], how="left").merge(notes, on=["note_id", "hash"], how="inner")
+    out = cache.stages().merge(notes, on=["note_id", "hash"], how="inner")
     for column in ("t", "n", "m"):  # None, never NaN, for a letter the stage omits
         out[column] = out[column].astype(object).where(out[column].notna(), None)
     return out[STAGE_COLUMNS].sort_values(["person_id", "datetime", "note_id"], kind="stable").reset_index(drop=True)
