@@ -368,7 +368,7 @@ def _postgres_compiler_fixes() -> None:
         present = sge.Not(this=sge.Is(this=arg, expression=sge.Null()))
         where = present if where is None else sge.And(this=present, expression=where)
         values = self.agg.array_agg(arg, where=where, order_by=order_by)
-        return sge.paren(values, copy=False)[sge.convert(1)]
+        return sge.Bracket(this=sge.paren(values, copy=False), expressions=[sge.convert(1)], offset=1)
 
     visit_Cast.workbench_fix = True  # type: ignore[attr-defined]
     PostgresCompiler.visit_Cast = visit_Cast
@@ -413,6 +413,21 @@ def shared_postgres(location: str) -> Any:
                 materialize.forget(con)
             con = _POSTGRES[location] = connect_postgres(location)
         return con
+
+
+def lost_server(con: Any, error: Exception) -> UserError | None:
+    """The `UserError` naming the host when a query on a PostgreSQL connection failed because the
+    server went away (restarted, network cut, session killed); None for any other failure. The next
+    `shared_postgres` call reconnects."""
+    if type(error).__module__.split(".")[0] != "psycopg" or not (con.con.closed or con.con.broken):
+        return None
+    with _LOCK:
+        location = next((key for key, opened in _POSTGRES.items() if opened is con), None)
+    if location is None:
+        return None
+    params = parse_postgres_url(location)
+    return UserError(f"serveur PostgreSQL {params['host']}:{params['port']} : connexion perdue pendant la requête "
+                     f"(serveur arrêté ou session interrompue ?) — {first_line(error)}")
 
 
 def close_postgres() -> None:

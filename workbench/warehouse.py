@@ -25,7 +25,7 @@ import pandas as pd
 from workbench import materialize, paths
 from workbench.access.context import UserContext
 from workbench.catalog import Catalog, load_catalog
-from workbench.connections import first_line, shared_duckdb, shared_postgres, shared_spark, spark_tables
+from workbench.connections import first_line, lost_server, shared_duckdb, shared_postgres, shared_spark, spark_tables
 from workbench.errors import UserError
 from workbench.semantic import mapping_for
 from workbench.semantic.views import VIEWS, Built, conform, spec
@@ -349,6 +349,11 @@ def _run_query(con: Any, expr: ir.Expr) -> Any:
         except duckdb.IOException as error:  # a file damaged past its catalogue (truncated data blocks)
             raise UserError(f"fichier de l'entrepôt illisible en cours de lecture (tronqué ou corrompu ?) — "
                             f"{first_line(error)}") from None
+        except Exception as error:
+            lost = lost_server(con, error)
+            if lost is None:
+                raise
+            raise lost from None
 
 
 def _tables_read(expr: ir.Expr) -> list[str]:

@@ -135,3 +135,42 @@ def test_a_password_file_others_can_read_is_refused(postgres_server: Server, omo
     missing = tmp_path / "absent"
     assert f"password_file {missing} : fichier introuvable" in refused(
         postgres_server.url(omop_schema, password_file=str(missing)), out)
+
+
+def test_flag_counts_and_first_values_compile_for_postgres(postgres_server: Server, omop_schema: str,
+                                                           reader_password_file: Path) -> None:
+    # ibis 12 would send CAST(boolean AS BIGINT) and a `first` aggregate, both unknown to PostgreSQL
+    from workbench.connections import connect_postgres
+
+    with postgres_server.admin() as admin:
+        admin.execute("CREATE SCHEMA gaps; CREATE TABLE gaps.t (k integer, v text, f boolean, o integer);"
+                      "INSERT INTO gaps.t VALUES (1, 'a', true, 2), (1, 'b', true, 1), (1, NULL, false, 0),"
+                      "(2, 'c', false, 5); GRANT USAGE ON SCHEMA gaps TO reader; GRANT SELECT ON gaps.t TO reader")
+    con = connect_postgres(postgres_server.url("gaps", password_file=str(reader_password_file)))
+    try:
+        t = con.table("t", database="gaps")
+        got = con.execute(t.group_by("k").aggregate(flags=t.f.cast("int64").sum(), first=t.v.first(order_by=t.o))
+                          .order_by("k"))
+        # k = 1: two true flags; ordered by o the values are NULL (o=0, skipped), 'b' (o=1), 'a' (o=2)
+        assert got.to_dict("records") == [{"k": 1, "flags": 2, "first": "b"}, {"k": 2, "flags": 0, "first": "c"}]
+        kept = con.execute(t.filter(t.v.notnull()).distinct(on="k", keep="first").k).sort_values().tolist()
+        assert kept == [1, 2]
+    finally:
+        con.disconnect()
+
+
+def test_a_session_lost_mid_way_is_one_error_naming_the_host_then_reconnects(
+        postgres_server: Server, omop_schema: str, tmp_path: Path, reader_password_file: Path) -> None:
+    import workbench
+
+    out = tmp_path / "catalog.yaml"
+    write_catalog(postgres_server.url(omop_schema, password_file=str(reader_password_file)), "omop", out)
+    with workbench.open(out) as wh:
+        assert int(wh.execute(wh.table("person").count())) == OMOP_TABLE_ROWS["person"]
+        with postgres_server.admin() as admin:  # what a server restart does to the workbench's session
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'reader'")
+        with pytest.raises(UserError, match=f"serveur PostgreSQL {postgres_server.host}:{postgres_server.port} : "
+                                            f"connexion perdue"):
+            wh.execute(wh.table("person").count())
+    with workbench.open(out) as wh:
+        assert int(wh.execute(wh.table("person").count())) == OMOP_TABLE_ROWS["person"]
