@@ -61,6 +61,16 @@ def test_a_role_without_patient_rows_gets_protected_counts_only(cohort_catalog: 
         ("028", 2024): (None, "< 10", "< 10")}
 
 
+def test_every_hospital_year_with_stays_is_listed_even_when_empty(cohort_catalog: Path, state: Path) -> None:
+    # the only man entering is person 1 (014, 2024; person 3's I211 is a DAS); 028's cells have stays, no member
+    men = {"entree": I21_DP, "inclusion": [{"nom": "hommes", "criteres": [{"type": "sexe", "valeur": "M"}]}]}
+    assert cells(cohort_catalog, None, men, state) == {
+        ("014", 2024): (1, "1", "exact"), ("028", 2023): (0, "0", "exact"), ("028", 2024): (0, "0", "exact")}
+    assert cells(cohort_catalog, PILOTAGE, men, state) == {
+        ("014", 2024): (None, "< 10", "< 10"), ("028", 2023): (None, "< 10", "< 10"),
+        ("028", 2024): (None, "< 10", "< 10")}
+
+
 def test_protection_rules() -> None:
     assert protect(9, KEY, "cell", range(9)).text == "< 10"
     shown = [protect(50, KEY, "cell", range(k, k + 50)).value for k in range(200)]

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pandas as pd
 
 from workbench import paths
@@ -106,6 +107,25 @@ def covered_hospitals(warehouse: Any) -> set[str] | None:
     return set(mine.loc[mine["level"] == "hopital", "code"])
 
 
+def activity_cells(source: Any, definition: CohortDefinition) -> set[tuple[str, int]]:
+    """Every hospital × year with stays in the definition's period: the cells feasibility always lists.
+
+    An empty cell is listed « < 10 » like any small one; listing only the
+    cohort's cells would tell, by a cell that vanishes from « A SAUF x », that
+    x holds all of it.
+    """
+    stays = source.view("stays")
+    period = definition.periode
+    if period.debut is not None:
+        stays = stays.filter(stays.start_date >= ibis.literal(period.debut))
+    if period.fin is not None:
+        stays = stays.filter(stays.start_date <= ibis.literal(period.fin))
+    stays = stays.filter(stays.start_date.notnull())
+    frame = source.execute(stays.select(hospital=stays.hospital.fill_null("inconnu"),
+                                        year=stays.start_date.year().cast("int64")).distinct())
+    return {(str(h), int(y)) for h, y in zip(frame["hospital"], frame["year"])}
+
+
 STEPS = ("tout l'entrepôt", "votre périmètre", "protection des cellules")
 
 
@@ -128,7 +148,8 @@ def feasibility(warehouse: Any, definition: CohortDefinition, state: Path | None
     key = noise_key(state)
     unit = definition.unite
     rows = []
-    cells = sorted(set(zip(whole.members["hospital"], whole.members["year"].astype("Int64"))), key=str)
+    cells = sorted(activity_cells(warehouse.unrestricted(), definition)
+                   | set(zip(whole.members["hospital"], whole.members["year"].astype("Int64"))), key=str)
     for hospital, year in cells:
         in_cell = whole.members[(whole.members["hospital"] == hospital) & (whole.members["year"] == year)]
         ids = _unit_ids(in_cell, unit).dropna().unique()
