@@ -63,7 +63,7 @@ OWN_STATUS = frozenset({"measurement"})
 ARROW = {"int64": pa.int64(), "string": pa.string(), "timestamp": pa.timestamp("us"), "date": pa.date32(), "float64": pa.float64()}
 BOOKKEEPING_DDL = (
     "CREATE TABLE IF NOT EXISTS _resources (resource_type VARCHAR, fhir_id VARCHAR, version_id VARCHAR, "
-    "last_updated VARCHAR, content_hash VARCHAR, action VARCHAR, load_id BIGINT)",
+    "last_updated VARCHAR, content_hash VARCHAR, action VARCHAR, load_id BIGINT, raw_hash VARCHAR)",
     "CREATE TABLE IF NOT EXISTS _loads (load_id BIGINT, started_at TIMESTAMP, ended_at TIMESTAMP, source VARCHAR, "
     "deleted_list VARCHAR, user_name VARCHAR, received BIGINT, inserted BIGINT, updated BIGINT, unchanged BIGINT, "
     "deleted BIGINT, ignored BIGINT, quarantined BIGINT, snapshot_before VARCHAR, snapshot_after VARCHAR, report VARCHAR)",
@@ -71,7 +71,7 @@ BOOKKEEPING_DDL = (
     "resource_type VARCHAR, fhir_id VARCHAR, reason VARCHAR, detail VARCHAR, raw VARCHAR)",
 )
 RESOURCE_COLUMNS = {"resource_type": pa.string(), "fhir_id": pa.string(), "version_id": pa.string(), "last_updated": pa.string(),
-                    "content_hash": pa.string(), "action": pa.string(), "load_id": pa.int64()}
+                    "content_hash": pa.string(), "action": pa.string(), "load_id": pa.int64(), "raw_hash": pa.string()}
 QUARANTINE_COLUMNS = {"load_id": pa.int64(), "source_file": pa.string(), "source_line": pa.int64(), "resource_type": pa.string(),
                       "fhir_id": pa.string(), "reason": pa.string(), "detail": pa.string(), "raw": pa.string()}
 OUTCOMES = ("inserted", "updated", "unchanged", "deleted", "ignored", "quarantined")
@@ -150,10 +150,13 @@ LABELS = {"inserted": "insérées", "updated": "mises à jour", "unchanged": "in
 
 @dataclass
 class Version:
+    """What the CDC compares: meta's version and time, the content hash (without meta), the raw line's hash."""
+
     version_id: str | None
     last_updated: str | None
     content_hash: str
     deleted: bool = False
+    raw_hash: str | None = None
 
 
 def content_hash(resource: dict[str, Any]) -> str:
@@ -184,10 +187,10 @@ def is_newer(old: Version, new: Version) -> bool:
 
 def _current_versions(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], Version]:
     rows = con.execute(
-        "SELECT resource_type, fhir_id, version_id, last_updated, content_hash, action FROM _resources "
+        "SELECT resource_type, fhir_id, version_id, last_updated, content_hash, action, raw_hash FROM _resources "
         "QUALIFY row_number() OVER (PARTITION BY resource_type, fhir_id ORDER BY load_id DESC) = 1"
     ).fetchall()
-    return {(kind, fhir_id): Version(v, lu, h, action == "delete") for kind, fhir_id, v, lu, h, action in rows}
+    return {(kind, fhir_id): Version(v, lu, h, action == "delete", raw) for kind, fhir_id, v, lu, h, action, raw in rows}
 
 
 # ------------------------------------------------------------------ the warehouse copy
@@ -261,6 +264,7 @@ class _Load:
         self.ids = IdMap(con)
         self.versions = _current_versions(con)
         self.alive = {key for key, version in self.versions.items() if not version.deleted}
+        self.raw_hashes = {version.raw_hash for version in self.versions.values() if not version.deleted and version.raw_hash}
         self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.replaced: list[tuple[str, str]] = []
         self.history: list[tuple[Any, ...]] = []
@@ -339,6 +343,11 @@ class _Load:
         """First pass: parse outcome, hash, CDC decision; index ids and identifiers. Returns what to map."""
         todo = []
         for record in records:
+            raw_hash = hashlib.blake2b(f"{kind}\n{record.raw}".encode(), digest_size=16).hexdigest()  # typed: a line in the wrong file is new
+            if kind in MAPPERS and raw_hash in self.raw_hashes:
+                self.report.count(kind, "unchanged")  # the very line loaded before: not even parsed
+                continue
+            record.parse()
             if record.resource is None:
                 self.quarantine(record, "JSON illisible", record.error or "ligne illisible")
                 continue
@@ -351,7 +360,7 @@ class _Load:
                 self.report.ignored[kind] += 1
                 continue
             meta = record.resource.get("meta") or {}
-            new = Version(meta.get("versionId"), meta.get("lastUpdated"), content_hash(record.resource))
+            new = Version(meta.get("versionId"), meta.get("lastUpdated"), content_hash(record.resource), raw_hash=raw_hash)
             old = self.versions.get((kind, fhir_id))
             if old is not None and not old.deleted and not is_newer(old, new):
                 self.report.count(kind, "unchanged")
@@ -362,18 +371,18 @@ class _Load:
                     self.ids.add_identifier(kind, str(identifier.get("system") or ""), str(identifier["value"]), fhir_id)
         return todo
 
-    def place(self, kind: str, todo: list[tuple[Record, Version, str]], validate: Callable[[Record], tuple[str, str] | None],
+    def place(self, kind: str, todo: list[tuple[Record, Version, str]], validate: Validator,
               advance: Callable[[], None]) -> None:
         """Second pass: validate, map and queue the rows of the new and changed resources."""
         mapper = MAPPERS[kind]
         previous = set(self.alive)
         self.alive.update((kind, record.fhir_id) for record, _, _ in todo)  # references between resources of one type
         accepted = set()
-        for record, version, action in todo:
+        problems = validate(kind, [record for record, _, _ in todo])
+        for (record, version, action), problem in zip(todo, problems):
             advance()
             fhir_id = record.fhir_id
             assert fhir_id is not None
-            problem = validate(record)
             if problem is not None:
                 self.quarantine(record, *problem)
                 continue
@@ -391,7 +400,12 @@ class _Load:
             accepted.add((kind, fhir_id))
             if action == "update":
                 self.replaced.append((kind, fhir_id))
-            self.history.append((kind, fhir_id, version.version_id, version.last_updated, version.content_hash, action, self.load_id))
+            self.history.append((kind, fhir_id, version.version_id, version.last_updated, version.content_hash, action, self.load_id,
+                                 version.raw_hash))
+            replaced = self.versions.get((kind, fhir_id))
+            if replaced is not None:
+                self.raw_hashes.discard(replaced.raw_hash)
+            self.raw_hashes.add(version.raw_hash)
             self.versions[(kind, fhir_id)] = version
             self.report.count(kind, "inserted" if action == "insert" else "updated")
         self.alive = previous | accepted
@@ -422,7 +436,8 @@ class _Load:
             return False
         self.versions[(kind, fhir_id)] = Version(version.version_id, version.last_updated, version.content_hash, True)
         self.alive.discard((kind, fhir_id))
-        self.history.append((kind, fhir_id, version.version_id, version.last_updated, version.content_hash, "delete", self.load_id))
+        self.raw_hashes.discard(version.raw_hash)
+        self.history.append((kind, fhir_id, version.version_id, version.last_updated, version.content_hash, "delete", self.load_id, None))
         self.report.count(kind, "deleted")
         return True
 
@@ -481,29 +496,63 @@ class _Load:
 SUBJECT_FIELDS = ("subject", "patient")
 
 
-def _validator(full: bool) -> Callable[[Record], tuple[str, str] | None]:
-    """Validation against the fhir.resources R4B models: None when valid, else (reason, first error)."""
+_MODELS: dict[str, Any] = {}
+#: Below this many resources to validate, worker processes cost more than they save.
+PARALLEL_MIN = 5_000
+CHUNK = 500
+
+
+def validation_problem(kind: str, raw: str) -> tuple[str, str] | None:
+    """Validation of one resource against the fhir.resources R4B model of `kind`: None when valid, else
+    (reason, first error)."""
     from fhir.resources.R4B import get_fhir_model_class
     from pydantic import ValidationError
 
-    models: dict[str, Any] = {}
+    model = _MODELS.get(kind)
+    if model is None:
+        model = _MODELS[kind] = get_fhir_model_class(kind)
+    try:
+        model.model_validate_json(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()) if part != "__root__")
+        reason = "sujet manquant" if first.get("type") == "missing" and where in SUBJECT_FIELDS else "FHIR invalide"
+        return reason, f"{where or kind} : {first.get('msg')} ({error.error_count()} erreur(s))"
+    return None
 
-    def validate(record: Record) -> tuple[str, str] | None:
-        if not full:
-            return None
-        model = models.get(record.resource_type)
-        if model is None:
-            model = models[record.resource_type] = get_fhir_model_class(record.resource_type)
-        try:
-            model.model_validate_json(record.raw)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(str(part) for part in first.get("loc", ()) if part != "__root__")
-            reason = "sujet manquant" if first.get("type") == "missing" and where in SUBJECT_FIELDS else "FHIR invalide"
-            return reason, f"{where or record.resource_type} : {first.get('msg')} ({error.error_count()} erreur(s))"
-        return None
 
-    return validate
+def validate_many(kind: str, raws: list[str]) -> list[tuple[str, str] | None]:
+    """`validation_problem` of each resource (the unit of work of a validation process)."""
+    return [validation_problem(kind, raw) for raw in raws]
+
+
+class Validator:
+    """Validates the resources of a load: in this process for small batches, in worker processes for large
+    ones (validation is most of a first load's time, and each resource is validated independently)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._pool: Any = None
+
+    def __call__(self, kind: str, records: list[Record]) -> list[tuple[str, str] | None]:
+        if not self.enabled:
+            return [None] * len(records)
+        raws = [record.raw for record in records]
+        workers = os.cpu_count() or 1
+        if len(raws) < PARALLEL_MIN or workers < 2:
+            return validate_many(kind, raws)
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        chunks = [raws[i:i + CHUNK] for i in range(0, len(raws), CHUNK)]
+        return [problem for part in self._pool.map(validate_many, [kind] * len(chunks), chunks) for problem in part]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 @contextmanager
@@ -540,6 +589,8 @@ def load(source: Path, into: Path, *, deleted: Path | None = None, user: str = "
     clock = time.perf_counter()
     with _working_copy(database) as temp:
         con = duckdb.connect(str(temp))
+        con.execute("SET enable_progress_bar = false")
+        checker = Validator(validate)
         try:
             _create_tables(con)
             load_id = int(con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM _loads").fetchone()[0])
@@ -547,7 +598,6 @@ def load(source: Path, into: Path, *, deleted: Path | None = None, user: str = "
             report.timings["copie"] = time.perf_counter() - clock
             report.snapshot_before = con.execute("SELECT max(snapshot_id) FROM _metadata").fetchone()[0]
             work = _Load(con, load_id, report)
-            checker = _validator(validate)
             with progress_bars(progress) as bar:
                 for kind, records in read_by_type(source, tuple(MAPPERS)):
                     report.received += len(records)
@@ -580,6 +630,7 @@ def load(source: Path, into: Path, *, deleted: Path | None = None, user: str = "
             con.execute("CHECKPOINT")
             report.timings["empreinte"] = time.perf_counter() - tick
         finally:
+            checker.close()
             con.close()
         os.replace(temp, database)
     _write_catalog(database)

@@ -23,7 +23,9 @@ from workbench.errors import UserError
 
 @dataclass
 class Record:
-    """One resource of the source, as read: raw text, parsed JSON (None when unparseable), where it was."""
+    """One resource of the source, as read: raw text, where it was, and once `parse` ran, its JSON
+    (None when unparseable, with the `error`). Parsing is left to the loader, which skips the lines
+    it has already loaded unchanged (an incremental load parses what changed)."""
 
     resource_type: str
     raw: str
@@ -31,11 +33,23 @@ class Record:
     file: str
     line: int
     error: str | None = None
+    checked: bool = False
+    path: str = ""
 
     @property
     def fhir_id(self) -> str | None:
         value = (self.resource or {}).get("id")
         return value if isinstance(value, str) and value else None
+
+    def parse(self) -> None:
+        """Parse the raw line; a resource of another type than its file's is a `UserError` (the whole source is wrong)."""
+        if self.checked:
+            return
+        self.checked = True
+        self.resource, self.error = _parse(self.raw)
+        if self.resource is not None and self.resource.get("resourceType") != self.resource_type:
+            raise UserError(f"{self.path or self.file}, ligne {self.line} : ressource de type « {self.resource.get('resourceType')} » dans un "
+                            f"fichier de type « {self.resource_type} » (le nom d'un fichier d'export FHIR donne son type)")
 
 
 def _type_of_file(path: Path) -> str:
@@ -77,13 +91,8 @@ def _read_ndjson(path: Path) -> Iterator[Record]:
     expected = _type_of_file(path)
     for number, text in enumerate(_lines(path), start=1):
         text = text.strip()
-        if not text:
-            continue
-        resource, error = _parse(text)
-        if resource is not None and resource.get("resourceType") != expected:
-            raise UserError(f"{path}, ligne {number} : ressource de type « {resource.get('resourceType')} » dans un "
-                            f"fichier de type « {expected} » (le nom d'un fichier d'export FHIR donne son type)")
-        yield Record(expected, text, resource, path.name, number, error)
+        if text:
+            yield Record(expected, text, None, path.name, number, path=str(path))
 
 
 def _read_bundle(path: Path) -> Iterator[Record]:
@@ -96,10 +105,10 @@ def _read_bundle(path: Path) -> Iterator[Record]:
     for number, entry in enumerate(bundle.get("entry") or [], start=1):
         resource = (entry or {}).get("resource")
         if not isinstance(resource, dict):
-            yield Record("?", json.dumps(entry, ensure_ascii=False), None, path.name, number, "entrée de Bundle sans ressource")
+            yield Record("?", json.dumps(entry, ensure_ascii=False), None, path.name, number, "entrée de Bundle sans ressource", True)
             continue
         kind = str(resource.get("resourceType") or "?")
-        yield Record(kind, json.dumps(resource, ensure_ascii=False), resource, path.name, number)
+        yield Record(kind, json.dumps(resource, ensure_ascii=False), resource, path.name, number, checked=True)
 
 
 def read_source(source: Path) -> Iterator[Record]:
