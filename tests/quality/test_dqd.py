@@ -322,3 +322,49 @@ def test_cli_dqd_json_refused_on_an_aphp_source(make_warehouse, tmp_path, monkey
     from workbench.errors import UserError
 
     assert done.exit_code != 0 and isinstance(done.exception, UserError) and "aphp" in str(done.exception)
+
+
+# ------------------------------------------------------------------ real exports
+
+def test_within_stay_checks_on_visits_typed_as_dates(tmp_path):
+    """A source whose visit bounds are dates (a standard export): `end + 30 days` must still be computed."""
+    from conftest import write_duckdb
+
+    from workbench.catalog import write_catalog
+    from workbench.warehouse import open as open_warehouse
+
+    write_duckdb(tmp_path / "eds.duckdb", {
+        "person": [{"person_id": 1}],
+        "visit_occurrence": [{"visit_occurrence_id": 1, "person_id": 1, "visit_start_datetime": dt.datetime(2024, 1, 1),
+                              "visit_end_datetime": dt.datetime(2024, 1, 10)}],
+        "note": [  # 26 days after discharge (within the month allowed), then 51 days after (violates)
+            {"note_id": 1, "person_id": 1, "visit_occurrence_id": 1, "note_datetime": dt.datetime(2024, 2, 5)},
+            {"note_id": 2, "person_id": 1, "visit_occurrence_id": 1, "note_datetime": dt.datetime(2024, 3, 1)},
+        ],
+    })
+    with duckdb.connect(str(tmp_path / "eds.duckdb")) as con:
+        for column in ("visit_start_datetime", "visit_end_datetime"):
+            con.execute(f"ALTER TABLE visit_occurrence ALTER {column} TYPE DATE")
+    write_catalog(tmp_path / "eds.duckdb", "aphp", tmp_path / "dates.yaml")
+    (note,) = run_checks(open_warehouse(tmp_path / "dates.yaml"), ["note_within_stay"]).results
+    assert (note.status.value, note.num_violated_rows, note.num_denominator_rows) == ("failed", 1, 2)
+
+
+SYNTHEA = Path(__file__).resolve().parents[1] / "fixtures" / "omop-synthea27nj" / "Synthea27Nj_5.4.zip"
+
+
+def test_the_dqd_set_on_the_public_synthea_export_has_no_error(tmp_path):
+    """The real CDM 5.4 export (zip, upper-case names, empty tables): every DQD check ends passed, failed or n/a."""
+    from workbench.catalog import write_catalog
+    from workbench.warehouse import open as open_warehouse
+
+    write_catalog(SYNTHEA, "omop", tmp_path / "catalog.yaml")
+    warehouse = open_warehouse(tmp_path / "catalog.yaml")
+    run = run_checks(warehouse, ["dqd_*"])
+    assert len(run.results) == len(dqd.by_id("5.4")) == 2374
+    assert [r.id for r in run.results if r.status.value == "error"] == []
+    by_id = run.by_id()
+    # 28 persons in PERSON.csv, each with exactly one observation period (independently: 28 data lines)
+    overlap = by_id["dqd_table_measureobservationperiodoverlap_observation_period"]
+    assert (overlap.status.value, overlap.num_violated_rows, overlap.num_denominator_rows) == ("passed", 0, 28)
+    assert by_id["dqd_field_isrequired_note_note_id"].status.value == "not_applicable"  # NOTE.csv: header only

@@ -306,11 +306,52 @@ class Relations:
 
     # the relations -------------------------------------------------------------------------
     def _rel_base(self, table: str) -> ir.Table:
-        """The table, with the number of rows sharing each primary key value (`_pk_<field>`, DQD's isPrimaryKey)."""
+        return self.table(table)
+
+    def _rel_pk(self, table: str, column: str) -> ir.Table:
+        """Each row's key and how many rows share it (lists the violating rows of one isPrimaryKey check)."""
         rows = self.table(table)
-        keys = {spec.field for spec in spec_checks(self.version)
-                if spec.name == "isPrimaryKey" and spec.table == table and spec.field in rows.columns}
-        return rows.mutate(**{f"_pk_{key}": ibis._.count().over(group_by=key) for key in sorted(keys)})
+        keys = rows.select(_key=rows[column])
+        return keys.mutate(_n=ibis._.count().over(group_by="_key"))
+
+    def _rel_pkgroups(self, table: str, column: str) -> ir.Table:
+        """One row per key value with its row count: a hash aggregate, where a window would sort the table."""
+        rows = self.table(table)
+        return rows.group_by(_key=rows[column]).aggregate(_n=ibis._.count())
+
+    def _rel_fkvalues(self, table: str, *targets: str) -> ir.Table:
+        """The distinct values of every foreign-key field of `table` (`_f`, `_v`, row count `_n`), with their target.
+
+        Counting the vocabulary and key checks on distinct values (a few
+        thousand) instead of rows (millions) keeps the joins small: `_ck` and
+        the concept's attributes where the value is a concept id, `_tk` where it
+        is a key of the field's other target table.
+        """
+        rows = self.table(table)
+        values, others = [], []
+        for item in targets:
+            column, target = item.split("=")
+            target_table, target_key = target.split(".")
+            values.append(rows.group_by(_v=_as_int(rows[column])).aggregate(_n=ibis._.count())
+                          .mutate(_f=ibis.literal(column)))
+            if target_table != "concept":
+                parent = self.table(target_table)
+                others.append(parent.select(_tf=ibis.literal(column), _tk=_as_int(parent[target_key])).distinct())
+        joined = ibis.union(*values) if len(values) > 1 else values[0]
+        if self.has("concept"):
+            concept = self.table("concept")
+            attributes = {f"_c_{name}": concept[source] if source in concept.columns else ibis.null("string")
+                          for name, source in CONCEPT_ATTRIBUTES.items()}
+            concepts = concept.select(_ck=_as_int(concept.concept_id), **attributes).distinct(on="_ck", keep="first")
+            joined = joined.left_join(concepts, joined._v == concepts._ck)
+        else:
+            joined = joined.mutate(_ck=ibis.null("int64"))
+        if others:
+            keys = ibis.union(*others) if len(others) > 1 else others[0]
+            joined = joined.left_join(keys, (joined._f == keys._tf) & (joined._v == keys._tk))
+        else:
+            joined = joined.mutate(_tk=ibis.null("int64"))
+        return joined
 
     def _rel_person(self, table: str) -> ir.Table:
         """`table` left-joined to its person's birth (DQD's fallback from year/month/day) and death date."""
@@ -450,7 +491,12 @@ def _datatype(check: SpecCheck, rel: Relations) -> Measure:
 
 def _primary_key(check: SpecCheck, rel: Relations) -> Measure:
     _present(check, rel)
-    return Measure(("base", check.table), lambda t: t[check.field].notnull() & (t[f"_pk_{check.field}"] > 1))
+
+    def reduce(t: ir.Table) -> tuple[ir.Scalar, ir.Scalar]:
+        return t._n.sum(where=t._key.notnull() & (t._n > 1)).fill_null(0), t._n.sum().fill_null(0)
+
+    return Measure(("pk", check.table, check.field), lambda t: t._key.notnull() & (t._n > 1), id=lambda t: t._key,
+                   batch=("pkgroups", check.table, check.field), reduce=reduce)
 
 
 def _fk_target(check: SpecCheck) -> str:
@@ -481,15 +527,32 @@ def _keyed(check: SpecCheck, rel: Relations) -> tuple[str, ...]:
     return key
 
 
+def _on_values(check: SpecCheck, key: tuple[str, ...], violated: Callable[[ir.Table], ir.BooleanValue],
+               counted: Callable[[ir.Table], ir.BooleanValue] | None = None) -> Callable:
+    """The (violated, counted) row counts of a key check, from the distinct values of its field (`fkvalues`)."""
+    def reduce(t: ir.Table) -> tuple[ir.Scalar, ir.Scalar]:
+        mine = t._f == check.field
+        base = mine & counted(t) if counted else mine
+        return (t._n.sum(where=(base & violated(t)).fill_null(False)).fill_null(0),
+                t._n.sum(where=base.fill_null(False)).fill_null(0))
+
+    return reduce
+
+
 def _foreign_key(check: SpecCheck, rel: Relations) -> Measure:
     key = _keyed(check, rel)
-    return Measure(key, lambda t: t[check.field].notnull() & t[f"_k_{check.field}"].isnull())
+    concept = _fk_target(check).startswith("concept.")
+    return Measure(key, lambda t: t[check.field].notnull() & t[f"_k_{check.field}"].isnull(),
+                   batch=("fkvalues", *key[1:]),
+                   reduce=_on_values(check, key, lambda t: t._v.notnull() & (t._ck if concept else t._tk).isnull()))
 
 
 def _concept_attribute(check: SpecCheck, rel: Relations, attribute: str, expected: str) -> Measure:
     key = _keyed(check, rel)
     rel.need("concept", CONCEPT_ATTRIBUTES[attribute])
-    return Measure(key, lambda t: (t[f"_k_{check.field}"] != 0) & (t[f"_c_{check.field}_{attribute}"] != expected))
+    return Measure(key, lambda t: (t[f"_k_{check.field}"] != 0) & (t[f"_c_{check.field}_{attribute}"] != expected),
+                   batch=("fkvalues", *key[1:]),
+                   reduce=_on_values(check, key, lambda t: (t._ck != 0) & (t[f"_c_{attribute}"] != expected)))
 
 
 def _fk_domain(check: SpecCheck, rel: Relations) -> Measure:
@@ -510,7 +573,12 @@ def _standard_valid(check: SpecCheck, rel: Relations) -> Measure:
         return (t[f"_k_{f}"] != 0) & ((standard != "S") | standard.isnull() | t[f"_c_{f}_invalid"].notnull()) \
             & t[f"_k_{f}"].notnull()
 
-    return Measure(key, violated, counted=lambda t: t[f].notnull())
+    def on_values(t: ir.Table) -> ir.BooleanValue:
+        standard = t._c_std
+        return t._ck.notnull() & (t._ck != 0) & ((standard != "S") | standard.isnull() | t._c_invalid.notnull())
+
+    return Measure(key, violated, counted=lambda t: t[f].notnull(), batch=("fkvalues", *key[1:]),
+                   reduce=_on_values(check, key, on_values, counted=lambda t: t._v.notnull()))
 
 
 # DQD's field_concept_record_completeness: these concept fields also violate when null while their source is filled
