@@ -67,6 +67,7 @@ bench: install-test system-deps
 	$(BIN)/python benchmarks/cohorts.py --patients 1000000 --without-text
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/dashboard.py --as pilotage
+	$(BIN)/python benchmarks/quality.py
 
 clean:
 	rm -rf $(VENV) data site .workbench test-artifacts .pytest_cache
