@@ -44,6 +44,7 @@ from typing import Any
 import pandas as pd
 
 from workbench import access, audit, periods
+from workbench.access import lattices
 from workbench.cache import OnceCache
 from workbench.errors import UserError
 from workbench.indicators import plain
@@ -424,7 +425,8 @@ def lattice(definition: Any, source: Any, years: tuple[int, int], version: str |
 
 def year_lattice(definition: Any, source: Any, year: int, version: str | None,
                  params: Mapping[str, Any] | None, min_count: int) -> Lattice:
-    """The lattice of one year, computed with the engine once per snapshot, policy threshold and version.
+    """The lattice of one year, computed with the engine once per snapshot, policy threshold and version
+    (kept in the state folder by `workbench.access.lattices`, so once across processes too).
 
     Every attribute the indicator allows is in it whatever the request uses, so
     the masking is one decision: the attribute-free cells are masked the same way
@@ -433,13 +435,32 @@ def year_lattice(definition: Any, source: Any, year: int, version: str | None,
     key = (definition.id, version, json.dumps(params or {}, sort_keys=True, default=str), year,
            getattr(source, "snapshot_id", None), str(source.catalog_path), min_count)
 
+    breakdowns = levels(definition)
+
+    def level_result(level: Level) -> IndicatorResult:
+        return plain.compute(definition, source, by=breakdowns[level], start=f"{year}-01", end=f"{year}-12",
+                             grain=TIME_LEVELS[level[1] - 1], version=version, params=params)
+
+    def restored(level: Level, stored: lattices.StoredLevel) -> IndicatorResult:
+        """A stored level as a result; its SQL and lineage are compiled again only if someone asks for them."""
+        def trace() -> tuple[str, Any]:
+            again = level_result(level)
+            return again.sql, again.lineage
+
+        return IndicatorResult(indicator_id=definition.id, frame=stored.frame, status=stored.status,
+                               version=stored.version, stamp=stored.stamp, missing=stored.missing, trace=trace)
+
     def build() -> Lattice:
-        frames = {
-            level: plain.compute(definition, source, by=by, start=f"{year}-01", end=f"{year}-12",
-                                 grain=TIME_LEVELS[level[1] - 1], version=version, params=params)
-            for level, by in levels(definition).items()
-        }
-        return Lattice(frames, suppress(cells(frames), min_count))
+        snapshot = getattr(source, "snapshot_id", None)
+        stored = lattices.load(snapshot, key)
+        if stored is not None and set(stored[0]) == set(breakdowns):
+            return Lattice({level: restored(level, part) for level, part in stored[0].items()}, stored[1])
+        frames = {level: level_result(level) for level in breakdowns}
+        built = Lattice(frames, suppress(cells(frames), min_count))
+        lattices.save(snapshot, key, {level: lattices.StoredLevel(result.frame, result.status, result.version,
+                                                                  result.stamp, result.missing)
+                                      for level, result in frames.items()}, built.masked)
+        return built
 
     return _LATTICES.get(key, build)
 
