@@ -72,6 +72,26 @@ def content() -> list[Any]:
         c.HTML(users_html(access, names), sizing_mode="stretch_width"),
         c.Markdown("## Dernières connexions"),
         pn.widgets.Tabulator(logins_frame(), show_index=False, disabled=True, sizing_mode="stretch_width", height=320),
+        *loads_section(handle),
+    ]
+
+
+def loads_section(handle: Any) -> list[Any]:
+    """« Chargements »: the FHIR loads of the served warehouse and their quarantine counts (read-only)."""
+    from workbench.fhir.load import loads_table
+
+    found = loads_table(handle)
+    if found is None:
+        return [c.Markdown("## Chargements\nAucun chargement FHIR dans cet entrepôt (`workbench ingest fhir`).")]
+    loads, quarantine = found
+    return [
+        c.Markdown(f"## Chargements ({len(loads)})\nChargements FHIR de l'entrepôt ; détail : `workbench ingest status` "
+                   "et `workbench ingest quarantine`."),
+        pn.widgets.Tabulator(loads, show_index=False, disabled=True, sizing_mode="stretch_width", height=240,
+                             css_classes=["wb-loads"]),
+        c.Markdown("### Quarantaine par chargement et motif"),
+        pn.widgets.Tabulator(quarantine, show_index=False, disabled=True, sizing_mode="stretch_width", height=200,
+                             css_classes=["wb-quarantine"]),
     ]
 
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pyarrow as pa
 
 from workbench.demo.writer import DUCKDB_TYPES, schema
@@ -712,3 +713,18 @@ def report_of(as_dict: dict[str, Any]) -> str:
     lines.append(f"  instantané : {as_dict['snapshot_before'] or '(nouvel entrepôt)'} → {as_dict['snapshot_after']}")
     return "\n".join(lines)
 
+
+
+def loads_table(warehouse: Any) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The loads of a served warehouse and its quarantine counts by load and reason (the admin page's
+    « Chargements » section), read through the warehouse's own connection; None when no FHIR load fed it."""
+    if "_loads" not in warehouse.tables:
+        return None
+    table = warehouse.table("_loads")
+    loads_frame = warehouse.execute(table.select(
+        "load_id", "started_at", "ended_at", "source", "user_name", "received", "inserted", "updated", "unchanged", "deleted",
+        "ignored", "quarantined", "snapshot_after").order_by(table.load_id.desc()))
+    quarantined = warehouse.table("_quarantine")
+    counts = warehouse.execute(quarantined.group_by(["load_id", "reason"]).aggregate(ressources=quarantined.count())
+                               .order_by([quarantined.load_id.desc(), "reason"]))
+    return loads_frame, counts
