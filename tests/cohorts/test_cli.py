@@ -68,8 +68,8 @@ def test_count_gives_the_attrition(cohort_catalog: Path, definition: Path) -> No
 
 def test_feasibility_and_sample(cohort_catalog: Path, definition: Path) -> None:
     rows = ok_json(run(cohort_catalog, "feasibility", str(definition), "--format", "json"))["rows"]
-    assert [(r["hospital"], r["year"], r["total"], r["protection"]) for r in rows] == [
-        ("014", 2024, 1, "exact"), ("028", 2023, 1, "exact"), ("028", 2024, 0, "exact")]  # persons 1 and 4;
+    assert [(r["hospital"], r["year"], r["perimeter"], r["outside"], r["protection"]) for r in rows] == [
+        ("014", 2024, 1, 0, "exact"), ("028", 2023, 1, 0, "exact"), ("028", 2024, 0, 0, "exact")]  # persons 1 and 4;
     # (028, 2024) has stays but no member: listed all the same
     first = ok_json(run(cohort_catalog, "sample", str(definition), "--n", "1", "--seed", "3", "--format", "json"))
     second = ok_json(run(cohort_catalog, "sample", str(definition), "--n", "1", "--seed", "3", "--format", "json"))

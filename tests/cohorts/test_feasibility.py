@@ -1,5 +1,7 @@
 """Feasibility by hospital × year: exact inside the perimeter, « < 10 » or noisy outside; the differencing attack fails.
 
+Each expected cell reads (members inside the user's perimeter, members outside as shown, protection).
+
 Expected cells are read off `fixtures.py`: with the entry event "I21 as DP",
 the cohort is person 1 (014, 2024), 2 (014, 2024), 4 (028, 2023), 6 (028, 2024).
 """
@@ -36,12 +38,12 @@ def cells(catalog: Path, user: UserContext | None, definition: dict, state: Path
     with workbench.open(catalog, user=user) as warehouse:
         frame = feasibility(warehouse, parse_definition({"nom": "f", **definition}), state)
     return {(r.hospital, r.year): (None if pd.isna(r.perimeter) else int(r.perimeter),
-                                   r.total_text, r.protection) for r in frame.itertuples()}
+                                   r.outside_text, r.protection) for r in frame.itertuples()}
 
 
 def test_the_administrator_sees_every_cell_exactly(cohort_catalog: Path, state: Path) -> None:
     assert cells(cohort_catalog, None, {"entree": I21_DP}, state) == {
-        ("014", 2024): (2, "2", "exact"), ("028", 2023): (1, "1", "exact"), ("028", 2024): (1, "1", "exact")}
+        ("014", 2024): (2, "0", "exact"), ("028", 2023): (1, "0", "exact"), ("028", 2024): (1, "0", "exact")}
 
 
 def test_a_clinician_sees_his_own_members_exactly_and_the_rest_protected(cohort_catalog: Path, state: Path) -> None:
@@ -50,9 +52,10 @@ def test_a_clinician_sees_his_own_members_exactly_and_the_rest_protected(cohort_
         ("014", 2024): (2, "< 10", "< 10"), ("028", 2023): (0, "< 10", "< 10"), ("028", 2024): (0, "< 10", "< 10")}
 
 
-def test_a_dim_analyst_sees_his_hospital_exactly(cohort_catalog: Path, state: Path) -> None:
+def test_a_dim_analyst_sees_his_hospitals_members_exactly_and_no_total(cohort_catalog: Path, state: Path) -> None:
+    # persons 1 and 2 are his (hospital 014); 4 and 6 are outside, each cell of 028 « < 10 »
     assert cells(cohort_catalog, DIM_014, {"entree": I21_DP}, state) == {
-        ("014", 2024): (2, "2", "exact"), ("028", 2023): (0, "< 10", "< 10"), ("028", 2024): (0, "< 10", "< 10")}
+        ("014", 2024): (2, "< 10", "< 10"), ("028", 2023): (0, "< 10", "< 10"), ("028", 2024): (0, "< 10", "< 10")}
 
 
 def test_a_role_without_patient_rows_gets_protected_counts_only(cohort_catalog: Path, state: Path) -> None:
@@ -65,7 +68,7 @@ def test_every_hospital_year_with_stays_is_listed_even_when_empty(cohort_catalog
     # the only man entering is person 1 (014, 2024; person 3's I211 is a DAS); 028's cells have stays, no member
     men = {"entree": I21_DP, "inclusion": [{"nom": "hommes", "criteres": [{"type": "sexe", "valeur": "M"}]}]}
     assert cells(cohort_catalog, None, men, state) == {
-        ("014", 2024): (1, "1", "exact"), ("028", 2023): (0, "0", "exact"), ("028", 2024): (0, "0", "exact")}
+        ("014", 2024): (1, "0", "exact"), ("028", 2023): (0, "0", "exact"), ("028", 2024): (0, "0", "exact")}
     assert cells(cohort_catalog, PILOTAGE, men, state) == {
         ("014", 2024): (None, "< 10", "< 10"), ("028", 2023): (None, "< 10", "< 10"),
         ("028", 2024): (None, "< 10", "< 10")}

@@ -1,17 +1,18 @@
 """Feasibility: a cohort counted by hospital × year across the whole warehouse, protected outside the perimeter.
 
-Inside the user's patient-level perimeter the counts are exact: a hospital
-wholly covered by his perimeter shows the count he would get himself (the
-cohort evaluated on his own rows), and every cell also shows his own members
-(column ``perimeter``). Elsewhere — and for every cell of a role without
-patient-level rights — counts follow the i2b2 / SHRINE practice:
+Each cell splits the cohort's members in two. Those inside the user's
+patient-level perimeter (column ``perimeter``: the cohort evaluated on his own
+rows, the count he gets himself) are exact. The others (column ``outside``:
+members of the whole-warehouse evaluation that are not his) — and every
+member, for a role without patient-level rights — are counted following the
+i2b2 / SHRINE practice:
 
 * a count under 10 (the access policy's ``min_count``) is shown as « < 10 »;
 * any other count gets a deterministic noise: Gaussian, σ = 6.5, clamped to
   ±10 (SHRINE's obfuscation), never shown below the threshold.
 
 The noise is drawn from an HMAC, under a server key kept in the state folder,
-of the snapshot, the cell and the set of the cell's members. The same
+of the snapshot, the cell and the set of the patients it counts. The same
 normalised criteria on the same snapshot thus always get the same noise
 (repeating a query does not average it away), and so does any rewording that
 selects the same patients; two cohorts that differ by a few patients get
@@ -90,23 +91,6 @@ def _unit_ids(frame: pd.DataFrame, unit: str) -> pd.Series:
     return frame["person_id"] if unit == "patients" else frame["stay_id"]
 
 
-def covered_hospitals(warehouse: Any) -> set[str] | None:
-    """Hospital codes wholly inside the user's perimeter; None when he reads every row."""
-    from workbench import access
-
-    user = warehouse.user
-    reading = access.row_access(user)
-    if reading == access.ALL_ROWS:
-        return None
-    if reading == access.AGGREGATES_ONLY:
-        return set()
-    sites = warehouse.execute(warehouse.view("care_sites").select("code", "level", "hospital"))
-    mine = sites[sites["code"].isin(user.perimeter)]
-    if (mine["level"] == "aphp").any():
-        return set(sites["hospital"].dropna())
-    return set(mine.loc[mine["level"] == "hopital", "code"])
-
-
 def activity_cells(source: Any, definition: CohortDefinition) -> set[tuple[str, int]]:
     """Every hospital × year with stays in the definition's period: the cells feasibility always lists.
 
@@ -132,8 +116,11 @@ STEPS = ("tout l'entrepôt", "votre périmètre", "protection des cellules")
 def feasibility(warehouse: Any, definition: CohortDefinition, state: Path | None = None,
                 progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """Counts by hospital × year: hospital, year, perimeter (the user's own members, exact; null without
-    patient-level rights), total (int, null for « < 10 »), total_text, protection (exact, bruité, < 10).
+    patient-level rights), outside (the other members: an int, null for « < 10 »), outside_text and
+    protection (exact, bruité, < 10) of the outside count.
 
+    Showing the outside count apart, never a total, keeps the exact perimeter count from narrowing a
+    protected one: « 9 » inside and « < 10 » in all would say that nobody is outside.
     `progress` is called with each of `STEPS` as it starts (the CLI's progress bar)."""
     from workbench import access
 
@@ -142,30 +129,34 @@ def feasibility(warehouse: Any, definition: CohortDefinition, state: Path | None
     step(STEPS[0])
     whole = evaluate(warehouse.unrestricted(), definition)
     step(STEPS[1])
-    own: CohortResult | None = evaluate(warehouse, definition) if access.is_patient_level(user) else None
+    reading = access.row_access(user)
+    own: CohortResult | None = (whole if reading == access.ALL_ROWS else None if reading == access.AGGREGATES_ONLY
+                                else evaluate(warehouse, definition))
     step(STEPS[2])
-    covered = covered_hospitals(warehouse)
     key = noise_key(state)
     unit = definition.unite
+    threshold = getattr(user, "min_count", 10)
     rows = []
     cells = sorted(activity_cells(warehouse.unrestricted(), definition)
                    | set(zip(whole.members["hospital"], whole.members["year"].astype("Int64"))), key=str)
     for hospital, year in cells:
-        in_cell = whole.members[(whole.members["hospital"] == hospital) & (whole.members["year"] == year)]
-        ids = _unit_ids(in_cell, unit).dropna().unique()
-        mine = None
-        if own is not None:
-            cell = own.members[(own.members["hospital"] == hospital) & (own.members["year"] == year)]
-            mine = int(_unit_ids(cell, unit).dropna().nunique())
-        if covered is None or hospital in covered:
-            shown = Protected(mine if mine is not None else len(ids), EXACT)
+        ids = set(_unit_ids(_cell(whole.members, hospital, year), unit).dropna())
+        mine: set[Any] = set() if own is None else set(_unit_ids(_cell(own.members, hospital, year), unit).dropna())
+        others = sorted(ids - mine)
+        if reading == access.ALL_ROWS:
+            shown = Protected(len(others), EXACT)  # nobody is outside: 0
         else:
             label = f"{whole.snapshot_id}|{unit}|{hospital}|{year}"
-            shown = protect(len(ids), key, label, ids, getattr(user, "min_count", 10))
-        rows.append({"hospital": hospital, "year": None if pd.isna(year) else int(year), "perimeter": mine,
-                     "total": shown.value, "total_text": shown.text, "protection": shown.status})
-    frame = pd.DataFrame(rows, columns=["hospital", "year", "perimeter", "total", "total_text", "protection"])
-    return frame.astype({"perimeter": "Int64", "total": "Int64"})
+            shown = protect(len(others), key, label, others, threshold)
+        rows.append({"hospital": hospital, "year": None if pd.isna(year) else int(year),
+                     "perimeter": None if own is None else len(mine),
+                     "outside": shown.value, "outside_text": shown.text, "protection": shown.status})
+    frame = pd.DataFrame(rows, columns=["hospital", "year", "perimeter", "outside", "outside_text", "protection"])
+    return frame.astype({"perimeter": "Int64", "outside": "Int64"})
+
+
+def _cell(members: pd.DataFrame, hospital: str, year: Any) -> pd.DataFrame:
+    return members[(members["hospital"] == hospital) & (members["year"] == year)]
 
 
 def protected_attrition(result: CohortResult, user: Any, state: Path | None = None) -> pd.DataFrame:

@@ -160,7 +160,7 @@ def _feasibility(ctx: typer.Context, cohort: CohortArgument, format: FormatOptio
     if _json_or_table(format) is OutputFormat.json:
         emit(frame, format, stamp=stamp)
     else:
-        shown = frame.drop(columns=["total"]).rename(columns={"total_text": "total"})
+        shown = frame.drop(columns=["outside"]).rename(columns={"perimeter": "périmètre", "outside_text": "hors périmètre"})
         emit(shown, format, stamp=stamp, title=f"Faisabilité de la cohorte « {definition.nom} »")
     record_export(ctx, None, format, len(frame), what="cohort.feasibility", cohort=definition.nom, version=version)
 
