@@ -52,12 +52,16 @@ def main(argv: list[str] | None = None) -> None:
         size = Path(state, "nlp_notes.sqlite").stat().st_size / 1e6
     rate = len(notes) / cold
     print(f"pipeline load: {load:.1f} s")
-    print(f"cache build, cold: {len(notes):,} notes in {cold:.1f} s = {rate:,.0f} notes/s; cache file {size:,.0f} MB".replace(",", " "))
+    print(f"cache build, cold: {_n(len(notes))} notes in {cold:.1f} s = {_n(rate)} notes/s; cache file {size:.0f} MB")
     print(f"  projected: 100k notes {100_000 / rate / 60:.1f} min, 1M notes {1_000_000 / rate / 60:.0f} min (one core)")
     print(f"cache check, warm (nothing to analyse): {warm:.1f} s")
-    print(f"find_mentions (2 words), warm: {words:.1f} s, {len(found):,} mentions".replace(",", " "))
-    print(f"tnm_mentions, warm: {stages:.1f} s, {len(staged):,} stages".replace(",", " "))
+    print(f"find_mentions (2 words), warm: {words:.1f} s, {_n(len(found))} mentions")
+    print(f"tnm_mentions, warm: {stages:.1f} s, {_n(len(staged))} stages")
 
+
+def _n(value: float) -> str:
+    """A count with thin spaces between thousands, as the other benchmarks print them."""
+    return f"{value:,.0f}".replace(",", " ")
 
 if __name__ == "__main__":
     main()
