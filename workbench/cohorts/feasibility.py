@@ -146,13 +146,18 @@ def feasibility(warehouse: Any, definition: CohortDefinition, state: Path | None
         if reading == access.ALL_ROWS:
             shown = Protected(len(others), EXACT)  # nobody is outside: 0
         else:
-            label = f"{whole.snapshot_id}|{unit}|{hospital}|{year}"
-            shown = protect(len(others), key, label, others, threshold)
+            shown = protect(len(others), key, _label(whole.snapshot_id, unit), others, threshold)
         rows.append({"hospital": hospital, "year": None if pd.isna(year) else int(year),
                      "perimeter": None if own is None else len(mine),
                      "outside": shown.value, "outside_text": shown.text, "protection": shown.status})
     frame = pd.DataFrame(rows, columns=["hospital", "year", "perimeter", "outside", "outside_text", "protection"])
     return frame.astype({"perimeter": "Int64", "outside": "Int64"})
+
+
+def _label(snapshot: str, unit: str) -> str:
+    """The noise label of a set of patients (or stays): the same set gets the same noise in every cell,
+    attrition step or cohort, so no two views of one count can be averaged."""
+    return f"{snapshot}|{'patients' if unit == 'patients' else 'stays'}"
 
 
 def _cell(members: pd.DataFrame, hospital: str, year: Any) -> pd.DataFrame:
@@ -161,7 +166,7 @@ def _cell(members: pd.DataFrame, hospital: str, year: Any) -> pd.DataFrame:
 
 def protected_attrition(result: CohortResult, user: Any, state: Path | None = None) -> pd.DataFrame:
     """The attrition of a whole-warehouse evaluation as a role without patient-level rights may see it:
-    every count through :func:`protect` (keyed by its step and the members it counts)."""
+    every count through :func:`protect` (its noise keyed by the patients or stays it counts)."""
     key = noise_key(state)
     threshold = getattr(user, "min_count", 10)
     frame = result.index
@@ -174,13 +179,9 @@ def protected_attrition(result: CohortResult, user: Any, state: Path | None = No
             mask = mask & frame[rules[step - 1]]
             alone = frame[rules[step - 1]]
         out = {"step": row["step"], "rule": row["rule"]}
-        for column, selected in (("patients", mask), ("patients_alone", alone)):
-            ids = frame.loc[selected, "person_id"].unique()
-            shown = protect(len(ids), key, f"{result.snapshot_id}|{column.removesuffix('_alone')}", ids, threshold)
-            out[column] = shown.text
-        for column, selected in (("stays", mask), ("stays_alone", alone)):
-            ids = frame.loc[selected, "stay_id"].dropna().unique()
-            shown = protect(len(ids), key, f"{result.snapshot_id}|{column.removesuffix('_alone')}", ids, threshold)
-            out[column] = shown.text
+        for column, selected in (("patients", mask), ("stays", mask), ("patients_alone", alone), ("stays_alone", alone)):
+            unit = "patients" if column.startswith("patients") else "sejours"
+            ids = _unit_ids(frame.loc[selected], unit).dropna().unique()
+            out[column] = protect(len(ids), key, _label(result.snapshot_id, unit), ids, threshold).text
         rows.append(out)
     return pd.DataFrame(rows, columns=["step", "rule", "patients", "stays", "patients_alone", "stays_alone"])
