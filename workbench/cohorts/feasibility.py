@@ -12,10 +12,11 @@ i2b2 / SHRINE practice:
   ±10 (SHRINE's obfuscation), never shown below the threshold.
 
 The noise is drawn from an HMAC, under a server key kept in the state folder,
-of the snapshot, the cell and the set of the patients it counts. The same
+of the snapshot and the set of the patients (or stays) it counts. The same
 normalised criteria on the same snapshot thus always get the same noise
 (repeating a query does not average it away), and so does any rewording that
-selects the same patients; two cohorts that differ by a few patients get
+selects the same patients, or the same set met in another cell or attrition
+step; two cohorts that differ by a few patients get
 independent noises, so subtracting « A SAUF x » from « A » reveals nothing
 reliable about a group under 10 (see tests/cohorts/test_feasibility.py).
 """
