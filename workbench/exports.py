@@ -77,6 +77,18 @@ def max_rows() -> int:
         raise UserError(f"${LIMIT_VARIABLE} : entier attendu, reçu {value!r}") from None
 
 
+def check_output(out: Path, fmt: str) -> Path:
+    """The output path, checked against the format (asked before any cohort is evaluated)."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt} : attendu {' ou '.join(FORMATS)}")
+    out = Path(out)
+    if fmt == "csv" and out.suffix.lower() != ".zip":
+        raise UserError(f"--format csv écrit une archive ZIP (un CSV par table) : --out doit finir par .zip, reçu {out}")
+    if fmt == "xlsx" and out.suffix.lower() != ".xlsx":
+        raise UserError(f"--format xlsx : --out doit finir par .xlsx, reçu {out}")
+    return out
+
+
 def _queries(warehouse: Any, persons: Any, biology: Sequence[str], drugs: Sequence[str]) -> dict[str, Any]:
     """The ibis expressions of each table, within the user's perimeter (`Warehouse.view`) and the cohort."""
     patients = warehouse.view("patients")
@@ -150,13 +162,7 @@ def export_cohort(
 
     user = warehouse.user
     require(user, "cohort.export")
-    if fmt not in FORMATS:
-        raise UserError(f"--format {fmt} : attendu {' ou '.join(FORMATS)}")
-    out = Path(out)
-    if fmt == "csv" and out.suffix.lower() != ".zip":
-        raise UserError(f"--format csv écrit une archive ZIP (un CSV par table) : --out doit finir par .zip, reçu {out}")
-    if fmt == "xlsx" and out.suffix.lower() != ".xlsx":
-        raise UserError(f"--format xlsx : --out doit finir par .xlsx, reçu {out}")
+    out = check_output(out, fmt)
     if "person_id" not in members.columns:
         raise UserError("membres de la cohorte : colonne person_id absente")
     cohort = dict(cohort or {})

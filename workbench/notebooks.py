@@ -816,6 +816,16 @@ def prepare_workspace(
     return folder
 
 
+def lab_environment(sandbox: Sandbox, folder: Path) -> dict[str, str]:
+    """The environment of a user's JupyterLab: the sandbox's, plus this installation's JupyterLab assets (the
+    kernel interpreter may be another prefix's)."""
+    env = sandbox.environment(folder)
+    env["JUPYTERLAB_DIR"] = str(Path(sys.prefix) / "share" / "jupyter" / "lab")
+    if sandbox.catalog is None:
+        env.pop("WORKBENCH_CATALOG", None)
+    return env
+
+
 def lab_command(
     workspace: Path,
     port: int,

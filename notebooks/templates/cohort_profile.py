@@ -14,7 +14,7 @@
 # %% [markdown]
 # # Profil d'une cohorte
 #
-# Patients ayant un séjour dans la période qui répond aux critères (tranche d'âge, sexe, structure, préfixes CIM-10) : pyramide des âges, sexe, types de visite, diagnostics les plus fréquents et distribution des principaux résultats de biologie.
+# Patients ayant un séjour dans la période qui répond aux critères (tranche d'âge, sexe, structure, préfixes CIM-10) : pyramide des âges, sexe, types de visite, diagnostics les plus fréquents et distribution des principaux résultats de biologie. Sur un espace projet (`--projet`), ou avec une cohorte enregistrée (`cohorte`), seuls ses membres sont comptés.
 
 # %% tags=["parameters"]
 catalog: str = ""  # catalogue (vide : $WORKBENCH_CATALOG ou ./catalog.yaml)
@@ -25,17 +25,22 @@ sex: str = ""  # M, F ou vide
 care_site: str = ""  # code d'une structure à tout niveau (vide : AP-HP)
 cim10: list[str] = ["E11"]  # préfixes CIM-10 (un diagnostic du séjour commence par l'un d'eux ; vide : tous)
 top_n: int = 10  # nombre de diagnostics et d'analyses affichés
+cohorte: str = ""  # cohorte enregistrée (NOM ou NOM@VERSION) dont on profile les membres ; vide : tous les patients
 
 # %%
 import workbench
-from workbench import analysis
+from workbench import analysis, projects
 
 analysis.enable_plots()
 wh = workbench.open(catalog=catalog or None)
 start, end = analysis.resolve_period(wh, start, end)
 sejours = analysis.cohort_stays(wh, start, end, age_bands=age_bands, sex=sex, care_site=care_site, cim10=cim10)
+membres = projects.member_ids(wh, cohorte)  # un espace projet : ses membres ; une cohorte : évaluée ici
+if membres is not None:
+    sejours = sejours.filter(sejours.person_id.isin(membres))
 criteres = {"période": f"{start} → {end}", "tranches d'âge": age_bands or "toutes", "sexe": sex or "tous",
-            "structure": care_site or "AP-HP", "CIM-10": cim10 or "tous"}
+            "structure": care_site or "AP-HP", "CIM-10": cim10 or "tous",
+            "cohorte": cohorte or ("membres de l'espace projet" if membres is not None else "aucune")}
 criteres
 
 # %% [markdown]

@@ -8,13 +8,22 @@ are left out — the rules of `workbench.access.perimeter`, written again in SQL
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from deployment_support import write_deployment
 from workbench.access.context import UserContext
+from workbench.access.model import AccessFile, Policy, UserEntry, hash_password, save_access
+from workbench.notebooks import closed_to_others
+from workbench.paths import PROJECT_ROOT
 
 DIM = UserContext(name="dim.014", role="analyste_dim", perimeter=frozenset({"014"}), nominative=False)
 CARDIO = UserContext(name="clinicien.cardio", role="clinicien", perimeter=frozenset({"014-S03"}), nominative=True)
@@ -67,3 +76,40 @@ def folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WORKBENCH_STATE", str(tmp_path / "state"))
     monkeypatch.setenv("WORKBENCH_PROJECTS", str(tmp_path / "projects"))
     return tmp_path
+
+
+PASSWORD = "noyau-de-test"
+KERNEL_PYTHON = Path(sys.executable if closed_to_others(Path(sys.executable)) is None
+                     else shutil.which(f"python3.{sys.version_info.minor}", path="/usr/bin:/usr/local/bin") or "")
+"""This interpreter, or the system's of the same minor version when this one sits in a private folder (pyenv in
+/root): the deployment's `kernel_python`."""
+
+
+@pytest.fixture(scope="module")
+def site(demo_catalog: Path) -> Iterator[dict[str, Path]]:
+    """A deployment in a fresh folder of /tmp (mode 0711, so kernel accounts reach their projects below it):
+    accounts dim.014, clinicien.cardio and pilotage (password `PASSWORD`), the demo catalogue, a state folder."""
+    base = Path(tempfile.mkdtemp(prefix="noyaux-", dir="/tmp"))
+    base.chmod(0o711)
+    access = base / "config" / "access.yaml"
+    access.parent.mkdir(mode=0o700)
+    digest = hash_password(PASSWORD)
+    save_access(AccessFile(access, Policy(min_count=10), {
+        "dim.014": UserEntry(role="analyste_dim", perimeter=("014",), password_hash=digest),
+        "clinicien.cardio": UserEntry(role="clinicien", perimeter=("014-S03",), password_hash=digest),
+        "pilotage": UserEntry(role="referent_pilotage", password_hash=digest),
+    }))
+    state = base / "state"
+    state.mkdir(mode=0o700)
+    config = write_deployment(base / "config", access=access, catalog=demo_catalog, state=state,
+                              projects=base / "projects", kernel_python=KERNEL_PYTHON)
+    yield {"base": base, "config": config, "state": state, "projects": base / "projects", "catalog": demo_catalog}
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def cli(site: dict[str, Path], user: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`workbench --utilisateur USER ARGS` in a subprocess, under the site's deployment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    env.update(WORKBENCH_CONFIG=str(site["config"]), WORKBENCH_PASSWORD=PASSWORD)
+    return subprocess.run([sys.executable, "-m", "workbench.cli", "--utilisateur", user, *args], cwd=PROJECT_ROOT,
+                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900, check=False)

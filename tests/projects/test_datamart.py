@@ -49,6 +49,8 @@ def test_datamart_holds_the_cohort_within_the_perimeter(demo_catalog, sql, cohor
     assert meta["source_snapshot"] == workbench.open(demo_catalog).snapshot_id
     assert json.loads(meta["cohort_definition"]) == {"a": 1}
     assert str(opened.extraction_date) == str(sql("select extraction_date from _metadata")[0][0])
+    members = opened.execute(projects.member_ids(opened))  # what cohort_profile profiles on a project
+    assert sorted(members) == sorted(r[0] for r in read(project, "select person_id from person"))
 
 
 def test_an_indicator_computes_on_the_datamart(demo_catalog, sql, cohort_ids):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def test_every_cell_is_formula_safe(demo_catalog, cohort_ids, tmp_path):
     assert dict(book["Métadonnées"][1:])["cohorte"] == "'" + ATTACK
     texts = [cell for rows in book.values() for row in rows for cell in row if isinstance(cell, str)]
     assert texts and not [t for t in texts if t.startswith(FORMULA_STARTS)]
-    archive = export(demo_catalog, DIM, cohort_ids, tmp_path / "f.zip", "csv", cohort={"name": ATTACK})
+    archive = export(demo_catalog, DIM, cohort_ids, tmp_path / "f.zip", "csv",
+                     cohort={"name": ATTACK, "definition": {"termes": ["douleur,=HYPERLINK(1)", "x; @SUM(1)"]}})
     with zipfile.ZipFile(archive.path) as opened:
         assert sorted(opened.namelist()) == ["diagnoses.csv", "patients.csv", "stays.csv"]
         text = opened.read("patients.csv").decode()
@@ -83,6 +85,9 @@ def test_every_cell_is_formula_safe(demo_catalog, cohort_ids, tmp_path):
 
     cells = [cell for row in csv.reader(line for line in text.splitlines() if not line.startswith("#")) for cell in row]
     assert len(cells) == 4 * 16 and not [c for c in cells if c.startswith(FORMULA_STARTS)]
+    # a stamp line split at its commas or semicolons (as a spreadsheet would) has no piece starting a formula
+    pieces = [p.strip() for line in text.splitlines() if line.startswith("#") for p in re.split("[,;]", line)]
+    assert "'=HYPERLINK(1)\"" in pieces and not [p for p in pieces if p.startswith(FORMULA_STARTS)]
 
 
 def test_size_limit_refuses_and_writes_nothing(demo_catalog, cohort_ids, tmp_path):

@@ -10,67 +10,35 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 import workbench
-from deployment_support import write_deployment
 from workbench import projects
-from workbench.access.model import AccessFile, Policy, UserEntry, hash_password, save_access
 from workbench.errors import UserError
-from workbench.paths import PROJECT_ROOT
 from workbench.notebooks import closed_to_others
+from workbench.paths import PROJECT_ROOT
 from workbench.projects import accounts
 from workbench.records import read_records
 
-from .conftest import CARDIO, PERIMETER_STAYS
+from .conftest import CARDIO, KERNEL_PYTHON, PASSWORD, PERIMETER_STAYS, cli
 
-PASSWORD = "noyau-de-test"
 TEMPLATES = Path(__file__).parent / "templates"
-KERNEL_PYTHON = Path(sys.executable if closed_to_others(Path(sys.executable)) is None
-                     else shutil.which(f"python3.{sys.version_info.minor}", path="/usr/bin:/usr/local/bin") or "")
-"""This interpreter, or the system's of the same minor version when this one sits in a private folder (pyenv in
-/root): the deployment's `kernel_python`."""
 
 
 @pytest.fixture(scope="module")
-def site(demo_catalog: Path) -> Iterator[dict[str, Path]]:
-    """A deployment in a fresh folder of /tmp (mode 0711, so accounts reach their projects below it)."""
-    base = Path(tempfile.mkdtemp(prefix="noyaux-", dir="/tmp"))
-    base.chmod(0o711)
-    access = base / "config" / "access.yaml"
-    access.parent.mkdir(mode=0o700)
-    digest = hash_password(PASSWORD)
-    save_access(AccessFile(access, Policy(min_count=10), {
-        "dim.014": UserEntry(role="analyste_dim", perimeter=("014",), password_hash=digest),
-        "pilotage": UserEntry(role="referent_pilotage", password_hash=digest),
-    }))
-    state = base / "state"
-    state.mkdir(mode=0o700)
-    config = write_deployment(base / "config", access=access, catalog=demo_catalog, state=state,
-                              projects=base / "projects", kernel_python=KERNEL_PYTHON)
-    yield {"base": base, "config": config, "state": state, "projects": base / "projects", "catalog": demo_catalog}
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def cli(site: dict[str, Path], user: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
-    env.update(WORKBENCH_CONFIG=str(site["config"]), WORKBENCH_PASSWORD=PASSWORD)
-    return subprocess.run([sys.executable, "-m", "workbench.cli", "--utilisateur", user, *args], cwd=PROJECT_ROOT,
-                          env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900, check=False)
-
-
-def test_a_dim_kernel_reads_his_project_and_nothing_else(site, sql, monkeypatch):
+def dim_project(site) -> str:
+    """dim.014's datamart of his whole perimeter, built through the CLI as he would."""
     done = cli(site, "dim.014", "project", "create", "hopital-014", "--perimetre", "--format", "json")
     assert done.returncode == 0, done.stderr
+    return "hopital-014"
+
+
+def test_a_dim_kernel_reads_his_project_and_nothing_else(site, dim_project, sql, monkeypatch):
     # another user's project, built by the server (root) in the same projects folder
     monkeypatch.setenv("WORKBENCH_PROJECTS", str(site["projects"]))
     other = projects.create_project(workbench.open(site["catalog"], user=CARDIO), "cardio", None)
@@ -92,7 +60,7 @@ def test_a_dim_kernel_reads_his_project_and_nothing_else(site, sql, monkeypatch)
     assert not (folder / ".executions").exists() or not list((folder / ".executions").iterdir())
 
 
-def test_cohort_profile_runs_on_the_project(site):
+def test_cohort_profile_runs_on_the_project(site, dim_project):
     done = cli(site, "dim.014", "notebook", "run", "cohort_profile", "--projet", "hopital-014", "--param", "cim10=I",
                "--out", "profil.ipynb")
     assert done.returncode == 0, done.stderr
@@ -128,3 +96,63 @@ def test_an_interpreter_in_a_private_folder_is_named(site, monkeypatch):
     monkeypatch.setenv("WORKBENCH_KERNEL_PYTHON", str(python))
     with pytest.raises(UserError, match=f"{private} leur est fermé"):
         kernel_python()
+
+
+def _uid(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+
+
+def test_lab_runs_under_the_users_account(site, dim_project):
+    import socket
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WORKBENCH_")}
+    env.update(WORKBENCH_CONFIG=str(site["config"]), WORKBENCH_PASSWORD=PASSWORD)
+    log = site["base"] / "lab.log"
+    with open(log, "w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "workbench.cli", "--utilisateur", "dim.014", "lab", "--port", str(port),
+             "--token", "jeton", "--projet", "hopital-014"],
+            cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT)
+    base, headers = f"http://127.0.0.1:{port}", {"Authorization": "token jeton"}
+    try:
+        for _ in range(240):  # readiness wait (up to two minutes), not a timed assertion
+            assert server.poll() is None, log.read_text()
+            try:
+                if requests.get(base + "/api/status", headers=headers, timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            import time
+
+            time.sleep(0.5)
+        account = pwd.getpwnam(accounts.account_name("dim.014"))
+        assert _uid(server.pid) == account.pw_uid  # exec'd in place: same pid, the account's uid
+        names = {item["name"] for item in requests.get(base + "/api/contents", headers=headers, timeout=10).json()["content"]}
+        assert {"hopital-014", "notebooks"} <= names and "cardio" not in names
+        created = requests.post(base + "/api/kernels", headers=headers, json={"name": "eds-workbench"}, timeout=60)
+        assert created.status_code == 201, created.text
+        kernel = created.json()["id"]
+        pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                and kernel in (p / "cmdline").read_bytes().decode(errors="replace")]
+        assert pids and {_uid(pid) for pid in pids} == {account.pw_uid}
+    finally:
+        server.terminate()  # JupyterLab shuts its kernels down on SIGTERM
+        server.wait(timeout=120)
+
+
+def test_notebook_new_injects_the_project_catalogue(site, dim_project):
+    import nbformat
+
+    done = cli(site, "dim.014", "notebook", "new", "cohort_profile", "--projet", dim_project, "--out", "nouveau.ipynb")
+    assert done.returncode == 0, done.stderr
+    notebook = nbformat.read(site["state"] / "exports" / "dim.014" / "nouveau.ipynb", as_version=4)
+    injected = [c for c in notebook.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    project_catalog = site["projects"] / "dim.014" / dim_project / "catalog.yaml"
+    assert injected and f'catalog = "{project_catalog}"' in injected[0].source
+    assert str(site["catalog"]) not in injected[0].source

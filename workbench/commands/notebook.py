@@ -39,11 +39,11 @@ def user_project(ctx: typer.Context, name: str | None, values: dict[str, str]) -
         name = f"cohorte-{cohort.replace('@', '-v')}"
         if name not in {p.name for p in projects.list_projects(user)}:
             from workbench.access import require
-            from workbench.commands.cohort import resolve
+            from workbench.cohorts.store import resolve_cohort
 
             require(user, "project.create")
             warehouse = open_warehouse(ctx)
-            members, described = projects.cohort_members(warehouse, *resolve(ctx, cohort))
+            members, described = projects.cohort_members(warehouse, *resolve_cohort(user, cohort))
             projects.create_project(warehouse, name, members, described, progress=True)
     if name is not None:
         return projects.get_project(user, name)

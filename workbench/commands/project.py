@@ -46,6 +46,7 @@ def cohort_export(
     from workbench.cohorts.store import resolve_cohort
 
     require(current_user(ctx), "cohort.export")
+    exports.check_output(out, fmt)
     definition, version = resolve_cohort(current_user(ctx), cohort)
     warehouse = open_warehouse(ctx)
     members, described = projects.cohort_members(warehouse, definition, version)

@@ -323,11 +323,6 @@ def _metadata(warehouse: Any, cohort: Mapping[str, Any] | None, owner: str, name
 # --------------------------------------------------------------------------- saved cohorts
 
 
-def owner_of(user: Any) -> str:
-    """The owner name under which the user's cohorts and projects are kept (the local administrator: ``local``)."""
-    return _user_name(user)
-
-
 def cohort_members(warehouse: Any, definition: Any, version: int | None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The members of a cohort definition evaluated on the user's `warehouse` (an empty cohort is a `UserError`
     naming the step that emptied it), and its description for `_metadata` and exports (name, version, criteria)."""
@@ -337,3 +332,18 @@ def cohort_members(warehouse: Any, definition: Any, version: int | None) -> tupl
     result.require_members()
     return result.members, {"name": definition.nom, "version": version,
                             "definition": definition.model_dump(mode="json")}
+
+
+def member_ids(warehouse: Any, cohort: str = "") -> Any | None:
+    """The patients a notebook profiles: the saved cohort `cohort` (``NOM`` or ``NOM@VERSION`` of the local
+    user, evaluated on `warehouse`), else the members of a project datamart (its `cohort_members` table), else
+    None (every patient). An ibis column of person ids, to use with ``isin``."""
+    if cohort:
+        from workbench.cohorts.store import resolve_cohort
+
+        members, _ = cohort_members(warehouse, *resolve_cohort(warehouse.user, cohort))
+        ids = pd.DataFrame({"person_id": members["person_id"].astype("int64").unique()})
+        return ibis.memtable(ids).person_id
+    if MEMBERS_TABLE in warehouse.tables:
+        return warehouse.table(MEMBERS_TABLE).person_id
+    return None
