@@ -17,6 +17,7 @@ import panel as pn
 
 from dashboards import components as c
 from dashboards.months import last_complete_month, shift_month
+from workbench import catalog
 
 
 TABLE_CSS = """
@@ -27,24 +28,16 @@ table.wb-tables th { background: #f3f5f8; text-align: left; }
 # --------------------------------------------------------------------------- cached queries
 
 def _tables_summary(handle: Any) -> pd.DataFrame:
+    """One row per raw table, counted by `workbench.catalog.summary` (the numbers of `catalog show`)."""
     rows = []
     for name in sorted(handle.tables):
         info = handle.catalog.tables[name]
-        if not handle.readable(name):  # listed and marked, as `catalog list` does, instead of failing the list
-            rows.append({"table": name, "description": info.description, "source": info.source_system,
-                         "lignes": None, "premiere_date": None, "derniere_date": None})
-            continue
-        date_column = info.date_column
-        table = handle.table(name)
-        metrics: dict[str, Any] = {"lignes": table.count()}
-        if date_column and date_column in table.columns:
-            metrics["premiere_date"] = table[date_column].min()
-            metrics["derniere_date"] = table[date_column].max()
-        counted = handle.execute(table.aggregate(**metrics)).iloc[0]
-        rows.append({
-            "table": name, "description": info.description, "source": info.source_system, "lignes": int(counted["lignes"]),
-            "premiere_date": counted.get("premiere_date"), "derniere_date": counted.get("derniere_date"),
-        })
+        row = {"table": name, "description": info.description, "source": info.source_system,
+               "lignes": None, "premiere_date": None, "derniere_date": None}
+        if handle.readable(name):  # a refused table is listed and marked, as `catalog list` does
+            counted = catalog.summary(handle, name)
+            row.update(lignes=counted["rows"], premiere_date=counted["first_date"], derniere_date=counted["last_date"])
+        rows.append(row)
     return pd.DataFrame(rows, dtype=object)  # a refused table's count stays None, the others plain ints
 
 
@@ -99,10 +92,8 @@ def tables_html(summary: pd.DataFrame) -> str:
 
 def columns_frame(handle: Any, name: str) -> pd.DataFrame:
     """Columns of a raw table with type, French description and examples from the rows the user may read."""
-    from workbench.catalog import column_examples
-
     described = handle.catalog.tables[name].columns
-    examples = column_examples(handle, name)
+    examples = catalog.column_examples(handle, name)
     return pd.DataFrame(
         [
             {"colonne": column, "type": str(dtype),

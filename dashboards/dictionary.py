@@ -15,7 +15,7 @@ import panel as pn
 
 from dashboards import components as c
 from workbench.html import plain
-from workbench.indicators.dictionary import HOME_PAGE, REFERENTS_PAGE
+from workbench.indicators.dictionary import HOME_PAGE, LINK_PATTERN, REFERENTS_PAGE, link_label, link_target
 from dashboards.months import last_complete_month, shift_month
 from dashboards.cards import kpi_html, single_value
 
@@ -25,8 +25,6 @@ STATUS_LABELS = {"validated": "validé", "draft": "brouillon"}
 
 def wiki_markdown(body: str, dictionary: Any) -> str:
     """Wiki ``[[links]]`` as links into this page (indicators or other pages)."""
-    from workbench.indicators.dictionary import LINK_PATTERN, link_label, link_target
-
     def replace(match: re.Match[str]) -> str:
         target = dictionary.resolve(link_target(match))
         label = link_label(match)

@@ -24,6 +24,7 @@ from dashboards import components as c
 from dashboards.cards import BADGE_COLOURS, kpi_html, quality_html, single_value, unit_digits  # noqa: F401 - shown here, owned there
 from dashboards.months import last_complete_month, month_options, shift_month
 from workbench.html import plain
+from workbench import access, audit
 from dashboards.reports import report_form
 
 DEFAULT_KPIS = ("nb_sejours", "dms", "mortalite_hospitaliere")
@@ -75,8 +76,6 @@ class Reach:
 
 
 def reach(tree: pd.DataFrame, user: Any) -> Reach | None:
-    from workbench import access
-
     if access.row_access(user) != access.PERIMETER_ROWS:
         return None
     perimeter = set(user.perimeter)
@@ -302,8 +301,6 @@ class Pilotage:
 
     def _refused(self, key: str, value: str) -> None:
         """A link asked for something this user is not offered: ignored, said on the page, audited."""
-        from workbench import audit
-
         shown = html.escape(value[:60])
         self.notice.object = (f"Le lien demandait « {key} = {shown} », qui ne fait pas partie des choix proposés "
                               "(valeur inconnue ou hors de votre périmètre) : ce paramètre a été ignoré.")
@@ -532,8 +529,6 @@ class Pilotage:
 
 
 def _patient_level(user: Any) -> bool:
-    from workbench import access
-
     return access.row_access(user) != access.AGGREGATES_ONLY
 
 

@@ -18,8 +18,14 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from workbench import vocab
+from workbench.errors import UserError
+from workbench.indicators.dictionary import LINK_PATTERN, link_label
+from workbench.indicators.engine import compute
 from workbench.indicators.implementations.common import FULL_HOSPITALISATION, HOSPITAL_CATEGORIES, ended, literals
+from workbench.output import records, to_json
 from workbench.periods import month_start, months_between, next_month, shift_month
+from workbench.records import RECORD_MIME
 from workbench.semantic.dimensions import CARE_SITE_DIMENSIONS as CARE_SITE_LEVELS
 
 LOS_BINS: tuple[tuple[int, int | None, str], ...] = (
@@ -56,8 +62,6 @@ def enable_plots() -> None:
 
 def _plain(value: Any) -> Any:
     """A JSON-safe copy of `value` (frames as records, numpy scalars as Python ones)."""
-    from workbench.output import records, to_json
-
     if isinstance(value, pd.DataFrame):
         value = records(value)
     elif isinstance(value, pd.Series):
@@ -74,8 +78,6 @@ def record(name: str, value: Any) -> Any:
     """
     from IPython.display import display
 
-    from workbench.records import RECORD_MIME
-
     plain = _plain(value)
     if isinstance(plain, list):
         summary = f"{len(plain)} ligne(s)"
@@ -89,8 +91,6 @@ def record(name: str, value: Any) -> Any:
 
 def wiki_markdown(body: str) -> str:
     """A wiki page body as plain Markdown: ``[[Page]]`` links become the page's name in italics."""
-    from workbench.indicators.dictionary import LINK_PATTERN, link_label
-
     return LINK_PATTERN.sub(lambda match: f"*{link_label(match)}*", body)
 
 
@@ -257,9 +257,6 @@ def top_diagnoses(
 
 def with_cim10_labels(frame: pd.DataFrame, column: str = "code") -> pd.DataFrame:
     """`frame` with the French CIM-10 label of `column` (empty when the nomenclature is not installed)."""
-    from workbench import vocab
-    from workbench.errors import UserError
-
     try:
         labels = vocab.cim10().set_index("code")["label"]
     except (UserError, OSError):
@@ -292,8 +289,6 @@ def coding_lag(
     discharge month M at M+n, n being the months from M to the extraction:
     ``recul`` holds that n, so the last months show the AREM lag.
     """
-    from workbench.indicators.engine import compute
-
     filters = {"hospital": [hospital]} if hospital else {}
     frames = []
     for source in sources:

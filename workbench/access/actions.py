@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from workbench import audit
 from workbench.access.context import UserContext
 from workbench.access.model import ROLES, Role
 from workbench.errors import UserError
@@ -103,8 +104,6 @@ def allowed(user: UserContext | None, name: str) -> bool:
 
 def refused(user: UserContext | None, message: str, **fields: object) -> UserError:
     """The error of a refused access, after writing the attempt to the audit log."""
-    from workbench import audit
-
     audit.write("refused", user, reason=message, **fields)
     return UserError(message)
 

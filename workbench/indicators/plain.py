@@ -232,25 +232,16 @@ def compute_prepared(
     )
 
 
-def compute(
-    definition: IndicatorDefinition,
-    warehouse: Any,
-    by: Sequence[str] = (),
-    start: str | dt.date | None = None,
-    end: str | dt.date | None = None,
-    grain: Literal["month", "quarter", "year"] = "month",
-    filters: Mapping[str, Sequence[str]] | None = None,
-    version: str | None = None,
-    params: Mapping[str, Any] | None = None,
-) -> IndicatorResult:
-    """The plain path of :func:`workbench.indicators.engine.compute`, without the disclosure policy.
+def compute(definition: IndicatorDefinition, warehouse: Any, **request: Any) -> IndicatorResult:
+    """The plain path of :func:`workbench.indicators.engine.compute` (same keyword arguments: by, start, end,
+    grain, filters, version, params), without the disclosure policy.
 
     Only for callers that already are the policy (its lattice computes every
     cell on the unrestricted face of the warehouse) or that read rows anyway;
     every other caller goes through the engine's router.
     """
-    chosen, request = prepare(definition, warehouse, by, start, end, grain, filters, version, params)
-    return compute_prepared(definition, warehouse, chosen, request)
+    chosen, prepared = prepare(definition, warehouse, **request)
+    return compute_prepared(definition, warehouse, chosen, prepared)
 
 
 def _audit(warehouse: Any, definition: IndicatorDefinition, request: Request, cells: int) -> None:

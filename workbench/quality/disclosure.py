@@ -27,6 +27,7 @@ from typing import Any, Callable
 
 from workbench import access, audit
 from workbench.access.model import DEFAULT_MIN_COUNT
+from workbench.access.context import UserContext
 from workbench.quality.model import CheckResult, RunResult, Status
 
 COUNT_FIELDS = ("num_violated_rows", "num_denominator_rows")
@@ -131,8 +132,6 @@ def disclose(user: Any, run: RunResult, **where: Any) -> RunResult:
     """What `user` may see of `run` (masked for aggregates-only readers), the read written to the audit log."""
     way = quality_access(user, **where)
     shown = for_aggregate_user(run, getattr(user, "min_count", DEFAULT_MIN_COUNT)) if way is QualityAccess.masked else run
-    from workbench.access.context import UserContext
-
     audit.write("quality", user or UserContext(), run_id=run.run_id, checks=len(shown.results),
                 masked=masked_counts(shown), policy=way is QualityAccess.masked, **where)
     return shown

@@ -43,8 +43,11 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from workbench import access
+from workbench.indicators.engine import prepare
 from workbench.quality.checks import all_checks, select_checks
 from workbench.quality.context import CheckContext
+from workbench.quality.disclosure import DEFAULT_MIN_COUNT, masked_result
 from workbench.quality.engine import Scope, blank_result, classify, optional_attribute, plain_value, run_check, run_checks
 from workbench.quality.model import (
     DATE_COLUMN, HOSPITAL_COLUMN, ID_COLUMN, VIOLATED_COLUMN, Check, CheckResult, Probe, Status,
@@ -383,8 +386,6 @@ def _snapshot_quality(warehouse: Any) -> _SnapshotQuality | None:
     (test warehouses share one); the policy because checks count only the
     rows of the user's perimeter.
     """
-    from workbench import access
-
     snapshot = optional_attribute(warehouse, "snapshot_id")
     if not snapshot:
         return None
@@ -421,9 +422,6 @@ def badge(warehouse: Any, indicator_definition: Any, start: dt.date | None = Non
     with its check results masked as for any aggregates-only reader (no failing
     ids, no count under k): the status and the checks' descriptions remain.
     """
-    from workbench import access
-    from workbench.quality.disclosure import DEFAULT_MIN_COUNT, masked_result
-
     user = getattr(warehouse, "user", None)
     if access.row_access(user) != access.AGGREGATES_ONLY:
         return quality_status(warehouse, indicator_definition, start, end, filters)
@@ -439,7 +437,5 @@ def quality_for_request(warehouse: Any, definition: Any, **request: Any) -> Qual
     The period is resolved by the engine's own rules, so the badge always covers
     exactly the months of the figure it stands beside.
     """
-    from workbench.indicators.engine import prepare
-
     _, resolved = prepare(definition, warehouse, **request)
     return badge(warehouse, definition, resolved.start, resolved.end, resolved.filters)
