@@ -18,6 +18,7 @@ from typing import Any
 
 import ibis
 import pandas as pd
+from ibis.common.exceptions import IbisError
 
 from workbench.errors import UserError
 from workbench.nlp.cache import NoteCache
@@ -33,7 +34,7 @@ def _keyed(warehouse: Any, view: Any) -> pd.DataFrame:
     content = (ibis.literal(hashed_content("")) + view.text).hexdigest("sha256").substr(0, HASH_LENGTH)
     try:
         return warehouse.execute(view.filter(view.text.notnull()).select(*NOTE_COLUMNS, hash=content))
-    except Exception:  # noqa: BLE001 - a backend without SQL SHA-256: hash the texts here, the same way
+    except (IbisError, NotImplementedError):  # a backend without SQL SHA-256 (PostgreSQL): hash the texts here, the same way
         notes = warehouse.execute(view.filter(view.text.notnull()).select(*NOTE_COLUMNS, "text"))
         notes["hash"] = [content_hash(text) for text in notes["text"].tolist()]
         return notes.drop(columns="text")
