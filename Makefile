@@ -37,7 +37,8 @@ kernel: $(VENV)/share/jupyter/kernels/eds-workbench/kernel.json
 $(VENV)/share/jupyter/kernels/eds-workbench/kernel.json: | $(BIN)/python
 	$(BIN)/python -m ipykernel install --sys-prefix --name eds-workbench --display-name "EDS Workbench" >/dev/null
 
-# Debian's Chromium for the browser tests, Java 17 for Spark. Never `playwright install`.
+# Debian's Chromium for the browser tests, Java 17 for Spark, PostgreSQL's server binaries (initdb, pg_ctl)
+# for tests/postgres. Never `playwright install`.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \

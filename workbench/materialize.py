@@ -116,7 +116,10 @@ def release(con: Any) -> None:
     with connection_lock(con):
         for view in state.views.values():
             if view.table is not None:
-                view.table.release()
+                try:
+                    view.table.release()
+                except Exception:  # noqa: BLE001 - a session already gone took its temporary tables with it
+                    pass
 
 
 def _inner(state: _Connection, view: _View) -> tuple[ops.Relation, ...]:

@@ -168,7 +168,7 @@ def test_a_session_lost_mid_way_is_one_error_naming_the_host_then_reconnects(
     with workbench.open(out) as wh:
         assert int(wh.execute(wh.table("person").count())) == OMOP_TABLE_ROWS["person"]
         with postgres_server.admin() as admin:  # what a server restart does to the workbench's session
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'reader'")
+            admin.execute("SELECT pg_terminate_backend(%s)", (wh.con.con.info.backend_pid,))
         with pytest.raises(UserError, match=f"serveur PostgreSQL {postgres_server.host}:{postgres_server.port} : "
                                             f"connexion perdue"):
             wh.execute(wh.table("person").count())
