@@ -87,8 +87,9 @@ def measure(label: str, catalog: Path) -> None:
     statuses = collections.Counter(r.status.value for r in result.results)
     dqd_count = sum(1 for r in result.results if r.id.startswith(dqd.PREFIX))
     print(f"{label}: {len(result.results)} checks ({dqd_count} DQD) in {elapsed:.1f} s — {dict(statuses)}")
-    for row in dqd.coverage(CheckContext(warehouse)):
-        print(f"  {row['check']:<36} spec {row['spec_tables_present']:>4}  ours {row['ours']:>4}")
+    for row in dqd.coverage(CheckContext(warehouse), result.results):
+        print(f"  {row['check']:<36} spec {row['spec_tables_present']:>4}  ours {row['ours']:>4}  passed "
+              f"{row['passed']:>4}  failed {row['failed']:>4}  n/a {row['not_applicable']:>4}  error {row['error']}")
     errors = [r for r in result.results if r.status.value == "error"]
     for r in errors[:10]:
         print(f"  error {r.id}: {r.reason}")

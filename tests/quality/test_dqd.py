@@ -308,7 +308,12 @@ def test_cli_dqd_json_and_coverage(cdm54, tmp_path, monkeypatch):
     assert payload["Metadata"][0]["cdmVersion"] == "5.4"
     shown = runner.invoke(app, base + ["dqd-coverage", "--format", "json"])
     assert shown.exit_code == 0, shown.output
-    assert len(json.loads(shown.stdout)["check_types"]) == 27
+    types = {row["check"]: row for row in json.loads(shown.stdout)["check_types"]}
+    assert len(types) == 27
+    # the stored run above (table checks only) gives the statuses of its types, over the 7 tables present
+    assert (types["cdmTable"]["passed"], types["cdmTable"]["failed"], types["cdmTable"]["error"]) == (7, 0, 0)
+    assert (types["measureObservationPeriodOverlap"]["failed"], types["cdmTable"]["ours"]) == (1, 7)
+    assert types["isRequired"]["passed"] == 0  # not in that run
 
 
 def test_cli_dqd_json_refused_on_an_aphp_source(make_warehouse, tmp_path, monkeypatch):

@@ -135,18 +135,31 @@ def _dqd_version(warehouse: Any) -> str:
     return version
 
 
+def _last_run_of(ctx: typer.Context, warehouse: Any) -> list[Any]:
+    """The results of the last stored run when it is of this snapshot (its statuses join the coverage), else none."""
+    from workbench.quality.store import ResultStore
+
+    _stored_runs_reader(ctx, "quality dqd-coverage")
+    store = ResultStore()
+    if not store.runs():
+        return []
+    last = store.load()
+    return last.results if last.snapshot_id == warehouse.snapshot_id else []
+
+
 @quality_app.command("dqd-coverage")
 def dqd_coverage(
     ctx: typer.Context,
     fmt: Annotated[RunFormat, typer.Option("--format", help="table ou json.")] = RunFormat.table,
 ) -> None:
-    """Par type de contrôle DQD : nombre de contrôles de la spécification (version CDM, tables présentes) et les nôtres."""
+    """Par type de contrôle DQD : contrôles de la spécification (version CDM, tables présentes), les nôtres et,
+    si la dernière exécution enregistrée porte sur cet instantané, leurs statuts."""
     from workbench.quality.context import CheckContext
     from workbench.quality.dqd import coverage
 
     warehouse = open_warehouse(ctx)
     version = _dqd_version(warehouse)
-    rows = coverage(CheckContext(warehouse))
+    rows = coverage(CheckContext(warehouse), _last_run_of(ctx, warehouse))
     if fmt is not RunFormat.table:
         emit_json({"cdm_version": version, "check_types": rows})
         return

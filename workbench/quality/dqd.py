@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import ibis
+import ibis.expr.datatypes as dt_types
 import ibis.expr.types as ir
 import pandas as pd
 
 from workbench.quality.context import CheckContext
+from workbench.schema.cdm import cast_value, detect_version
 from workbench.quality.model import (
     ID_COLUMN, VIOLATED_COLUMN, Category, Check, CheckResult, Context, Level, NotApplicable, Probe, RunResult,
     Severity, Status,
@@ -240,21 +242,16 @@ class Direct:
 
 
 def _as_date(value: ir.Value) -> ir.Value:
-    """A date whatever the column holds (a text column of an untyped source is read with try_cast)."""
-    kind = value.type()
-    if kind.is_date():
-        return value
-    if kind.is_timestamp():
-        return value.date()
-    return value.cast("string").try_cast("date")
+    """A date whatever the column holds (text of an untyped source: null where it is no date, as the catalogue reads)."""
+    return cast_value(value, dt_types.date)
 
 
 def _as_number(value: ir.Value) -> ir.Value:
-    return value if value.type().is_numeric() else value.cast("string").try_cast("float64")
+    return value if value.type().is_numeric() else cast_value(value, dt_types.float64)
 
 
 def _as_int(value: ir.Value) -> ir.Value:
-    return value if value.type().is_integer() else value.cast("string").try_cast("int64")
+    return value if value.type().is_integer() else cast_value(value, dt_types.int64)
 
 
 # the columns of `concept` the vocabulary checks read, by the suffix they take in the `keys` relation
@@ -342,7 +339,9 @@ class Relations:
             concept = self.table("concept")
             attributes = {f"_c_{name}": concept[source] if source in concept.columns else ibis.null("string")
                           for name, source in CONCEPT_ATTRIBUTES.items()}
-            concepts = concept.select(_ck=_as_int(concept.concept_id), **attributes).distinct(on="_ck", keep="first")
+            # one row per concept id (max: any backend; a vocabulary holds each id once)
+            concepts = concept.group_by(_ck=_as_int(concept.concept_id)).aggregate(
+                **{name: value.max() for name, value in attributes.items()})
             joined = joined.left_join(concepts, joined._v == concepts._ck)
         else:
             joined = joined.mutate(_ck=ibis.null("int64"))
@@ -390,9 +389,8 @@ class Relations:
             if target_table == "concept":
                 attributes = {name: parent[source] if source in parent.columns else ibis.null("string")
                               for name, source in CONCEPT_ATTRIBUTES.items()}
-                keys = parent.select(**{f"_k_{column}": parent.concept_id},
-                                     **{f"_c_{column}_{name}": value for name, value in attributes.items()})
-                keys = keys.distinct(on=f"_k_{column}", keep="first")
+                keys = parent.group_by(**{f"_k_{column}": parent.concept_id}).aggregate(
+                    **{f"_c_{column}_{name}": value.max() for name, value in attributes.items()})
             else:
                 keys = parent.select(**{f"_k_{column}": parent[target_key]}).distinct()
             joined = joined.left_join(keys, _as_int(joined[column]) == _as_int(keys[f"_k_{column}"]))
@@ -527,7 +525,7 @@ def _keyed(check: SpecCheck, rel: Relations) -> tuple[str, ...]:
     return key
 
 
-def _on_values(check: SpecCheck, key: tuple[str, ...], violated: Callable[[ir.Table], ir.BooleanValue],
+def _on_values(check: SpecCheck, violated: Callable[[ir.Table], ir.BooleanValue],
                counted: Callable[[ir.Table], ir.BooleanValue] | None = None) -> Callable:
     """The (violated, counted) row counts of a key check, from the distinct values of its field (`fkvalues`)."""
     def reduce(t: ir.Table) -> tuple[ir.Scalar, ir.Scalar]:
@@ -544,7 +542,7 @@ def _foreign_key(check: SpecCheck, rel: Relations) -> Measure:
     concept = _fk_target(check).startswith("concept.")
     return Measure(key, lambda t: t[check.field].notnull() & t[f"_k_{check.field}"].isnull(),
                    batch=("fkvalues", *key[1:]),
-                   reduce=_on_values(check, key, lambda t: t._v.notnull() & (t._ck if concept else t._tk).isnull()))
+                   reduce=_on_values(check, lambda t: t._v.notnull() & (t._ck if concept else t._tk).isnull()))
 
 
 def _concept_attribute(check: SpecCheck, rel: Relations, attribute: str, expected: str) -> Measure:
@@ -552,7 +550,7 @@ def _concept_attribute(check: SpecCheck, rel: Relations, attribute: str, expecte
     rel.need("concept", CONCEPT_ATTRIBUTES[attribute])
     return Measure(key, lambda t: (t[f"_k_{check.field}"] != 0) & (t[f"_c_{check.field}_{attribute}"] != expected),
                    batch=("fkvalues", *key[1:]),
-                   reduce=_on_values(check, key, lambda t: (t._ck != 0) & (t[f"_c_{attribute}"] != expected)))
+                   reduce=_on_values(check, lambda t: (t._ck != 0) & (t[f"_c_{attribute}"] != expected)))
 
 
 def _fk_domain(check: SpecCheck, rel: Relations) -> Measure:
@@ -578,7 +576,7 @@ def _standard_valid(check: SpecCheck, rel: Relations) -> Measure:
         return t._ck.notnull() & (t._ck != 0) & ((standard != "S") | standard.isnull() | t._c_invalid.notnull())
 
     return Measure(key, violated, counted=lambda t: t[f].notnull(), batch=("fkvalues", *key[1:]),
-                   reduce=_on_values(check, key, on_values, counted=lambda t: t._v.notnull()))
+                   reduce=_on_values(check, on_values, counted=lambda t: t._v.notnull()))
 
 
 # DQD's field_concept_record_completeness: these concept fields also violate when null while their source is filled
@@ -861,8 +859,6 @@ MEASURES: dict[str, Callable[[SpecCheck, Relations], Measure | Direct]] = {
 
 def cdm_version(ctx: CheckContext) -> str | None:
     """The CDM version of an `omop`-flavour warehouse (`cdm_source.cdm_version`, else its columns); None otherwise."""
-    from workbench.schema.cdm import detect_version
-
     warehouse = ctx.warehouse
     if getattr(warehouse, "flavour", None) != "omop":
         return None
@@ -1165,8 +1161,9 @@ _declare_all()
 
 # ------------------------------------------------------------------------ coverage and DQD's JSON
 
-def coverage(ctx: CheckContext) -> list[dict[str, Any]]:
-    """Per check type: the specification's count (all tables, tables present) next to ours for this warehouse."""
+def coverage(ctx: CheckContext, results: Iterable[CheckResult] = ()) -> list[dict[str, Any]]:
+    """Per check type: the specification's count (all tables, tables present) next to ours for this warehouse,
+    and, given a run's `results`, how many of ours ended in each status."""
     from workbench.quality.checks import all_checks
 
     version = cdm_version(ctx)
@@ -1174,6 +1171,7 @@ def coverage(ctx: CheckContext) -> list[dict[str, Any]]:
         return []
     present = {name.lower() for name in ctx.table_names}
     declared = {check.id for check in all_checks() if is_dqd(check)}
+    statuses = {result.id: result.status.value for result in results}
     rows = []
     for name in check_types(version):
         specs = [spec for spec in spec_checks(version) if spec.name == name]
@@ -1184,6 +1182,9 @@ def coverage(ctx: CheckContext) -> list[dict[str, Any]]:
             "spec_all_tables": len(specs), "spec_tables_present": len(in_tables), "ours": len(ours),
             "gap_pct": round(100.0 * (len(in_tables) - len(ours)) / len(in_tables), 1) if in_tables else 0.0,
         })
+        if statuses:
+            for status in Status:
+                rows[-1][status.value] = sum(1 for spec in ours if statuses.get(spec.id) == status.value)
     return rows
 
 
