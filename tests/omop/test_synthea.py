@@ -147,3 +147,13 @@ def test_the_commands_a_new_user_tries(tmp_path: Path) -> None:
     assert (tmp_path / "quality.html").stat().st_size > 0
     cli(tmp_path, "wiki", "build", "--out", str(tmp_path / "site"))
     assert (tmp_path / "site" / "index.html").is_file()
+
+
+def test_a_notebook_template_runs_on_the_export(catalog, tmp_path: Path) -> None:
+    """`notebook run` of the indicator deep dive on the export: the template runs end to end (exit 0)."""
+    folder = catalog[0].parent
+    cli(folder, "notebook", "run", "indicator_deep_dive", "--param", "indicator=passages_urgences",
+        "--out", str(tmp_path / "deep_dive.ipynb"))
+    notebook = json.loads((tmp_path / "deep_dive.ipynb").read_text(encoding="utf-8"))
+    errors = [o for cell in notebook["cells"] for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert errors == []
