@@ -337,13 +337,36 @@ def postgres_password(params: dict[str, Any]) -> str | None:
     return path.read_text(encoding="utf-8").strip()
 
 
+_DAY = r"\d{4}-(0?[1-9]|1[0-2])-(0?[1-9]|[12]\d|3[01])"
+_TEXT_PATTERNS = {
+    "integer": r"^\s*[-+]?\d{1,18}\s*$",
+    "floating": r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$",
+    "date": rf"^\s*{_DAY}\s*$",
+    "timestamp": rf"^\s*{_DAY}([ T]([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d+)?)?)?\s*$",
+}
+
+
+def _text_pattern(to: Any) -> str | None:
+    """The shape of text PostgreSQL can cast to `to` (integer, float, date, timestamp), else None."""
+    for kind in _TEXT_PATTERNS:
+        if getattr(to, f"is_{kind}")():
+            return _TEXT_PATTERNS[kind]
+    return None
+
+
 def _postgres_compiler_fixes() -> None:
-    """Two gaps of ibis 12's PostgreSQL compiler, filled once on its class (so the SQL shown to users,
+    """Three gaps of ibis 12's PostgreSQL compiler, filled once on its class (so the SQL shown to users,
     ``ibis.to_sql(..., dialect="postgres")``, runs too):
 
     - ``boolean.cast("int64")`` (how views, checks and indicators count flags)
       compiles to ``CAST(x AS BIGINT)``, which PostgreSQL refuses: it only
       casts boolean to integer, so the cast goes through ``INT``;
+    - ``try_cast`` is a plain ``CAST`` there, which stops the query at the
+      first unreadable value: text is cast only when it has the shape of an
+      integer, a number, a date or a timestamp (`_TEXT_PATTERNS`), else null —
+      the CDM typing's promise (`workbench.schema.cdm`). A well-shaped
+      impossible date (30 February) still fails the query: PostgreSQL 15 has
+      no ``pg_input_is_valid``;
     - ``first()`` (behind ``distinct(on=..., keep="first")``) compiles to a
       ``first`` aggregate PostgreSQL does not have (ibis's own test database
       creates it): it becomes ``(array_agg(x ORDER BY …) FILTER (WHERE x IS
@@ -370,9 +393,16 @@ def _postgres_compiler_fixes() -> None:
         values = self.agg.array_agg(arg, where=where, order_by=order_by)
         return sge.Bracket(this=sge.paren(values, copy=False), expressions=[sge.convert(1)], offset=1)
 
+    def visit_TryCast(self: Any, op: Any, *, arg: Any, to: Any) -> Any:
+        pattern = _text_pattern(to) if op.arg.dtype.is_string() else None
+        if pattern is None:
+            return visit_Cast(self, op, arg=arg, to=to)
+        readable = sge.RegexpLike(this=arg, expression=sge.convert(pattern))
+        return self.if_(readable, self.cast(arg, to), sge.Null())
+
     visit_Cast.workbench_fix = True  # type: ignore[attr-defined]
     PostgresCompiler.visit_Cast = visit_Cast
-    PostgresCompiler.visit_TryCast = visit_Cast
+    PostgresCompiler.visit_TryCast = visit_TryCast
     PostgresCompiler.visit_First = visit_First
 
 

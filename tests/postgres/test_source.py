@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from catalog.test_cli import OMOP_TABLE_ROWS, OMOP_VIEW_ROWS
@@ -174,3 +175,28 @@ def test_a_session_lost_mid_way_is_one_error_naming_the_host_then_reconnects(
             wh.execute(wh.table("person").count())
     with workbench.open(out) as wh:
         assert int(wh.execute(wh.table("person").count())) == OMOP_TABLE_ROWS["person"]
+
+
+def test_cdm_columns_stored_as_text_are_typed_and_unreadable_values_reported(
+        postgres_server: Server, omop_schema: str, tmp_path: Path, reader_password_file: Path) -> None:
+    # a staging schema where every column is text: the CDM types them; 'x1', 'hier', '2024-13-01' read as null
+    with postgres_server.admin() as admin:
+        admin.execute(
+            "CREATE SCHEMA staging; CREATE TABLE staging.person (person_id text, gender_concept_id text, "
+            "year_of_birth text, birth_datetime text, race_concept_id text, ethnicity_concept_id text);"
+            "INSERT INTO staging.person VALUES ('1', '8507', '1950', '1950-03-04 10:00:00', '0', '0'),"
+            "('x1', '8532', '1960', 'hier', '0', '0'), (' 3 ', '8532', '1970', '2024-13-01', '0', '0');"
+            "GRANT USAGE ON SCHEMA staging TO reader; GRANT SELECT ON staging.person TO reader")
+    out = tmp_path / "catalog.yaml"
+    failures = write_catalog(postgres_server.url("staging", password_file=str(reader_password_file)), "omop", out)
+    columns = load_catalog(out).tables["person"].columns
+    assert (columns["person_id"].type, columns["birth_datetime"].type) == ("int64", "timestamp")
+    assert sorted((f.column, f.count, f.examples) for f in failures) == [
+        ("birth_datetime", 2, ["2024-13-01", "hier"]), ("person_id", 1, ["x1"])]
+    import workbench
+
+    with workbench.open(out) as wh:
+        person = wh.execute(wh.table("person").order_by("year_of_birth"))
+    assert person["person_id"].tolist()[0] == 1 and pd.isna(person["person_id"].tolist()[1])
+    assert person["person_id"].tolist()[2] == 3
+    assert person["birth_datetime"].isna().tolist() == [False, True, True]
