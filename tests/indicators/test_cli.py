@@ -39,7 +39,7 @@ def test_list_json_has_one_row_per_indicator_with_the_documented_keys() -> None:
     assert len(rows) == 16
     assert all(set(row) == {"id", "name", "unit", "status", "referent", "version", "dimensions"} for row in rows)
     dms = next(row for row in rows if row["id"] == "dms")
-    assert (dms["version"], dms["unit"], dms["referent"]) == ("2", "jours", "Référent Pilote DIM")
+    assert (dms["version"], dms["unit"], dms["referent"]) == ("3", "jours", "Référent Pilote DIM")  # the latest
     assert "hospital" in dms["dimensions"]
 
 

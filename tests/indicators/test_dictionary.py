@@ -58,11 +58,12 @@ def test_every_referent_named_by_a_page_is_listed_on_the_referents_page() -> Non
 def test_versioning_is_real_on_the_shipped_pages() -> None:
     dictionary = load_dictionary(WIKI)
     dms = dictionary.get("dms").definition
-    assert [v.version for v in dms.versions] == ["1", "2"]
+    assert [v.version for v in dms.versions] == ["1", "2", "3"]
     import datetime as dt
 
     assert dms.version_at(dt.date(2023, 6, 15)).version == "1"
     assert dms.version_at(dt.date(2024, 1, 1)).version == "2"
+    assert dms.version_at(dt.date(2027, 1, 1)).version == "3"  # the MCO field only
     assert sum(len(p.definition.versions) > 1 for p in dictionary.indicators.values()) >= 2
 
 
