@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import ibis
 import ibis.expr.types as ir
@@ -180,20 +180,28 @@ def local_file(location: str) -> str:
     if parts is None:
         return location
     member, archive = parts
-    key = (*_identity(archive), member)
-    with _LOCK:
-        path = _ZIP_MEMBERS.get(key)
-        if path is None:
-            import zipfile
 
-            folder = Path(tempfile.mkdtemp(prefix="workbench-zip-"))
+    def extract(folder: Path) -> str:
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(archive) as opened:
+                return opened.extract(member, folder)
+        except (zipfile.BadZipFile, KeyError, OSError) as error:
+            raise UserError(f"archive {archive} : fichier « {member} » illisible ({first_line(error)})") from None
+
+    return _process_copy(_ZIP_MEMBERS, (*_identity(archive), member), "workbench-zip-", extract)
+
+
+def _process_copy(cache: dict, key: tuple, prefix: str, make: Callable[[Path], str]) -> str:
+    """The file `make` writes into a private temporary folder, once per process and `key` (the folder is
+    removed at exit): a zip member DuckDB can read, a DuckDB table Spark can read."""
+    with _LOCK:
+        path = cache.get(key)
+        if path is None:
+            folder = Path(tempfile.mkdtemp(prefix=prefix))
             atexit.register(shutil.rmtree, folder, True)
-            try:
-                with zipfile.ZipFile(archive) as opened:
-                    path = opened.extract(member, folder)
-            except (zipfile.BadZipFile, KeyError, OSError) as error:
-                raise UserError(f"archive {archive} : fichier « {member} » illisible ({first_line(error)})") from None
-            _ZIP_MEMBERS[key] = path
+            path = cache[key] = make(folder)
     return path
 
 
@@ -220,16 +228,13 @@ def _spark_view(con: Any, kind: str, location: str, table: str) -> ir.Table:
 
 def _export_for_spark(location: str, table: str) -> str:
     """Spark cannot read a DuckDB file: copy the table once to Parquet in a process temp folder."""
-    key = (*_identity(location), table)
-    with _LOCK:
-        path = _SPARK_EXPORTS.get(key)
-        if path is None:
-            folder = Path(tempfile.mkdtemp(prefix="workbench-spark-"))
-            atexit.register(shutil.rmtree, folder, True)
-            path = str(folder / f"{table}.parquet")
-            shared_duckdb(location).table(table).to_parquet(path)
-            _SPARK_EXPORTS[key] = path
-    return path
+
+    def export(folder: Path) -> str:
+        path = str(folder / f"{table}.parquet")
+        shared_duckdb(location).table(table).to_parquet(path)
+        return path
+
+    return _process_copy(_SPARK_EXPORTS, (*_identity(location), table), "workbench-spark-", export)
 
 
 def read_table(
@@ -297,7 +302,8 @@ def parse_postgres_url(text: str, where: str | None = None) -> dict[str, Any]:
                         f"catalog.yaml) : utilisez $PGPASSWORD, ~/.pgpass ou ?password_file=CHEMIN")
     database = unquote(parts.path.lstrip("/"))
     if not parts.hostname or not database or "/" in database:
-        raise UserError(f"{where} : URL PostgreSQL invalide (attendu : postgresql://UTILISATEUR@HÔTE:PORT/BASE?schema=SCHÉMA)")
+        raise UserError(f"{where} : URL PostgreSQL invalide "
+                        f"(attendu : postgresql://UTILISATEUR@HÔTE:PORT/BASE?schema=SCHÉMA)")
     query = parse_qs(parts.query, keep_blank_values=True)
     unknown = sorted(set(query) - {"schema", "password_file"})
     if unknown:

@@ -30,9 +30,15 @@ SCHEMA = "cdm"
 
 
 @pytest.fixture(scope="module")
-def omop_schema(postgres_server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The CDM 5.3 fixture (the one whose counts tests/catalog/test_cli.py reads off) in schema `cdm`."""
-    load_into(postgres_server, catalog_for_omop(tmp_path_factory.mktemp("omop53"), "5.3"), SCHEMA)
+def omop_csv_catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CDM 5.3 fixture (the one whose counts tests/catalog/test_cli.py reads off), as CSV files."""
+    return catalog_for_omop(tmp_path_factory.mktemp("omop53"), "5.3")
+
+
+@pytest.fixture(scope="module")
+def omop_schema(postgres_server: Server, omop_csv_catalog: Path) -> str:
+    """The same fixture in schema `cdm`."""
+    load_into(postgres_server, omop_csv_catalog, SCHEMA)
     return SCHEMA
 
 
@@ -49,8 +55,8 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=600)
 
 
-def test_init_then_list_through_the_cli_with_pgpassword(postgres_server: Server, omop_schema: str,
-                                                        tmp_path: Path) -> None:
+def test_init_list_show_compute_through_the_cli_with_pgpassword(postgres_server: Server, omop_schema: str,
+                                                                omop_csv_catalog: Path, tmp_path: Path) -> None:
     out = tmp_path / "catalog.yaml"
     done = cli("catalog", "init", "--source", postgres_server.url(omop_schema), "--flavour", "omop", "--out", str(out),
                PGPASSWORD=READER_PASSWORD)
@@ -65,6 +71,17 @@ def test_init_then_list_through_the_cli_with_pgpassword(postgres_server: Server,
     assert {row["name"]: row["rows"] for row in rows if row["kind"] == "view"} == OMOP_VIEW_ROWS
     visits = next(row for row in rows if row["name"] == "visit_occurrence")
     assert (visits["first_date"], visits["last_date"]) == ("2110-01-01", "2110-09-01")
+    shown = cli("--catalog", str(out), "catalog", "show", "visit_occurrence", PGPASSWORD=READER_PASSWORD)
+    assert shown.returncode == 0 and "visit_concept_id" in shown.stdout, shown.stderr
+    request = ("indicators", "compute", "nb_sejours", "--by", "hospital", "--grain", "year", "--from", "2110-01",
+               "--to", "2110-12", "--format", "json")
+    on_postgres = cli("--catalog", str(out), *request, PGPASSWORD=READER_PASSWORD)
+    on_files = cli("--catalog", str(omop_csv_catalog), *request)
+    assert on_postgres.returncode == 0, on_postgres.stderr
+    figures = [{k: v for k, v in row.items() if k != "snapshot_id"} for row in json.loads(on_postgres.stdout)["rows"]]
+    assert figures == [{k: v for k, v in row.items() if k != "snapshot_id"}
+                       for row in json.loads(on_files.stdout)["rows"]]
+    assert sum(row["value"] for row in figures) > 0
 
 
 def test_ids_are_read_as_int64_whatever_the_ddl_says(postgres_server: Server, omop_schema: str, tmp_path: Path,
