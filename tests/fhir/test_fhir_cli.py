@@ -77,3 +77,17 @@ def test_only_the_warehouse_team_and_admin_ingest_or_export(loaded_bulk: Path, t
     assert json.loads(allowed.stdout)["inserted"] == 14
     with duckdb.connect(str(into / "eds.duckdb"), read_only=True) as con:
         assert con.execute("SELECT user_name FROM _loads").fetchall() == [("entrepot.fhir",)]
+
+
+def test_export_to_a_place_that_cannot_be_written_is_one_clear_line(loaded_bulk: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "un-fichier"
+    blocker.write_text("x", encoding="utf-8")
+    occupied = tmp_path / "occupé"
+    occupied.mkdir()
+    (occupied / "notes.txt").write_text("à garder", encoding="utf-8")
+    for out, words in ((blocker / "export", "non inscriptible"), (occupied, "ne contient pas que des fichiers NDJSON")):
+        run = workbench("--catalog", str(loaded_bulk / "catalog.yaml"), "export", "fhir", "--out", str(out))
+        assert run.returncode == 1, run.stdout
+        assert run.stderr.count("\n") == 1 and words in run.stderr and "--out" in run.stderr
+    assert [p.name for p in occupied.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["occupé", "un-fichier"]

@@ -130,6 +130,8 @@ def test_incremental_load_applies_exactly_the_changes_then_nothing(warehouse_cop
 
     source, deleted, changes = _modified_copy(tmp_path / "export-2")
     before = query(warehouse_copy, "SELECT snapshot_id FROM _metadata")[0][0]
+    served = open_warehouse(warehouse_copy / "catalog.yaml")  # as a running app holds it
+    assert served.snapshot_id == before
     ids_before = dict(query(warehouse_copy, "SELECT fhir_id, condition_occurrence_id FROM condition_occurrence"))
     run = workbench("ingest", "fhir", str(source), "--into", str(warehouse_copy), "--deleted", str(deleted), "--format", "json")
     assert run.returncode == 0, run.stderr
@@ -155,7 +157,8 @@ def test_incremental_load_applies_exactly_the_changes_then_nothing(warehouse_cop
     assert len(warehouse.execute(warehouse.view("stays"))) == 1214
     assert len(warehouse.execute(warehouse.view("patients"))) == 15
     second = query(warehouse_copy, "SELECT snapshot_id FROM _metadata")[0][0]
-    assert second != before
+    assert second != before == served.snapshot_id
+    assert warehouse.snapshot_id == second  # the replaced file is a new snapshot for whoever opens it next
     again = workbench("ingest", "fhir", str(source), "--into", str(warehouse_copy), "--deleted", str(deleted), "--format", "json")
     assert again.returncode == 0, again.stderr
     third = json.loads(again.stdout)
