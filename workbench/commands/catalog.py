@@ -13,7 +13,8 @@ from workbench.commands import open_warehouse, output_path, record_export, requi
 from workbench.output import OutputFormat, emit, emit_json
 
 FormatOption = Annotated[OutputFormat, typer.Option("--format", "-f", help="table, json ou csv.")]
-BackendOption = Annotated[Optional[str], typer.Option("--backend", help="duckdb (défaut) ou pyspark.")]
+BackendOption = Annotated[Optional[str], typer.Option(
+    "--backend", help="duckdb (défaut), pyspark, ou postgres (défaut d'une source PostgreSQL).")]
 OutOption = Annotated[Optional[Path], typer.Option("--out", "-o", help="Fichier de sortie (défaut : écran).",
                                                        callback=output_path)]
 
@@ -228,7 +229,9 @@ def search(ctx: typer.Context, word: Annotated[str, typer.Argument(help="Mot che
 @app.command("init")
 def init(
     ctx: typer.Context,
-    source: Annotated[str, typer.Option("--source", help="Base DuckDB, dossier Parquet/CSV, archive .zip de CSV, ou spark:BASE.")],
+    source: Annotated[str, typer.Option("--source", help="Base DuckDB, dossier Parquet/CSV, archive .zip de CSV, "
+                                        "spark:BASE ou postgresql://UTILISATEUR@HÔTE:PORT/BASE?schema=SCHÉMA "
+                                        "(mot de passe : $PGPASSWORD, ~/.pgpass ou &password_file=CHEMIN).")],
     flavour: Annotated[str, typer.Option("--flavour", help="aphp ou omop.")],
     out: Annotated[Path, typer.Option("--out", help="Catalogue à écrire.")] = Path("catalog.yaml"),
 ) -> None:
