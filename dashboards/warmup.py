@@ -15,8 +15,8 @@ from dashboards.auth import access_file
 from dashboards.catalogue import tables_summary
 from dashboards.months import last_complete_month, shift_month
 from dashboards.pilotage import DEFAULT_DETAIL, DEFAULT_KPIS, View, compute_figures, default_year
-from workbench import access, audit
-from workbench.access import load_access, policy_key, user_context
+from workbench import audit
+from workbench.access import AGGREGATES_ONLY, load_access, policy_key, row_access, user_context
 from workbench.quality.status import warm_quality
 from workbench.warehouse import open as open_warehouse
 
@@ -56,10 +56,10 @@ def _policy_accounts() -> list[Any]:
     path = access_file()
     if path is None:
         return []
-    access = load_access(path)
+    accounts_file = load_access(path)
     accounts: dict[str, Any] = {}
-    for name, entry in sorted(access.users.items()):
-        user = user_context(name, entry, access)
-        if access.row_access(user) == access.AGGREGATES_ONLY:
+    for name, entry in sorted(accounts_file.users.items()):
+        user = user_context(name, entry, accounts_file)
+        if row_access(user) == AGGREGATES_ONLY:
             accounts.setdefault(policy_key(user), user)
     return list(accounts.values())
