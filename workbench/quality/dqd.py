@@ -38,7 +38,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from workbench.quality.context import CheckContext
-from workbench.schema.cdm import cast_value, detect_version
+from workbench.schema.cdm import cast_value, detect_version, normalise_version
 from workbench.quality.model import (
     ID_COLUMN, VIOLATED_COLUMN, Category, Check, CheckResult, Context, Level, NotApplicable, Probe, RunResult,
     Severity, Status,
@@ -863,9 +863,9 @@ def cdm_version(ctx: CheckContext) -> str | None:
     if getattr(warehouse, "flavour", None) != "omop":
         return None
     catalog = getattr(warehouse, "catalog", None)
-    declared = (getattr(catalog, "metadata", None) or {}).get("cdm_version")  # stamped by `catalog init`
-    if declared:
-        return str(declared)
+    declared = normalise_version((getattr(catalog, "metadata", None) or {}).get("cdm_version"))
+    if declared:  # stamped by `catalog init`
+        return declared
     rel = Relations(ctx, "")
     if rel.has("cdm_source") and "cdm_version" in rel.columns("cdm_source"):
         try:
@@ -898,9 +898,9 @@ def run(ctx: CheckContext, checks: Iterable[Check], unscoped_reason: str | None 
     query per failed check would cost more than the whole run);
     `workbench quality violations ID` lists them for one check.
     """
-    version = cdm_version(ctx)
     wanted = [check for check in checks if is_dqd(check)]
-    if version is None or not wanted:
+    version = cdm_version(ctx) if wanted else None
+    if version is None:
         return {}
     rel = Relations(ctx, version)
     specs = by_id(version)
