@@ -69,6 +69,7 @@ bench: install-test system-deps
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/fhir.py
 	$(BIN)/python benchmarks/dashboard.py --as pilotage
+	$(BIN)/python benchmarks/lattices.py --patients 20000
 	$(BIN)/python benchmarks/quality.py
 
 clean:
