@@ -108,3 +108,12 @@ def test_refused_without_the_role_or_the_nominative_right(catalog: Path, trial: 
 def test_a_window_below_one_day_is_one_clear_error(catalog: Path, trial: Path):
     done = run(catalog, str(trial), "--days", "0")
     assert done.returncode == 1 and "--days 0 : le nombre de jours doit être au moins 1" in done.stderr
+
+
+def test_the_table_shows_rank_criteria_and_evidence_in_words(catalog: Path, trial: Path):
+    done = run(catalog, str(trial), "--days", "365")
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stdout.split())  # the table wraps long cells
+    assert "Préscreening « essai-meta » : patients vus du 01/01/2020 au 31/12/2020" in text
+    assert "2/2" in text and "1/2" in text and "oui" in text and "non" in text
+    assert all(word in text for word in ("texte", "«", "Métastase", "tnm", "pT3N1M1", "15/01/2020"))
