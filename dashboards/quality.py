@@ -62,13 +62,14 @@ def _run_for(catalog: str, policy: str, snapshot: str, user: Any, handle: Any) -
     """
     from workbench.quality import ResultStore, all_checks, run_checks
     from workbench.quality.disclosure import quality_source
+    from workbench.quality.dqd import applicable_ids
 
     def compute() -> Any:
         source, whole = quality_source(user, handle, surface="qualite")
         if not whole:
             return run_checks(source)
         store = ResultStore()
-        expected = {check.id for check in all_checks()}
+        expected = applicable_ids(source, all_checks())  # DQD's checks of this CDM version only
         for head in store.runs():
             if head["snapshot_id"] == snapshot:
                 stored = store.load(head["run_id"])

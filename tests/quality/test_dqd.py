@@ -373,3 +373,16 @@ def test_the_dqd_set_on_the_public_synthea_export_has_no_error(tmp_path):
     overlap = by_id["dqd_table_measureobservationperiodoverlap_observation_period"]
     assert (overlap.status.value, overlap.num_violated_rows, overlap.num_denominator_rows) == ("passed", 0, 28)
     assert by_id["dqd_field_isrequired_note_note_id"].status.value == "not_applicable"  # NOTE.csv: header only
+
+
+def test_a_full_run_covers_the_applicable_checks(cdm54, make_warehouse):
+    """The quality page reuses a stored run when it covers every applicable check: DQD's of this version only."""
+    from workbench.quality import all_checks
+    from workbench.quality.dqd import applicable_ids
+
+    checks = all_checks()
+    omop = applicable_ids(cdm54, checks)
+    assert {i for i in omop if i.startswith("dqd_")} == set(dqd.by_id("5.4"))
+    aphp = applicable_ids(make_warehouse({"person": []}), checks)
+    assert aphp == {c.id for c in checks if not c.id.startswith("dqd_")}
+    assert aphp <= {r.id for r in run_checks(make_warehouse({"person": []})).results}

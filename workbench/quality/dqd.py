@@ -880,6 +880,14 @@ def is_dqd(check: Check) -> bool:
     return check.id.startswith(PREFIX)
 
 
+def applicable_ids(warehouse: Any, checks: Iterable[Check]) -> set[str]:
+    """The ids among `checks` a run on `warehouse` gives results for: all but the DQD checks of another CDM
+    version (or of any version, on a flavour other than `omop`). A stored run covering them is complete."""
+    version = cdm_version(CheckContext(warehouse))
+    mine = by_id(version) if version else {}
+    return {check.id for check in checks if not is_dqd(check) or check.id in mine}
+
+
 # ------------------------------------------------------------------------ the run
 
 @dataclass
