@@ -223,23 +223,17 @@ class _Evaluator:
         return table.select(person_id=table.person_id.cast("int64"), stay_id=table.stay_id.cast("int64"),
                             event_date=date.cast("date"))
 
-    def _concepts(self, ids: list[int], path: str) -> ir.Table:
-        """One column `concept_id`: the concepts and their descendants through `concept_ancestor`."""
-        if "concept" in self.source.tables:
-            concept = self.source.table("concept")
-            wanted = [int(i) for i in ids]
-            found = self.source.execute(concept.filter(concept.concept_id.cast("int64").isin(wanted))
-                                        .select(c=concept.concept_id.cast("int64")))["c"].tolist()
-            missing = sorted(set(wanted) - {int(c) for c in found})
-            if missing:
-                raise UserError(f"{path}.concepts : concept(s) inconnu(s) du vocabulaire de l'entrepôt : "
-                                f"{', '.join(map(str, missing))}")
-        own = ibis.memtable({"concept_id": [int(i) for i in ids]}, schema={"concept_id": "int64"})
-        if "concept_ancestor" not in self.source.tables:
-            return own
-        ancestry = self.source.table("concept_ancestor")
-        below = ancestry.filter(ancestry.ancestor_concept_id.cast("int64").isin([int(i) for i in ids]))
-        return ibis.union(own, below.select(concept_id=below.descendant_concept_id.cast("int64")), distinct=True)
+    def _check_concepts(self, ids: list[int], path: str) -> None:
+        """Concept ids the warehouse's vocabulary (``concept``, when present) does not know are an error."""
+        if "concept" not in self.source.tables:
+            return
+        concept = self.source.table("concept")
+        found = self.source.execute(concept.filter(concept.concept_id.cast("int64").isin(ids))
+                                    .select(c=concept.concept_id.cast("int64")))["c"].tolist()
+        missing = sorted(set(ids) - {int(c) for c in found})
+        if missing:
+            raise UserError(f"{path}.concepts : concept(s) inconnu(s) du vocabulaire de l'entrepôt : "
+                            f"{', '.join(map(str, missing))}")
 
     def _coded(self, view: str, criterion: Any, path: str, check: Callable[[list[str], str], None] | None,
                code_column: str = "code") -> ir.Table:
@@ -260,8 +254,17 @@ class _Evaluator:
                             f"(colonne « {column} » de la vue « {view} » indisponible)")
 
     def _in_concepts(self, table: ir.Table, view: str, ids: list[int], path: str) -> ir.BooleanValue:
+        """`table.concept_id` is one of `ids` or one of their descendants through ``concept_ancestor`` (literals
+        and a semi-join on the source's own table: no in-memory table, so the same query runs on Spark)."""
         self._require(view, "concept_id", f"{path}.concepts", "de concepts standard OMOP")
-        return table.concept_id.isin(self._concepts(ids, path).concept_id)
+        wanted = sorted({int(i) for i in ids})
+        self._check_concepts(wanted, path)
+        predicate = table.concept_id.isin(wanted)
+        if "concept_ancestor" in self.source.tables:
+            ancestry = self.source.table("concept_ancestor")
+            below = ancestry.filter(ancestry.ancestor_concept_id.cast("int64").isin(wanted))
+            predicate = predicate | table.concept_id.isin(below.descendant_concept_id.cast("int64"))
+        return predicate
 
     def _diagnoses(self, criterion: Diagnostic, path: str) -> tuple[ir.Table, ir.Value]:
         table = self._coded("diagnoses", criterion, path, _check_cim10)
