@@ -105,24 +105,22 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 }
 
 
-def visit_type_map(src: Sources) -> ir.Table:
-    """concept_id → visit_type of every visit concept known: `VISIT_TYPES`, plus the descendants of
-    `VISIT_ROOTS` found in ``concept_ancestor`` when the source has it (the built-in map wins a conflict,
-    then the order of `VISIT_TYPE_PRIORITY`)."""
-    rank = {visit_type: i + 1 for i, visit_type in enumerate(VISIT_TYPE_PRIORITY)}
-    schema = {"_vcid": "int64", "_vtype": "string", "_rank": "int64"}
-    builtin = ibis.memtable({"_vcid": list(VISIT_TYPES), "_vtype": list(VISIT_TYPES.values()),
-                             "_rank": [0] * len(VISIT_TYPES)}, schema=schema)
+def visit_type_map(src: Sources) -> ir.Table | None:
+    """concept_id → visit_type of the descendants of `VISIT_ROOTS` in ``concept_ancestor`` (None without
+    that table), one type per concept: the first of `VISIT_TYPE_PRIORITY`. Built from the source's own
+    table with CASE expressions (no in-memory table), so it runs on every backend; `VISIT_TYPES` still
+    wins over it (see `visit_type`)."""
     if "concept_ancestor" not in src.tables:
-        return builtin.select("_vcid", "_vtype")
-    roots = ibis.memtable({"_root": list(VISIT_ROOTS), "_rtype": list(VISIT_ROOTS.values()),
-                           "_rrank": [rank[t] for t in VISIT_ROOTS.values()]},
-                          schema={"_root": "int64", "_rtype": "string", "_rrank": "int64"})
+        return None
+    rank = {visit_type: i for i, visit_type in enumerate(VISIT_TYPE_PRIORITY)}
     ancestry = src.table("concept_ancestor")
-    found = ancestry.join(roots, ancestry.ancestor_concept_id.cast("int64") == roots._root).select(
-        _vcid=ancestry.descendant_concept_id.cast("int64"), _vtype=roots._rtype, _rank=roots._rrank)
-    every = builtin.union(found)
-    first = every.mutate(_n=ibis.row_number().over(group_by=every._vcid, order_by=[every._rank, every._vtype]))
+    root = ancestry.ancestor_concept_id.cast("int64")
+    found = ancestry.filter(root.isin(list(VISIT_ROOTS))).select(
+        _vcid=ancestry.descendant_concept_id.cast("int64"),
+        _vtype=root.substitute(VISIT_ROOTS, else_=ibis.null("string")),
+        _rank=root.substitute({concept: rank[t] for concept, t in VISIT_ROOTS.items()}, else_=ibis.null("int64")),
+    )
+    first = found.mutate(_n=ibis.row_number().over(group_by=found._vcid, order_by=[found._rank, found._vtype]))
     return first.filter(first._n == 0).select("_vcid", "_vtype")
 
 
@@ -195,9 +193,13 @@ def _site_codes(src: Sources, key: str, value: str) -> ir.Table | None:
 
 
 def _last_units(src: Sources) -> ir.Table:
-    schema = {"unit_stay": "int64", "unit_hospital": "string", "pole": "string", "service": "string", "uf": "string"}
+    """The care site of each visit's last `visit_detail`; without that table, no row (an empty selection
+    of the source's own table rather than an in-memory one, which Spark's materialised views cannot read)."""
     if "visit_detail" not in src.tables:
-        return ibis.memtable({c: [] for c in schema}, schema=schema)
+        visit = src.table("visit_occurrence")
+        return visit.filter(ibis.literal(False)).select(
+            unit_stay=visit.visit_occurrence_id, unit_hospital=ibis.null("string"), pole=ibis.null("string"),
+            service=ibis.null("string"), uf=ibis.null("string"))
     detail = current_rows(src.table("visit_detail"))
     detail = detail.mutate(_start=when(detail, "visit_detail_start"))
     last = last_per(detail, "visit_occurrence_id", detail._start, "visit_detail_id")
@@ -223,7 +225,12 @@ def stays(src: Sources) -> Built:
     admitted = column(visit, ADMITTED_FROM, "int64")
     discharged = column(visit, DISCHARGED_TO, "int64")
     types = visit_type_map(src)
-    visit = visit.left_join(types, visit.visit_concept_id.cast("int64") == types._vcid)
+    builtin = visit.visit_concept_id.cast("int64").substitute(VISIT_TYPES, else_=ibis.null("string"))
+    if types is None:
+        visit = visit.mutate(_vtype=builtin)
+    else:
+        visit = visit.left_join(types, visit.visit_concept_id.cast("int64") == types._vcid)
+        visit = visit.mutate(_vtype=ibis.coalesce(builtin, visit._vtype))
     base = visit.select(
         stay_id=visit.visit_occurrence_id,
         person_id=visit.person_id,
