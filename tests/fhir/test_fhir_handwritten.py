@@ -98,3 +98,24 @@ def test_questionnaire_responses_become_formulaire_rows(loaded: Path) -> None:
 
     entry = load_catalog(loaded / "catalog.yaml").tables["formulaire"]
     assert "Formulaires saisis dans le dossier patient" in entry.description
+
+
+def test_the_same_resources_in_a_bundle_give_the_same_rows(loaded: Path, tmp_path: Path) -> None:
+    """A Bundle JSON instead of the folder; the Patient has no id, only its fullUrl (a transaction's new resource)."""
+    entries = []
+    for path in sorted(HANDWRITTEN.glob("*.ndjson")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            resource = json.loads(line)
+            entry = {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+            if resource["resourceType"] == "Patient":
+                del resource["id"]
+            entries.append(entry)
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "transaction", "entry": entries}), encoding="utf-8")
+    run = workbench("ingest", "fhir", str(bundle), "--into", str(tmp_path / "warehouse"), "--format", "json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert (report["received"], report["inserted"], report["ignored"], report["quarantined"]) == (15, 14, 1, 0)
+    for table in ("visit_occurrence", "measurement", "formulaire", "note", "drug_exposure_administration"):
+        sql = f"SELECT count(*), count(DISTINCT person_id) FROM {table}"
+        assert rows(tmp_path / "warehouse", sql) == rows(loaded, sql), table

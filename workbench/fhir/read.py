@@ -108,6 +108,9 @@ def _read_bundle(path: Path) -> Iterator[Record]:
             yield Record("?", json.dumps(entry, ensure_ascii=False), None, path.name, number, "entrée de Bundle sans ressource", True)
             continue
         kind = str(resource.get("resourceType") or "?")
+        full_url = str(entry.get("fullUrl") or "")
+        if not resource.get("id") and full_url.startswith("urn:uuid:"):
+            resource = {**resource, "id": full_url[len("urn:uuid:"):]}  # a transaction's new resource: its fullUrl names it
         yield Record(kind, json.dumps(resource, ensure_ascii=False), resource, path.name, number, checked=True)
 
 
