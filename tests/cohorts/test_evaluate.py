@@ -259,3 +259,9 @@ def test_tnm_stage_conditions(wh) -> None:
     assert persons(wh, [{"type": "tnm", "stade": ["M1"]}]) == [1]
     assert persons(wh, [{"type": "tnm", "stade": ["T>=2", "N0"]}]) == [1]
     assert persons(wh, [{"type": "tnm", "stade": ["M1"], "fenetre": {"jours_avant": 30}}]) == []
+
+
+@pytest.mark.spark
+def test_omop_concepts_on_spark(spark, omop_cohort_catalog: Path) -> None:
+    with workbench.open(omop_cohort_catalog, backend="pyspark") as warehouse:
+        assert persons(warehouse, entry={"type": "diagnostic", "concepts": [100]}) == [1, 2]
