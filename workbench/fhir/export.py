@@ -65,6 +65,7 @@ def _value(value: Any) -> Any:
 
 
 def instant(value: Any) -> str | None:
+    """A timestamp as a FHIR dateTime: the warehouse's wall-clock time with the Europe/Paris offset of that day (FHIR wants an offset once there is a time)."""
     value = _value(value)
     if value is None:
         return None
@@ -76,6 +77,7 @@ def instant(value: Any) -> str | None:
 
 
 def day(value: Any) -> str | None:
+    """A date or timestamp as a FHIR date (YYYY-MM-DD)."""
     value = _value(value)
     if value is None:
         return None
@@ -83,6 +85,7 @@ def day(value: Any) -> str | None:
 
 
 def coding(system: str, code: Any, display: Any = None) -> dict[str, Any] | None:
+    """A Coding, or None for a missing code (FHIR forbids empty elements)."""
     code = _value(code)
     if code is None or code == "":
         return None
@@ -93,6 +96,7 @@ def coding(system: str, code: Any, display: Any = None) -> dict[str, Any] | None
 
 
 def concept(*codings: dict[str, Any] | None, text: Any = None) -> dict[str, Any] | None:
+    """A CodeableConcept of the codings present (and a text), or None when empty."""
     present = [c for c in codings if c]
     found: dict[str, Any] = {}
     if present:
@@ -103,6 +107,7 @@ def concept(*codings: dict[str, Any] | None, text: Any = None) -> dict[str, Any]
 
 
 def ref(kind: str, prefix: str, value: Any) -> dict[str, str] | None:
+    """A literal reference to the exported resource of an integer id (ids are prefixed per table, so they never collide)."""
     value = _value(value)
     return None if value is None else {"reference": f"{kind}/{prefix}{int(value)}"}
 
@@ -126,6 +131,7 @@ def _clean(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def care_sites(sites: pd.DataFrame, parents: dict[int, int]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """care_site → Organization (levels down to the service) or Location (UF, UH, UC), the tree in partOf / managingOrganization."""
     levels = dict(zip(sites.care_site_id, sites.care_site_type_source_value))
     for row in sites.itertuples(index=False):
         is_org = row.care_site_type_source_value in ORGANIZATION_LEVELS
@@ -148,6 +154,7 @@ def care_sites(sites: pd.DataFrame, parents: dict[int, int]) -> Iterator[tuple[s
 
 
 def patients(person: pd.DataFrame, identity: pd.DataFrame | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """person (+ person_identity when readable: names and birth postcode) → Patient."""
     names = {} if identity is None else {int(r.person_id): r for r in identity.itertuples(index=False)}
     for row in person.itertuples(index=False):
         gender = {"m": "male", "f": "female"}.get(str(_value(row.gender_source_value) or "").lower(), "unknown")
@@ -166,6 +173,7 @@ def patients(person: pd.DataFrame, identity: pd.DataFrame | None) -> Iterator[tu
 
 
 def encounters(visits: pd.DataFrame, details: pd.DataFrame, costs: pd.DataFrame | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """visit_occurrence → Encounter: PMSI fields as workbench codes, movements as `location`, the GHM as an extension."""
     groupings: dict[int, list[dict[str, Any]]] = {}
     for row in ([] if costs is None else costs.sort_values("cost_id").itertuples(index=False)):
         if _value(row.drg_source_value) is not None and _value(row.visit_occurrence_id) is not None:
@@ -205,6 +213,7 @@ def encounters(visits: pd.DataFrame, details: pd.DataFrame, costs: pd.DataFrame 
 
 
 def conditions(rows: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
+    """condition_occurrence → Condition (CIM-10; status DP/DR/DAS/DAD and source ORBIS/AREM as categories)."""
     for row in rows.itertuples(index=False):
         yield "Condition", {
             "resourceType": "Condition", "id": f"c{int(row.condition_occurrence_id)}",
@@ -216,6 +225,7 @@ def conditions(rows: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def procedures(rows: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
+    """procedure_occurrence → Procedure (CCAM)."""
     for row in rows.itertuples(index=False):
         yield "Procedure", {
             "resourceType": "Procedure", "id": f"a{int(row.procedure_occurrence_id)}", "status": "completed",
@@ -262,6 +272,7 @@ def _medication(row: Any) -> dict[str, Any] | None:
 
 
 def prescriptions(rows: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
+    """drug_exposure_prescription → MedicationRequest (UCD, ATC; quantity in dispenseRequest)."""
     for row in rows.itertuples(index=False):
         quantity = _value(row.quantity)
         yield "MedicationRequest", {
@@ -278,6 +289,7 @@ def prescriptions(rows: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def administrations(rows: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
+    """drug_exposure_administration → MedicationAdministration."""
     for row in rows.itertuples(index=False):
         quantity = _value(row.quantity)
         yield "MedicationAdministration", {
@@ -291,6 +303,7 @@ def administrations(rows: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def documents(rows: pd.DataFrame) -> Iterator[tuple[str, dict[str, Any]]]:
+    """note → DocumentReference (text as a base64 text/plain attachment)."""
     for row in rows.itertuples(index=False):
         text = _value(row.note_text) or ""
         yield "DocumentReference", {

@@ -51,9 +51,11 @@ class IdMap:
         return found
 
     def known(self, resource_type: str, fhir_id: str, table: str, part: str = "") -> int | None:
+        """The id already allocated to this row, or None (without allocating one)."""
         return self._ids.get((resource_type, fhir_id, table, part))
 
     def add_identifier(self, resource_type: str, system: str, value: str, fhir_id: str) -> None:
+        """Index a business identifier of a loaded resource (kept for conditional references of later loads)."""
         key = (resource_type, system, value)
         if self._identifiers.get(key) != fhir_id:
             self._identifiers[key] = fhir_id

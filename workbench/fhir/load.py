@@ -52,9 +52,7 @@ DATABASE = "eds.duckdb"
 TEMP_PREFIX = ".eds.duckdb.load-"
 #: Resource types whose integer id lives in a table (what references point to).
 TABLE_OF = {"Patient": "person", "Encounter": "visit_occurrence", "Organization": "care_site", "Location": "care_site"}
-PROVENANCE_TYPES = {"fhir_resource_type": "string", "fhir_id": "string", "fhir_version_id": "string",
-                    "fhir_last_updated": "string", "fhir_content_hash": "string", "fhir_source_file": "string",
-                    "fhir_source_line": "int64", "fhir_load_id": "int64"}
+PROVENANCE_TYPES = dict(zip(PROVENANCE_COLUMNS, ("string", "string", "string", "string", "string", "string", "int64", "int64")))
 #: Tables the mappers write (provenance columns and a deletion date are added to each).
 MAPPED_TABLES = ("person", "person_identity", "care_site", "fact_relationship", "visit_occurrence", "visit_detail",
                  "condition_occurrence", "procedure_occurrence", "measurement", "drug_exposure_prescription",
@@ -111,11 +109,13 @@ class LoadReport:
     snapshot_after: str | None = None
 
     def count(self, kind: str, outcome: str) -> None:
+        """One resource of `kind` had `outcome`."""
         self.counts[outcome] += 1
         self.by_type[kind][outcome] += 1
 
     @property
     def balanced(self) -> bool:
+        """Whether the invariant holds."""
         return self.received == sum(self.counts[o] for o in OUTCOMES)
 
     def check(self) -> None:
@@ -124,11 +124,13 @@ class LoadReport:
             raise AssertionError(f"invariant du chargement rompu : {self.invariant()}")
 
     def invariant(self) -> str:
+        """The invariant as printed: received and each outcome."""
         parts = " + ".join(f"{self.counts[o]} {LABELS[o]}" for o in OUTCOMES)
         sign = "=" if self.balanced else "≠"
         return f"{self.received} reçues {sign} {parts}"
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data (`--format json`, `_loads.report`)."""
         return {
             "load_id": self.load_id, "source": self.source, "received": self.received,
             **{o: self.counts[o] for o in OUTCOMES},
@@ -419,6 +421,7 @@ class _Load:
             self.pending[table].append({**row, **provenance})
 
     def quarantine(self, record: Record, reason: str, detail: str) -> None:
+        """Put a resource aside with its raw text, file, line and reason; the load goes on."""
         self.quarantined.append((self.load_id, record.file, record.line, record.resource_type, record.fhir_id, reason, detail, record.raw))
         self.report.count(record.resource_type, "quarantined")
         self.report.quarantine[reason] += 1
@@ -477,6 +480,7 @@ class _Load:
         rows.clear()
 
     def mark_deleted(self, keys: list[tuple[str, str]], now: datetime) -> None:
+        """Mark the rows of the deleted resources in every table (status where it is the row's, deletion date)."""
         if not keys:
             return
         self._register_keys("_deleted", keys)
@@ -551,6 +555,7 @@ class Validator:
         return [problem for part in self._pool.map(validate_many, [kind] * len(chunks), chunks) for problem in part]
 
     def close(self) -> None:
+        """Stop the worker processes, if any were started."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None

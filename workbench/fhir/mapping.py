@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 WORKBENCH = "https://eds-workbench.aphp.fr/fhir/CodeSystem/"
@@ -101,11 +101,13 @@ class Resolver(Protocol):
 
 
 def system_of(coding: dict[str, Any]) -> str:
+    """The system of a coding, French aliases folded onto the one URI the loader and the exporter use."""
     system = str(coding.get("system") or "")
     return ALIASES.get(system, ALIASES.get(system.rstrip("/"), system))
 
 
 def codings(concept: Any) -> list[dict[str, Any]]:
+    """The codings of a CodeableConcept that carry a code."""
     if not isinstance(concept, dict):
         return []
     return [c for c in concept.get("coding") or [] if isinstance(c, dict) and c.get("code")]
@@ -129,6 +131,7 @@ def codes_of(concepts: Any, system: str) -> str | None:
 
 
 def label_of(concept: Any) -> str | None:
+    """The text of a CodeableConcept, else its first display."""
     if not isinstance(concept, dict):
         return None
     if concept.get("text"):
@@ -159,17 +162,14 @@ def instant(value: Any, field: str) -> datetime | None:
         raise MappingError("date invalide", f"« {field} » : {text!r}") from error
 
 
-def day(value: Any, field: str) -> date | None:
-    moment = instant(value, field)
-    return None if moment is None else moment.date()
-
-
 def period(resource: dict[str, Any], field: str) -> tuple[datetime | None, datetime | None]:
+    """(start, end) of a Period element of `resource`."""
     value = resource.get(field) or {}
     return instant(value.get("start"), f"{field}.start"), instant(value.get("end"), f"{field}.end")
 
 
 def subject(resource: dict[str, Any], resolve: Resolver, field: str = "subject") -> int:
+    """The person id of the resource's subject (required: a resource about nobody cannot be placed)."""
     found = resolve.reference(resource.get(field), field, ("Patient",), required=True)
     assert found is not None
     return found

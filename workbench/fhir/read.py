@@ -38,6 +38,7 @@ class Record:
 
     @property
     def fhir_id(self) -> str | None:
+        """The resource's `id`, or None when absent or not a string (quarantined)."""
         value = (self.resource or {}).get("id")
         return value if isinstance(value, str) and value else None
 
