@@ -151,18 +151,18 @@ def test_cached_badges_equal_runs_restricted_to_every_scope(demo_dir):
 def test_concurrent_first_badges_count_each_check_once(make_warehouse, monkeypatch):
     from concurrent.futures import ThreadPoolExecutor
 
-    from workbench.quality import status
+    from workbench.quality import summaries
 
     warehouse = make_warehouse({"care_site": SITES, "person": [{"person_id": p} for p in (1, 2, 3, 4)],
                                 "visit_occurrence": STAYS}, extraction=dt.date(2024, 6, 30))
     counted = []
-    summarise = status._summarise
+    summarise = summaries.summarise
 
     def counting(context, check):
         counted.append(check.id)
         return summarise(context, check)
 
-    monkeypatch.setattr(status, "_summarise", counting)
+    monkeypatch.setattr(summaries, "summarise", counting)
     dms = _dms()
     scopes = [(dt.date(2024, 1, 1), dt.date(2024, 1, 31), {"hospital": code}) for code in ("014", "042")] * 4
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -176,7 +176,7 @@ def test_cached_badges_on_spark_equal_runs_restricted_to_the_scope(demo_dir):
     """Spark cannot order an aggregate: the cells keep every violating id and the smallest are picked in Python."""
     from pyspark.sql import SparkSession  # the test extra installs it: missing is a failure, not a skip
 
-    from workbench.quality import status
+    from workbench.quality import status, summaries
     from workbench.warehouse import open as open_warehouse
 
     (SparkSession.builder.master("local[2]").appName("workbench-quality-tests")
@@ -189,8 +189,8 @@ def test_cached_badges_on_spark_equal_runs_restricted_to_the_scope(demo_dir):
     for start, filters in ((last.replace(day=1), {}), (dt.date(last.year - 1, last.month, 1), {"care_site_id": [2]})):
         fast = quality_status(spark, references, start, last, filters)
         assert _comparable(fast) == _comparable(status.quality_status_by_run(spark, references, start, last, filters))
-    summaries = status._snapshot_quality(spark).summaries(spark, resolve(references)[0])
-    assert {type(summary).__name__ for summary in summaries.values()} == {"_Cells"}
+    counted = summaries.snapshot_quality(spark).summaries(spark, resolve(references)[0])
+    assert {type(summary).__name__ for summary in counted.values()} == {"Cells"}
 
 
 def test_a_referent_gets_the_whole_warehouse_badge_without_ids_or_small_counts(make_warehouse):
