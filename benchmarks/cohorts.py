@@ -24,12 +24,11 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from generate import build, cache_root  # noqa: E402  (the benchmarks' shared warehouse cache)
+from generate import ensure_warehouse, timed  # noqa: E402  (the benchmarks' shared warehouse cache)
 
 COHORT = {
     "nom": "bench-six-criteres",
@@ -46,12 +45,6 @@ COHORT = {
 }
 
 
-def _timed(function, *args, **kwargs) -> tuple[float, object]:
-    started = time.perf_counter()
-    result = function(*args, **kwargs)
-    return time.perf_counter() - started, result
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=30_000)
@@ -60,10 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, help="state folder holding (or receiving) the note cache")
     parser.add_argument("--without-text", action="store_true", help="leave the text criterion (and the note cache) out")
     args = parser.parse_args(argv)
-    folder = args.data or cache_root() / str(args.patients)
-    if not (folder / "eds.duckdb").is_file():
-        print(f"building a {args.patients}-patient demo warehouse in {folder}…", flush=True)
-        build(folder, args.patients, args.seed)
+    folder = ensure_warehouse(args.patients, args.seed, args.data)
     with tempfile.TemporaryDirectory(prefix="cohort-bench-") as scratch:
         os.environ["WORKBENCH_STATE"] = str(args.state or scratch)
         import workbench
@@ -78,11 +68,11 @@ def main(argv: list[str] | None = None) -> None:
         with workbench.open(folder / "catalog.yaml") as warehouse:
             notes_cache, notes = 0.0, ()
             if not args.without_text:
-                notes_cache, (notes, _) = _timed(cached_notes, warehouse, progress=True)
-            cold, _ = _timed(evaluate, warehouse, definition)
-            warm, result = _timed(evaluate, warehouse, definition)
-            feasible, cells = _timed(feasibility, warehouse, definition)
-            drawn, _ = _timed(sample, result.members, 100, 1)
+                notes_cache, (notes, _) = timed(cached_notes, warehouse, progress=True)
+            cold, _ = timed(evaluate, warehouse, definition)
+            warm, result = timed(evaluate, warehouse, definition)
+            feasible, cells = timed(feasibility, warehouse, definition)
+            drawn, _ = timed(sample, result.members, 100, 1)
     print(f"warehouse: {folder} ({args.patients:,} patients, {len(notes):,} notes)".replace(",", " "))
     print(f"note cache (built or checked): {notes_cache:.1f} s")
     print(result.attrition.to_string(index=False))
