@@ -38,12 +38,12 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from workbench.quality.context import CheckContext
-from workbench.schema.cdm import cast_value, detect_version, normalise_version
 from workbench.quality.model import (
     ID_COLUMN, VIOLATED_COLUMN, Category, Check, CheckResult, Context, Level, NotApplicable, Probe, RunResult,
     Severity, Status,
 )
 from workbench.quality.registry import declare, registered
+from workbench.schema.cdm import cast_value, detect_version, normalise_version
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources" / "dqd"
 VERSIONS = ("5.3", "5.4")
@@ -1172,13 +1172,11 @@ _declare_all()
 def coverage(ctx: CheckContext, results: Iterable[CheckResult] = ()) -> list[dict[str, Any]]:
     """Per check type: the specification's count (all tables, tables present) next to ours for this warehouse,
     and, given a run's `results`, how many of ours ended in each status."""
-    from workbench.quality.checks import all_checks
-
     version = cdm_version(ctx)
     if version is None:
         return []
     present = {name.lower() for name in ctx.table_names}
-    declared = {check.id for check in all_checks() if is_dqd(check)}
+    declared = {check.id for check in registered() if is_dqd(check)}
     statuses = {result.id: result.status.value for result in results}
     rows = []
     for name in check_types(version):
