@@ -66,6 +66,7 @@ bench: install-test system-deps
 	$(BIN)/python benchmarks/nlp.py
 	$(BIN)/python benchmarks/cohorts.py
 	$(BIN)/python benchmarks/cohorts.py --patients 1000000 --without-text
+	$(BIN)/python benchmarks/exports.py
 	$(BIN)/python benchmarks/dashboard.py
 	$(BIN)/python benchmarks/fhir.py
 	$(BIN)/python benchmarks/dashboard.py --as pilotage

@@ -662,12 +662,15 @@ class Sandbox:
     """Where and as whom a user's kernels run: his system account, his projects folder, never the warehouse.
 
     Only root can start a process under another account; the workbench (root,
-    the server's service) prepares the notebook, hands it to the account in a
-    run folder of the user's projects folder, runs papermill there under the
-    account (no supplementary groups), then reads the executed notebook back.
-    The kernel's environment names the project's catalogue and a state folder
-    of the user's own (its audit lines stay his; the run itself is audited by
-    the command), and nothing of the deployment.
+    the server's service) prepares the notebook in a fresh *work folder* it
+    creates outside anything the account can write (`workbench.projects.work_folder`),
+    with the account's kernelspec, hands that folder over, runs papermill there
+    under the account (no supplementary groups), then reads the executed
+    notebook back (never through a link). Root never walks or writes the
+    user's own folder, where the account could plant links. The kernel's
+    environment names the project's catalogue and a state folder of the
+    user's own (its audit lines stay his; the run itself is audited by the
+    command), and nothing of the deployment.
     """
 
     def __init__(self, user_name: str, home: Path, catalog: Path | None):
@@ -680,16 +683,20 @@ class Sandbox:
         self.catalog = catalog
         self.python = kernel_python()
         self.account = accounts.ensure_account(user_name, self.home)
-        self._install_kernelspec()
-        accounts.hand_over(self.home, self.account)
+        accounts.hand_over(self.home, self.account, recursive=False)
 
-    def _install_kernelspec(self) -> None:
-        """The account's own kernelspec (first in its Jupyter path): the kernel interpreter it can execute."""
-        folder = self.home / ".jupyter-data" / "kernels" / KERNEL_NAME
-        folder.mkdir(parents=True, exist_ok=True)
+    def work_folder(self) -> Path:
+        """A fresh root-made folder holding the account's kernelspec (first in its Jupyter path: the interpreter
+        it can execute), handed over to the account; the caller removes it."""
+        from workbench.projects import accounts, work_folder
+
+        folder = work_folder()
+        kernels = folder / "jupyter-data" / "kernels" / KERNEL_NAME
+        kernels.mkdir(parents=True)
         spec = {"argv": [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                 "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
-        (folder / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        (kernels / "kernel.json").write_text(json.dumps(spec, indent=1), encoding="utf-8")
+        return folder
 
     def environment(self, folder: Path) -> dict[str, str]:
         """The kernel's environment: the workbench's packages, the locale, the user's folders, no deployment."""
@@ -701,7 +708,7 @@ class Sandbox:
             **kept, "HOME": str(self.home), "USER": self.account.name, "LOGNAME": self.account.name,
             "PYTHONPATH": os.pathsep.join(packages),
             "WORKBENCH_STATE": str(self.home / ".etat"), "WORKBENCH_PROJECTS": str(self.home.parent),
-            "JUPYTER_RUNTIME_DIR": str(folder / "runtime"), "JUPYTER_DATA_DIR": str(self.home / ".jupyter-data"),
+            "JUPYTER_RUNTIME_DIR": str(folder / "runtime"), "JUPYTER_DATA_DIR": str(folder / "jupyter-data"),
             "IPYTHONDIR": str(self.home / ".ipython"), "MPLCONFIGDIR": str(self.home / ".matplotlib"),
         }
         if self.catalog is not None:
@@ -709,35 +716,59 @@ class Sandbox:
         return env
 
     def demote(self) -> None:
-        """In the child, before exec: no supplementary group, then the account's gid and uid (in that order)."""
+        """No supplementary group, then the account's gid and uid (in that order): in a child before exec, or in
+        the `lab` process itself before it prepares the workspace and execs JupyterLab."""
         os.setgroups([])
         os.setgid(self.account.gid)
         os.setuid(self.account.uid)
+
+    def prepare_workspace(self, folder: Path, templates: Path | None, catalog: Path | None,
+                          wiki: Path | None) -> Path:
+        """`prepare_workspace` in his folder, run as the account (a child on the kernel interpreter): root never
+        writes where the account could have planted a link."""
+        import subprocess
+
+        work = self.work_folder()
+        try:
+            from workbench.projects import accounts
+
+            accounts.hand_over(work, self.account)
+            arguments = [str(folder), str(paths.templates_path(templates).resolve()),
+                         str(catalog or ""), str(paths.wiki_path(wiki).resolve())]
+            done = subprocess.run([self.python, "-c", _PREPARE_WORKSPACE, *arguments], cwd=work,
+                                  env=self.environment(work), preexec_fn=self.demote, capture_output=True, text=True,
+                                  check=False)
+            if done.returncode != 0:
+                raise UserError(f"préparation du dossier de travail de {self.user_name} impossible : "
+                                f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
+        finally:
+            import shutil
+
+            shutil.rmtree(work, ignore_errors=True)
+        return folder
 
     def execute(self, prepared: "Prepared", out: Path, kernel: str) -> None:
         """Run the prepared notebook under the account; the executed notebook is written to `out` (by root)."""
         import shutil
         import subprocess
-        import secrets
 
         from workbench.projects import accounts
 
-        folder = self.home / ".executions" / secrets.token_hex(6)
-        folder.mkdir(parents=True, mode=0o700)
+        folder = self.work_folder()
         try:
             source, target = folder / "entree.ipynb", folder / "sortie.ipynb"
             nbformat.write(_papermill(prepared, None, kernel, execute=False), source)
-            accounts.hand_over(self.home / ".executions", self.account)
+            accounts.hand_over(folder, self.account)
             done = subprocess.run(
                 [self.python, "-m", "papermill", str(source), str(target), "--kernel", kernel, "--cwd",
                  str(folder), "--no-progress-bar", "--log-level", "ERROR"],
                 cwd=folder, env=self.environment(folder), preexec_fn=self.demote,
                 capture_output=True, text=True, check=False,
             )
-            if not target.is_file():
+            executed = _read_regular(target)
+            if executed is None:
                 raise UserError(f"le noyau de {self.user_name} n'a pas pu s'exécuter : "
                                 f"{(done.stderr.strip().splitlines() or ['?'])[-1]}")
-            executed = nbformat.read(target, as_version=4)
             write_with(out, lambda temporary: nbformat.write(executed, temporary))
             if done.returncode != 0:
                 failed = _first_error(executed)
@@ -745,6 +776,29 @@ class Sandbox:
                                 f"{failed} (voir {out})")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+_PREPARE_WORKSPACE = """
+import sys
+from pathlib import Path
+from workbench.notebooks import prepare_workspace
+folder, templates, catalog, wiki = sys.argv[1:]
+prepare_workspace(Path(folder), Path(templates), Path(catalog) if catalog else None, Path(wiki))
+"""
+
+
+def _read_regular(path: Path) -> nbformat.NotebookNode | None:
+    """The notebook the account wrote at `path`, read without following a link (None when absent or not a file)."""
+    import stat
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, encoding="utf-8") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return nbformat.read(handle, as_version=4)
 
 
 KERNEL_PYTHON_VARIABLE = "WORKBENCH_KERNEL_PYTHON"

@@ -54,14 +54,15 @@ def _lab_as_user(ctx: typer.Context, port: int, templates: Optional[Path], wiki:
                  token: Optional[str], browser: bool, project: Optional[str]) -> None:
     """JupyterLab under the user's system account, rooted at his projects folder; kernels read his projects only.
 
-    The templates are copied (by root) into ``<his projects>/notebooks/modeles``; the kernels' default catalogue
-    is the chosen project's (--projet, else his only project, else none: `workbench.open(catalog=…)` in the notebook).
+    A child running as the account copies the templates into ``<his projects>/notebooks/modeles`` (root never
+    writes in his folder), then this process becomes the account and execs JupyterLab; the kernels' default catalogue is the chosen project's (--projet, else his only project, else none: `workbench.open(catalog=…)` in the notebook).
     """
     from workbench import projects
     from workbench.access import require
     from workbench.commands import current_user
     from workbench.commands.notebook import kernel_sandbox, user_project
-    from workbench.notebooks import lab_environment, lab_command, prepare_workspace
+    from workbench.notebooks import lab_environment, lab_command
+    from workbench.projects import accounts
 
     user = current_user(ctx)
     require(user, "lab.open")
@@ -69,15 +70,14 @@ def _lab_as_user(ctx: typer.Context, port: int, templates: Optional[Path], wiki:
               else None)
     sandbox = kernel_sandbox(ctx, "lab", chosen)
     catalog = getattr(chosen, "catalog", None)
-    folder = prepare_workspace(sandbox.home / "notebooks", templates, catalog, wiki)
-    from workbench.projects import accounts
-
-    accounts.hand_over(sandbox.home, sandbox.account)
+    folder = sandbox.work_folder()  # kernelspec and runtime files, outside his folder
+    accounts.hand_over(folder, sandbox.account)
     argv, _ = lab_command(sandbox.home, port, token, browser, catalog, wiki)
     argv = [sandbox.python, *[a for a in argv[1:] if a != "--allow-root"]]
     env = lab_environment(sandbox, folder)
+    sandbox.prepare_workspace(sandbox.home / "notebooks", templates, catalog, wiki)  # as the account
     typer.echo(f"Dossier de travail : {sandbox.home} (compte {sandbox.account.name})", err=True)
+    sandbox.demote()
     sys.stdout.flush()
     sys.stderr.flush()
-    sandbox.demote()
     os.execve(argv[0], argv, env)

@@ -107,6 +107,19 @@ def projects_root() -> Path:
     return root
 
 
+def work_folder() -> Path:
+    """A fresh folder ``<projects>/.travail/<random>`` (mode 0700, root's): where root builds a project or prepares a
+    kernel run before handing it to a user's account — never inside the user's own folder, where the account
+    could swap a path for a link while root writes."""
+    import secrets
+
+    area = projects_root() / ".travail"
+    area.mkdir(exist_ok=True, mode=0o711)
+    folder = area / secrets.token_hex(8)
+    folder.mkdir(mode=0o700)
+    return folder
+
+
 def user_root(user_name: str) -> Path:
     """``<projects>/<user>/`` (mode 0700; owned by the user's kernel account once it exists)."""
     check_name(user_name)
@@ -217,8 +230,7 @@ def create_project(
         raise UserError(f"le projet « {name} » existe déjà ({folder}) : supprimez-le ou choisissez un autre nom")
     project_id = uuid.uuid4().hex
     pseudonyms = Pseudonymiser(f"project:{owner}:{project_id}")
-    temporary = folder.parent / f".{name}.{project_id[:8]}.tmp"
-    temporary.mkdir(mode=0o700)
+    temporary = work_folder()
     try:
         counts = _write_datamart(warehouse, temporary / DATAMART, members, pseudonyms, cohort, owner, name,
                                  project_id, progress)

@@ -78,12 +78,28 @@ def ensure_account(user: str, home: Path) -> Account:
     return found
 
 
-def hand_over(folder: Path, account: Account) -> None:
-    """Give `folder` and everything under it to `account` (mode 0700 on folders, 0600/0700 kept on files)."""
-    for path in [folder, *folder.rglob("*")]:
+def hand_over(folder: Path, account: Account, recursive: bool = True) -> None:
+    """Give `folder` (and, `recursive`, what root just created under it) to `account`, folders mode 0700.
+
+    Done through file descriptors opened without following symbolic links (``lchown``, ``O_NOFOLLOW`` then
+    ``fchmod``), and never walking into a link: a link the account plants cannot turn root's chown or chmod on a
+    file of the system. Call it recursively only on trees root built (a new project, a run folder).
+    """
+    paths = []
+    if recursive:
+        for top, folders, files in os.walk(folder, followlinks=False):
+            paths.extend(Path(top) / name for name in [*folders, *files])
+    paths.sort(key=lambda path: len(path.parts), reverse=True)  # the top last: nothing is his before it is all his
+    for path in [*paths, folder]:
         os.lchown(path, account.uid, account.gid)
-        if path.is_dir() and not path.is_symlink():
-            path.chmod(0o700)
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:  # a file or a link: its mode stays as written
+            continue
+        try:
+            os.fchmod(descriptor, 0o700)
+        finally:
+            os.close(descriptor)
 
 
 def group_name(account: Account) -> str:
