@@ -116,6 +116,16 @@ def view_columns_frame(name: str) -> pd.DataFrame:
     )
 
 
+CLINICAL_TABLES = ("visit_occurrence", "person")
+"""What the page opens on: the stays, else the patients, else the first table that is not internal (`_metadata`)."""
+
+
+def first_table(tables: list[str]) -> str | None:
+    """The table the page shows first: a clinical one, never the warehouse's internal `_metadata`."""
+    return next((t for t in CLINICAL_TABLES if t in tables), next((t for t in tables if not t.startswith("_")),
+                                                                    tables[0] if tables else None))
+
+
 class CataloguePage:
     def __init__(self) -> None:
         self.handle = c.warehouse()
@@ -123,7 +133,7 @@ class CataloguePage:
         from workbench.semantic.views import VIEWS
 
         self.views = VIEWS
-        self.table = pn.widgets.Select(name="Table", options=tables, value=tables[0] if tables else None)
+        self.table = pn.widgets.Select(name="Table", options=tables, value=first_table(tables))
         self.view = pn.widgets.Select(name="Vue canonique", options=list(VIEWS), value="stays" if "stays" in VIEWS else None)
         self.volume_view = pn.widgets.Select(name="Volumes mensuels de la vue", options=VOLUME_VIEWS, value="stays")
         c.sync_url([(self.table, "value", "table"), (self.view, "value", "vue"), (self.volume_view, "value", "volumes")])

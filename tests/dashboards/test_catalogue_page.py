@@ -48,6 +48,12 @@ def test_catalogue_shows_columns_of_a_table_and_of_a_view(open_page, demo_catalo
         page.locator(".tabulator-cell", has_text=column).first.wait_for()
 
 
+def test_catalogue_opens_on_a_clinical_table_not_on_metadata(open_page, demo_catalog: Path) -> None:
+    page = open_page("/catalogue")
+    described = _catalog_tables(demo_catalog)["visit_occurrence"]["metadata"]["columns"]
+    page.get_by_text(described["visit_start_datetime"]["description"]).first.wait_for()
+
+
 HEATMAP_JS = """() => {
   // the newest completeness source (the heat map of the chosen view)
   let newest = null;
