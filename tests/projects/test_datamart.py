@@ -120,6 +120,7 @@ def test_folders_are_private_and_a_failed_build_leaves_nothing(demo_catalog, coh
     with pytest.raises(UserError, match="person_id"):
         projects.create_project(workbench.open(demo_catalog, user=DIM), "vide", pd.DataFrame({"x": [1]}))
     assert sorted(p.name for p in project.path.parent.iterdir()) == ["prive"]
+    assert not list((project.path.parent.parent / ".travail").iterdir())  # no build folder left behind
 
 
 def test_create_list_show_delete_are_audited(demo_catalog, cohort_ids):

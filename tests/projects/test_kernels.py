@@ -56,7 +56,9 @@ def test_a_dim_kernel_reads_his_project_and_nothing_else(site, dim_project, sql,
     assert records["hopitaux"] == ["014"]
     assert records["sejours"] == sql(f"select count(*) from ({PERIMETER_STAYS})", "014")[0][0]
     folder = site["projects"] / "dim.014"
-    assert (folder.stat().st_uid, stat.S_IMODE(folder.stat().st_mode)) == (account.pw_uid, 0o700)
+    for owned in (folder, folder / dim_project, folder / dim_project / "datamart.duckdb"):
+        assert owned.stat().st_uid == account.pw_uid
+    assert stat.S_IMODE(folder.stat().st_mode) == stat.S_IMODE((folder / dim_project).stat().st_mode) == 0o700
     assert not (folder / ".executions").exists() or not list((folder / ".executions").iterdir())
 
 

@@ -247,9 +247,10 @@ def create_project(
         audit.write("project.create", user, project=name, cohort=manifest["cohort"],
                     cohort_version=manifest["cohort_version"], snapshot=warehouse.snapshot_id, tables=counts,
                     perimeter_only=members is None)
-        account = accounts.lookup(owner) if accounts.running_as_root() and user is not None else None
-        if account is not None:
+        if accounts.running_as_root() and getattr(user, "role", "admin") != "admin":
+            account = accounts.ensure_account(owner, folder.parent)  # his kernels will read it: his from the start
             accounts.hand_over(temporary, account)
+            accounts.hand_over(folder.parent, account, recursive=False)
         os.replace(temporary, folder)
     finally:
         if temporary.exists():
