@@ -64,7 +64,7 @@ def test_show_renders_definition_versions_lineage_and_value(catalog: Path) -> No
     assert done.returncode == 0, done.stderr
     out = done.stdout
     for expected in ("Durée moyenne de séjour", "Numérateur", "Dénominateur", "Versions", "2015-01-01 → 2023-12-31",
-                     "dms_open_stays", "Pièges", "Lignage", "visit_occurrence", "Valeur (période"):
+                     "Python : dms", "Pièges", "Lignage", "visit_occurrence", "Valeur (période"):
         assert expected in out, expected
 
 

@@ -18,7 +18,7 @@ from workbench.indicators.implementations import register
 from workbench.indicators.implementations.common import FULL_HOSPITALISATION, group
 
 
-@register("dms_open_stays")
+@register("dms")  # DMS version 1 (open stays counted up to the extraction date)
 def dms_open_stays(warehouse: Any, request: Request) -> ir.Table:
     """Σ nights ÷ full-hospitalisation stays, open stays stopped at the extraction date."""
     stays = warehouse.view("stays")

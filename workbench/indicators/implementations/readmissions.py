@@ -57,8 +57,14 @@ def readmission_flags(warehouse: Any, request: Request) -> ir.Table:
     return index.mutate(readmitted=index.stay_id.isin(readmitted.stay_id))
 
 
+@register(  # RH7: one module for both indicators, each registered under its wiki id
+    "rh7",
+    scale=100.0,
+    requires=_requires,
+    params={"window_days": 7, "excluded_cmd": [], "planned_ghm_prefixes": ["28"]},
+)
 @register(
-    "readmissions",
+    "rh30",
     scale=100.0,
     requires=_requires,
     params={"window_days": 30, "excluded_cmd": ["14", "15"], "planned_ghm_prefixes": ["28", "17M05", "17M06"]},
