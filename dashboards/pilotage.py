@@ -625,8 +625,19 @@ def series_plot(data: pd.DataFrame, definition: Any) -> hv.Overlay:
     return hv.Overlay(elements).opts(
         title=f"{definition.name} : période choisie et année précédente", xlabel="Période",
         ylabel=f"{definition.name} ({definition.unit})", responsive=True, height=340, legend_position="top_left",
-        framewise=True,
+        framewise=True, ylim=value_range(data["value"]),
     )
+
+
+def value_range(values: pd.Series) -> tuple[float | None, float | None]:
+    """A vertical range holding every point of both series with a margin (from 0 when all are positive):
+    the previous year's line must never leave the plot, whichever series is higher."""
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    if numbers.empty:
+        return (None, None)
+    low, high = float(numbers.min()), float(numbers.max())
+    margin = (high - low) * 0.08 or abs(high) * 0.1 or 1.0
+    return (0.0 if low >= 0 else low - margin, high + margin)
 
 
 def number_formats(unit: str) -> dict[str, dict[str, Any]]:
