@@ -386,3 +386,18 @@ def test_a_full_run_covers_the_applicable_checks(cdm54, make_warehouse):
     aphp = applicable_ids(make_warehouse({"person": []}), checks)
     assert aphp == {c.id for c in checks if not c.id.startswith("dqd_")}
     assert aphp <= {r.id for r in run_checks(make_warehouse({"person": []})).results}
+
+
+def test_a_cdm53_export_gets_the_53_set(tmp_path):
+    """The CDM 5.3 CSV fixture of the semantic tests (upper-case names, dates only): 5.3's checks, none in error."""
+    from semantic.fixtures import catalog_for_omop
+
+    from workbench.warehouse import open as open_warehouse
+
+    warehouse = open_warehouse(catalog_for_omop(tmp_path, "5.3"))
+    run = run_checks(warehouse, ["dqd_*"])
+    assert {r.id for r in run.results} == set(dqd.by_id("5.3"))
+    assert [r.id for r in run.results if r.status.value == "error"] == []
+    # its person table: ids -1, 2, 3, distinct; 5.3 names the discharge field discharge_to_concept_id
+    assert counts(run, "field_isprimarykey_person_person_id") == ("passed", 0, 3)
+    assert "dqd_field_cdmfield_visit_occurrence_discharge_to_concept_id" in run.by_id()
