@@ -41,6 +41,28 @@ def quality_html(quality: Any | None) -> str:
             f'{f" ({len(quality.failing)} contrôle(s) en échec)" if quality.failing else ""}</div>')
 
 
+RESULT_COLUMNS = ("value", "numerator", "denominator", "n_patients", "indicator_version", "snapshot_id", "masked")
+
+
+def distribution_html(definition: Any, result: Any) -> str:
+    """A distribution (the case-mix: one share per CMD, GHM type or severity) as the table of its shares:
+    one figure would show a single member's share as if it were the indicator's value."""
+    axis = next((column for column in result.frame.columns if column not in RESULT_COLUMNS), None)
+    digits = unit_digits(definition.unit)
+    escape = html.escape
+    rows = "".join(
+        f'<tr data-member="{escape(str(row[axis]))}" data-value="{"" if pd.isna(row["value"]) else repr(float(row["value"]))}">'
+        f"<td>{escape(str(row[axis]))}</td><td style=\"text-align:right\">"
+        f"{c.french_number(None if pd.isna(row['value']) else float(row['value']), digits)} {escape(definition.unit)}</td></tr>"
+        for _, row in result.frame.sort_values("value", ascending=False).iterrows()
+    )
+    return (f'<div class="wb-distribution" data-indicator="{escape(definition.id)}">'
+            f'<div style="font-weight:600">{escape(definition.name)} (répartition par {escape(str(axis))})</div>'
+            f'<table style="border-collapse:collapse">{rows}</table>'
+            f'<div style="font-size:0.8em;color:#555">Référent : {escape(definition.referent)} · version '
+            f"{escape(result.version)}</div></div>")
+
+
 def kpi_html(definition: Any, result: Any, previous: float | None, quality: Any | None = None) -> str:
     """One KPI card: value, change vs previous year, definition, referent, version, quality badge."""
     indicator = definition.id

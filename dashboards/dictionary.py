@@ -17,7 +17,7 @@ from dashboards import components as c
 from workbench.html import plain
 from workbench.indicators.dictionary import HOME_PAGE, LINK_PATTERN, REFERENTS_PAGE, link_label, link_target
 from dashboards.months import last_complete_month, shift_month
-from dashboards.cards import kpi_html, single_value
+from dashboards.cards import distribution_html, kpi_html, single_value
 
 ANY = ""
 STATUS_LABELS = {"validated": "validé", "draft": "brouillon"}
@@ -187,9 +187,13 @@ class DictionaryPage:
             current = c.indicator_result(indicator, start=start, end=last)
             previous = c.indicator_result(indicator, start=shift_month(start, -12), end=shift_month(last, -12))
             definition = self.dictionary.get(indicator).definition
+            if len(current.frame) > 1:  # a distribution (case-mix): its shares, not one of them
+                figure = distribution_html(definition, current)
+            else:
+                figure = kpi_html(definition, current, single_value(previous.frame),
+                                  c.indicator_quality(indicator, start, last))
             return pn.Column(
-                c.HTML(kpi_html(definition, current, single_value(previous.frame),
-                                      c.indicator_quality(indicator, start, last))),
+                c.HTML(figure),
                 c.Markdown(f"De {start} à {last}, toute l'AP-HP.\n\n**Lignage** (tables et colonnes lues) :\n\n"
                                  f"{lineage_markdown(current)}", css_classes=["wb-lineage"]),
             )

@@ -99,3 +99,27 @@ def test_other_wiki_pages_are_readable(open_page) -> None:
     minutes = (WIKI / "Comptes-rendus" / "2023-11-14.md").read_text(encoding="utf-8")
     heading = next(line.lstrip("#").strip() for line in minutes.splitlines() if line.startswith("#"))
     expect(shown).to_contain_text(heading)
+
+
+def test_a_distribution_shows_its_shares_not_one_of_them(open_page, demo_catalog: Path) -> None:
+    """The case-mix's live value: one row per CMD with the engine's share (it used to show the first CMD's
+    share as the indicator's value)."""
+    from workbench.indicators.dictionary import load_dictionary
+    from workbench.indicators.engine import compute
+    from workbench.warehouse import open as open_warehouse
+
+    warehouse = open_warehouse(catalog=demo_catalog)
+    day = warehouse.extraction_date
+    index = day.year * 12 + day.month - 1 - 1
+    last = f"{index // 12:04d}-{index % 12 + 1:02d}"
+    first = f"{(index - 11) // 12:04d}-{(index - 11) % 12 + 1:02d}"
+    result = compute(load_dictionary(WIKI).get("case_mix").definition, warehouse, start=first, end=last)
+    expected = {str(row["cmd"]): repr(float(row["value"])) for row in result.frame.to_dict(orient="records")}
+    assert len(expected) > 1
+    page = open_page("/dictionnaire?indicateur=case_mix")
+    rows = page.locator(".wb-distribution tr")
+    expect(rows).to_have_count(len(expected))
+    shown = {rows.nth(i).get_attribute("data-member"): rows.nth(i).get_attribute("data-value")
+             for i in range(len(expected))}
+    assert shown == expected
+    expect(page.locator('.wb-kpi[data-indicator="case_mix"]')).to_have_count(0)
