@@ -35,6 +35,13 @@ def listed(page: Any) -> int:
     return page.locator(".wb-listing tbody tr").count()
 
 
+def live_period(warehouse) -> tuple[str, str]:
+    """The live value's period: the twelve complete months before the extraction date."""
+    day = warehouse.extraction_date
+    index = day.year * 12 + day.month - 1 - 1
+    return f"{(index - 11) // 12:04d}-{(index - 11) % 12 + 1:02d}", f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 def test_indicator_page_shows_definition_versions_lineage_and_live_value(open_page, demo_catalog: Path) -> None:
     from workbench.indicators.dictionary import load_dictionary
     from workbench.indicators.engine import compute
@@ -53,10 +60,7 @@ def test_indicator_page_shows_definition_versions_lineage_and_live_value(open_pa
     expect(page.locator(".wb-wiki-body")).to_contain_text("Mode de calcul")
 
     warehouse = open_warehouse(catalog=demo_catalog)
-    day = warehouse.extraction_date
-    index = day.year * 12 + day.month - 1 - 1
-    last = f"{index // 12:04d}-{index % 12 + 1:02d}"
-    first = f"{(index - 11) // 12:04d}-{(index - 11) % 12 + 1:02d}"
+    first, last = live_period(warehouse)
     result = compute(load_dictionary(WIKI).get("dms").definition, warehouse, start=first, end=last)
     card = page.locator('.wb-kpi[data-indicator="dms"]')
     expect(card).to_have_attribute("data-value", repr(float(result.frame["value"].iloc[0])))
@@ -109,10 +113,7 @@ def test_a_distribution_shows_its_shares_not_one_of_them(open_page, demo_catalog
     from workbench.warehouse import open as open_warehouse
 
     warehouse = open_warehouse(catalog=demo_catalog)
-    day = warehouse.extraction_date
-    index = day.year * 12 + day.month - 1 - 1
-    last = f"{index // 12:04d}-{index % 12 + 1:02d}"
-    first = f"{(index - 11) // 12:04d}-{(index - 11) % 12 + 1:02d}"
+    first, last = live_period(warehouse)
     result = compute(load_dictionary(WIKI).get("case_mix").definition, warehouse, start=first, end=last)
     expected = {str(row["cmd"]): repr(float(row["value"])) for row in result.frame.to_dict(orient="records")}
     assert len(expected) > 1
