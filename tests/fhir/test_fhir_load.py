@@ -180,7 +180,7 @@ def test_a_killed_load_leaves_the_previous_warehouse_unchanged(warehouse_copy: P
     deadline = time.monotonic() + 300
     while not list(warehouse_copy.glob(".eds.duckdb.load-*")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
-    time.sleep(1.0)  # inside the load: the copy exists and the loader writes into it
+    # inside the load: the working copy exists (being copied or written into); parsing and validation are yet to come
     assert process.poll() is None, "the load ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from workbench import vocab as nomenclatures
-from workbench.demo import biology, caresites, defects, drugs, movements, notes, patients as patients_mod, pmsi, stays as stays_mod
+from workbench.demo import biology, caresites, defects, drugs, forms, movements, notes, patients as patients_mod, pmsi, stays as stays_mod
 from workbench.demo.calendar import Calendar
 from workbench.demo.common import DAY, NAT, Cat, epoch_seconds, nullable_ids, timestamps
 from workbench.demo.flaws import FlawLog
@@ -184,6 +184,7 @@ class _Generator:
             "person": person, "person_identity": patients_mod.identity_table(patients), "visit_occurrence": visit,
             "visit_detail": detail, "condition_occurrence": conditions, "procedure_occurrence": procedures, "cost": cost,
             "measurement": measurement, "drug_exposure_prescription": prescriptions, "drug_exposure_administration": administrations, "note": note,
+            "formulaire": forms.generate(stays, ids, self.now, self._next("formulaire")),
         }
 
     def _unknown_codes(self, rng: np.random.Generator, conditions: dict, procedures: dict, prescriptions: dict) -> None:
