@@ -52,16 +52,9 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory, vocab_dir: Path) -> Path:
 def spark() -> Iterator[object]:
     """One local SparkSession for the whole test session (reused if another suite made it): the semantic
     layer's parity tests and the cohorts' sampling test share it."""
-    from pyspark.sql import SparkSession
+    from workbench.connections import local_spark_session
 
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("workbench-tests")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .getOrCreate()
-    )
+    session = local_spark_session()
     yield session
 
 

@@ -100,20 +100,24 @@ def first_line(error: Exception) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0]
 
 
+def local_spark_session() -> Any:
+    """The active SparkSession, or a small local one (two cores, UTC, no web UI, no console progress bars)."""
+    from pyspark.sql import SparkSession  # optional heavy dependency: imported only when Spark is used
+
+    return SparkSession.getActiveSession() or (
+        SparkSession.builder.master("local[2]")
+        .appName("workbench")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .getOrCreate()
+    )
+
+
 def shared_spark() -> Any:
     """The process's ibis PySpark connection over the active SparkSession (or a small local one)."""
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.getActiveSession()
-    if session is None:
-        session = (
-            SparkSession.builder.master("local[2]")
-            .appName("workbench")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "2")
-            .getOrCreate()
-        )
+    session = local_spark_session()
     with _LOCK:
         con = _SPARK_CONNECTIONS.get(id(session))
         if con is None or con._session is not session:
