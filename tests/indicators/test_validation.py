@@ -91,10 +91,10 @@ def test_unknown_measure_column(wiki: Path, warehouse) -> None:
 
 
 def test_unknown_source_column(wiki: Path, warehouse) -> None:
-    line = edit(wiki, "Indicateurs/dms", "columns: [stay_category, nights, end_date, is_open,",
-                "columns: [stay_category, duree, end_date, is_open,")
+    line = edit(wiki, "Indicateurs/dms", "columns: [stay_category, stay_type, nights, end_date, is_open,",
+                "columns: [stay_category, stay_type, duree, end_date, is_open,")
     (error,) = stage_b_errors(wiki, warehouse, "Indicateurs/dms")
-    assert (error.field, error.line) == ("sources[0].columns[1]", line)
+    assert (error.field, error.line) == ("sources[0].columns[2]", line)
 
 
 def test_unknown_view(wiki: Path, warehouse) -> None:
