@@ -717,7 +717,7 @@ def write_catalog(source: Path | str, flavour: str, out: Path | str, demo: bool 
     if kind in ("duckdb", "postgres"):
         con.disconnect()
     _dump(document, out)
-    return cast_failure_report(load_catalog(out))
+    return cast_failure_report(load_catalog(out), backend="pyspark" if kind == "spark" else "duckdb")
 
 
 def _cdm_version(reads: dict[str, tuple[str, ir.Table]]) -> str:
