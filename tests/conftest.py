@@ -30,6 +30,22 @@ def session_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["WORKBENCH_STATE"] = previous
 
 
+@pytest.fixture(autouse=True)
+def workbench_environment() -> Iterator[None]:
+    """Each test starts with the session's ``WORKBENCH_*`` variables and leaves them so.
+
+    A command run in-process sets some for its whole process, as it should in
+    production (`workbench serve` names its accounts file, `--utilisateur` the
+    deployment's paths); in the test process that would leak into every later
+    test, and a later `--utilisateur` run would then be refused as a caller's override.
+    """
+    saved = {name: value for name, value in os.environ.items() if name.startswith("WORKBENCH_")}
+    yield
+    for name in [name for name in os.environ if name.startswith("WORKBENCH_") and name not in saved]:
+        del os.environ[name]
+    os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def vocab_dir() -> Path:
     """The French nomenclatures (``$WORKBENCH_VOCAB``, else the copy shipped in the package)."""

@@ -163,7 +163,7 @@ def test_every_page_is_written_with_the_sidebar_and_links_resolved(site: Path) -
 
 def test_indicator_page_shows_definition_versions_lineage_and_referent(site: Path) -> None:
     html = (site / "Indicateurs-dms.html").read_text(encoding="utf-8")
-    for expected in ("Durée moyenne de séjour (DMS)", "Dénominateur", "2015-01-01 → 2023-12-31", "2024-01-01 → …",
+    for expected in ("Durée moyenne de séjour (DMS)", "Dénominateur", "2015-01-01 → 2023-12-31", "2024-01-01 → 2026-12-31", "2027-01-01 → …",
                      "dms_open_stays", "Lignage", "visit_occurrence", "Valeurs des 12 derniers mois",
                      'href="Referents.html">Référent Pilote DIM</a>', "Pièges connus"):
         assert expected in html, expected
